@@ -1,0 +1,59 @@
+"""The application factory. Run with `flask --app app ...`; see README.md."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import Config
+from extensions import csrf, db, mail, migrate
+from logging_setup import install_log_filters
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection, connection_record):
+    """SQLite enforces foreign keys only when asked; WAL lets readers run beside a writer."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA busy_timeout = 10000")
+        cursor.execute("PRAGMA secure_delete = ON")
+        cursor.close()
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(Config(Path(app.instance_path)).as_mapping())
+    if test_config:
+        app.config.update(test_config)
+    # Without a mail server, mail lands in the development outbox page (and only then).
+    app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER")
+    app.config["PIN_LOOKUP_KEY"] = hmac.new(
+        app.config["SECRET_KEY"].encode(), b"pin-lookup-bucket", hashlib.sha256
+    ).digest()
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    install_log_filters()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    mail.init_app(app)
+
+    from blueprints import register_blueprints
+    from blueprints.security_headers import install_security_headers
+    from commands import register_commands
+
+    register_blueprints(app)
+    install_security_headers(app)
+    register_commands(app)
+    return app

@@ -1,0 +1,30 @@
+"""One blueprint per area of the product."""
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints.auth import bp as auth_bp
+    from blueprints.errors import register_error_handlers
+    from blueprints.patient_admin import bp as patient_admin_bp
+    from blueprints.portal import bp as portal_bp
+    from blueprints.registration import bp as registration_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(patient_admin_bp)
+    app.register_blueprint(registration_bp)
+    app.register_blueprint(portal_bp)
+    if app.config["DEV_OUTBOX"]:
+        from blueprints.dev_outbox import bp as dev_outbox_bp
+
+        app.register_blueprint(dev_outbox_bp)
+    register_error_handlers(app)
+
+    from flask import g
+
+    from services.practice_time import format_local
+
+    @app.template_global("format_local")
+    def format_local_for_practice(moment):
+        """A UTC moment in the signed-in practice's time zone."""
+        return format_local(moment, g.practice)

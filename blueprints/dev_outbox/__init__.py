@@ -1,0 +1,26 @@
+"""The development outbox: with MAIL_SERVER unset, every message lands here, shown like a
+mailbox. This blueprint is registered only in that mode, never with a mail server."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template
+from sqlalchemy import select
+
+from blueprints.auth import staff_required
+from extensions import db
+from models import DevMailboxMessage
+
+bp = Blueprint("dev_outbox", __name__, url_prefix="/dev")
+
+
+@bp.get("/outbox")
+@staff_required
+def index():
+    """Outbox page (full page): the practice's messages, newest first."""
+    messages = db.session.scalars(
+        select(DevMailboxMessage)
+        .where(DevMailboxMessage.practice_id == g.practice.id)
+        .order_by(DevMailboxMessage.id.desc())
+        .limit(100)
+    )
+    return render_template("dev_outbox/index.html", messages=list(messages))

@@ -1,0 +1,36 @@
+"""Error pages: plain, short, and fragments for htmx so a swap never shows a whole page."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from blueprints.rendering import render_fragment_or_page
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Not found", "There is no such page or patient in this practice."),
+    405: ("Not allowed", "This page does not accept that kind of request."),
+    409: ("Conflict", "That could not be done in the current state."),
+    429: ("Too many requests", "Too many attempts. Wait a minute and try again."),
+    500: ("Something went wrong", "The request failed. Nothing was issued. Try again, or call IT."),
+}
+
+
+def _render_error(status: int, message: str | None = None):
+    title, default = MESSAGES.get(status, MESSAGES[500])
+    return render_fragment_or_page(
+        "errors/error.html", "errors/_error.html", status, title=title, message=message or default
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return _render_error(
+            400, "The form has expired or did not come from this site. Reload the page and try again."
+        )
+
+    for status in (400, 403, 404, 405, 409, 429, 500):
+        app.register_error_handler(status, lambda error, status=status: _render_error(status))

@@ -1,0 +1,143 @@
+"""Patient Administration: search patients and portal users, the Patient Account page, and
+Update Basic Info."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from blueprints.auth import staff_required
+from blueprints.rendering import render_fragment_or_page
+from extensions import db
+from models import Patient, utcnow
+from services.patient_import import rename_patient
+from services.names import is_placeholder_first_name
+from services.patient_search import (
+    InvalidSearch,
+    PatientSearch,
+    parse_patient_search,
+    search_patients,
+    search_portal_users,
+)
+from services.portal_status import STATUS_LABELS, portal_status_of
+from services.practice_time import age_description, practice_today
+from services.registration import latest_credentials
+
+bp = Blueprint("patient_admin", __name__)
+
+SEARCH_BY_OPTIONS = [
+    ("all", "All"),
+    ("registered", "Registered"),
+    ("pending", "Pending"),
+    ("self_registered", "Self Registered"),
+    ("unregistered", "Unregistered"),
+]
+
+
+def get_patient_or_404(patient_id: int) -> Patient:
+    """The patient, if it belongs to the signed-in practice; 404 otherwise (never 403, which
+    would confirm that the id exists elsewhere)."""
+    patient = db.session.scalar(
+        select(Patient).where(Patient.id == patient_id, Patient.practice_id == g.practice.id)
+    )
+    if patient is None:
+        abort(404)
+    return patient
+
+
+@bp.get("/")
+@staff_required
+def home():
+    return redirect(url_for("patient_admin.search"))
+
+
+@bp.get("/patients")
+@staff_required
+def search():
+    """Patient Administration page; for htmx, the results fragment alone."""
+    page_size = current_app.config["SEARCH_PAGE_SIZE"]
+    mode = "user" if request.args.get("mode") == "user" else "account"
+    context = {"mode": mode, "search_by_options": SEARCH_BY_OPTIONS, "status_labels": STATUS_LABELS, "args": request.args}
+    if mode == "user":
+        email = (request.args.get("email") or "").strip()
+        context["email"] = email
+        try:
+            page = max(1, int(request.args.get("page") or 1))
+        except ValueError:
+            page = 1
+        context["results"] = (
+            search_portal_users(db.session, g.practice.id, email, page, page_size)
+            if "email" in request.args
+            else None
+        )
+        return render_fragment_or_page("patient_admin/search.html", "patient_admin/_user_results.html", **context)
+
+    status = 200
+    errors: dict[str, str] = {}
+    try:
+        criteria = parse_patient_search(request.args)
+    except InvalidSearch as invalid:
+        errors = invalid.errors
+        criteria = PatientSearch()
+        status = 422
+    searched = not errors and (criteria.has_criteria or "status" in request.args)
+    context.update(
+        criteria=criteria,
+        errors=errors,
+        results=search_patients(db.session, g.practice.id, criteria, utcnow(), page_size) if searched else None,
+    )
+    return render_fragment_or_page("patient_admin/search.html", "patient_admin/_results.html", status, **context)
+
+
+@bp.get("/patients/<int:patient_id>")
+@staff_required
+def account(patient_id: int):
+    """Patient Account page; for htmx, its portal summary fragment (status and credentials)."""
+    patient = get_patient_or_404(patient_id)
+    return render_fragment_or_page(
+        "patient_admin/account.html", "patient_admin/_portal_summary.html", **account_context(patient)
+    )
+
+
+def account_context(patient: Patient) -> dict:
+    now = utcnow()
+    today = practice_today(g.practice, now)
+    return {
+        "patient": patient,
+        "age": age_description(patient.date_of_birth, today),
+        "status_label": STATUS_LABELS[portal_status_of(db.session, patient.id, now)],
+        "credentials": latest_credentials(db.session, patient.id),
+        "now": now,
+    }
+
+
+class BasicInfoForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect guards every POST
+
+    first_name = StringField(
+        "First name", validators=[DataRequired(message="Enter the patient's given name."), Length(max=100)]
+    )
+    last_name = StringField("Last name", validators=[DataRequired(message="Enter the last name."), Length(max=100)])
+
+    def validate_first_name(self, field):
+        if is_placeholder_first_name(field.data or ""):
+            raise ValidationError("Enter the patient's given name, not a placeholder such as Baby Boy.")
+
+
+@bp.route("/patients/<int:patient_id>/basic-info", methods=["GET", "POST"])
+@staff_required
+def basic_info(patient_id: int):
+    """Update Basic Info page: the patient's first and last name."""
+    patient = get_patient_or_404(patient_id)
+    form = BasicInfoForm(obj=patient)
+    if form.validate_on_submit():
+        rename_patient(patient, form.first_name.data, form.last_name.data)
+        db.session.commit()
+        flash("Basic info saved.")
+        return redirect(url_for("patient_admin.account", patient_id=patient.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("patient_admin/basic_info.html", patient=patient, form=form), status

@@ -1,0 +1,175 @@
+"""The Patient Registration window: open it, toggle its fields, issue a PIN or question."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, current_app, g, make_response, render_template, request
+
+from blueprints.auth import staff_required
+from blueprints.patient_admin import account_context, get_patient_or_404
+from blueprints.registration.forms import RegistrationForm, WindowContext
+from blueprints.rendering import is_fragment_request, render_fragment_or_page
+from extensions import db
+from models import Patient, utcnow
+from services.carriers import list_carriers
+from services.mail_delivery import DevMailbox, SmtpMailer
+from services.practice_time import may_receive_own_pin, practice_today
+from services.registration import (
+    AlreadyIssued,
+    IssueRequest,
+    SigningKeys,
+    UnofficialName,
+    deliver_welcome_message,
+    issue_credential,
+    needs_given_name,
+    pending_credential,
+    portal_url_for,
+)
+from services.welcome_messages import registration_steps, text_message_possible
+
+bp = Blueprint("registration", __name__)
+
+
+def _window_context(patient: Patient) -> WindowContext:
+    today = practice_today(g.practice, utcnow())
+    portal_url = portal_url_for(g.practice, current_app.config["PORTAL_URL"])
+    return WindowContext(
+        patient=patient,
+        carriers=list_carriers(db.session),
+        today=today,
+        offers_send_to=may_receive_own_pin(patient.date_of_birth, today),
+        text_possible=text_message_possible(portal_url),
+    )
+
+
+def _render_window(patient: Patient, status: int = 200, **context):
+    """The window: as a dialog fragment for htmx, inside the account page otherwise."""
+    context.setdefault("form", None)
+    context.setdefault("outcome", None)
+    context.setdefault("refusal", None)
+    context.setdefault("notice", None)
+    form = context["form"]
+    if form is not None:
+        context["pending"] = pending_credential(db.session, patient.id, form.audience, utcnow())
+    fragment = "registration/_window.html"
+    if is_fragment_request() and request.method == "GET":
+        fragment = "registration/_dialog.html"
+    return render_fragment_or_page(
+        "registration/page.html", fragment, status, **account_context(patient), **context
+    )
+
+
+def _refusal_for(patient: Patient) -> str | None:
+    if needs_given_name(patient):
+        return (
+            f"{patient.first_name} is not the patient's given name. Update the basic info with the "
+            "given name before issuing a PIN."
+        )
+    return None
+
+
+@bp.get("/patients/<int:patient_id>/registration")
+@staff_required
+def window(patient_id: int):
+    """Patient Registration window: the dialog fragment for htmx, a full page otherwise."""
+    patient = get_patient_or_404(patient_id)
+    refusal = _refusal_for(patient)
+    if refusal:
+        return _render_window(patient, refusal=refusal)
+    form = RegistrationForm(_window_context(patient), formdata=None)
+    form.idempotency_key.data = secrets.token_urlsafe(24)
+    form.apply_audience_defaults()
+    return _render_window(patient, form=form)
+
+
+@bp.post("/patients/<int:patient_id>/registration/form")
+@staff_required
+def toggle(patient_id: int):
+    """The window re-rendered for the current choices (the htmx toggles); issues nothing."""
+    patient = get_patient_or_404(patient_id)
+    refusal = _refusal_for(patient)
+    if refusal:
+        return _render_window(patient, refusal=refusal)
+    form = RegistrationForm(_window_context(patient))
+    form.apply_audience_defaults()
+    form.collect_warnings()
+    return _render_window(patient, form=form)
+
+
+@bp.post("/patients/<int:patient_id>/registration")
+@staff_required
+def issue(patient_id: int):
+    """Issues one PIN or question and sends it; the window shows the result once.
+    422: the window with messages beside fields. 409: unofficial name, or already issued."""
+    patient = get_patient_or_404(patient_id)
+    refusal = _refusal_for(patient)
+    if refusal:
+        return _render_window(patient, status=409, refusal=refusal)
+    if request.form.get("action") == "refresh":
+        return toggle(patient_id)
+    form = RegistrationForm(_window_context(patient))
+    if not form.validate_for_issue():
+        return _render_window(patient, status=422, form=form)
+
+    issue_request = IssueRequest(
+        kind=form.method.data,
+        access_level=form.access.data,
+        send_by=form.send_by.data,
+        audience=form.audience,
+        idempotency_key=form.idempotency_key.data,
+        email=form.clean_email,
+        cell=form.clean_cell,
+        carrier_id=form.chosen_carrier.id if form.chosen_carrier else None,
+        question=(form.question.data or "").strip() or None,
+        answer=form.answer.data,
+    )
+    config = current_app.config
+    try:
+        outcome = issue_credential(
+            db.session,
+            practice=g.practice,
+            patient=patient,
+            staff_id=g.staff.id,
+            request=issue_request,
+            now=utcnow(),
+            keys=SigningKeys(pin_lookup_key=config["PIN_LOOKUP_KEY"], secret_key=config["SECRET_KEY"]),
+            portal_url=portal_url_for(g.practice, config["PORTAL_URL"]),
+            carrier=form.chosen_carrier,
+        )
+    except AlreadyIssued:
+        return _already_issued_response(patient)
+    except UnofficialName:
+        return _render_window(patient, status=409, refusal=_refusal_for(patient))
+
+    delivery_state = None
+    if outcome.delivery is not None:
+        mailer = (
+            DevMailbox(db.session)
+            if config["DEV_OUTBOX"]
+            else SmtpMailer(current_app.extensions["mail"], config["MAIL_TIMEOUT_SECONDS"], config["MAIL_DEFAULT_SENDER"])
+        )
+        delivery_state = deliver_welcome_message(db.session, outcome.delivery, mailer, utcnow)
+    action = request.form.get("action", "send")
+    portal_url = portal_url_for(g.practice, config["PORTAL_URL"])
+    return _render_window(
+        patient,
+        outcome=outcome,
+        delivery=delivery_state,
+        action=action if action in {"print", "send", "complete"} else "send",
+        desk_link=f"{portal_url}?desk={outcome.desk_token}",
+        oob=is_fragment_request(),
+        letter_steps=registration_steps,
+    )
+
+
+def _already_issued_response(patient: Patient):
+    """409 Already issued. htmx puts the notice above the first result, which stays shown."""
+    notice = "Already issued: this window has issued its PIN already, and nothing more was issued."
+    if is_fragment_request():
+        response = make_response(render_template("registration/_notice.html", notice=notice), 409)
+        response.headers["HX-Retarget"] = "#registration-notice"
+        response.headers["HX-Reswap"] = "outerHTML"
+        response.vary.add("HX-Request")
+        return response
+    return _render_window(patient, status=409, notice=notice)

@@ -1,0 +1,187 @@
+"""The Patient Registration window's form (CONTRACT section 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, RadioField, SelectField, StringField, TelField
+from wtforms.validators import Length, Optional
+
+from models import Carrier, Patient
+from services.carriers import carrier_option_label, ended_carrier_reason
+from services.contact import ContactError, normalize_email_address, normalize_us_cell
+
+
+@dataclass(frozen=True)
+class WindowContext:
+    patient: Patient
+    carriers: list[Carrier]
+    today: date
+    offers_send_to: bool
+    text_possible: bool
+
+
+class RegistrationForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect checks the token of every POST, htmx ones via hx-headers
+
+    method = RadioField(
+        "Register Patient with", choices=[("pin", "PIN"), ("question", "Verification Question")], default="pin"
+    )
+    question = StringField("Question", validators=[Optional(), Length(max=200)])
+    answer = StringField("Answer", validators=[Optional(), Length(max=200)])
+    access = RadioField(
+        "Accessibility",
+        choices=[("full", "Full Access"), ("limited", "Limited: No Chart Access")],
+        default="full",
+    )
+    send_by = RadioField(
+        "Send by",
+        choices=[("email", "Email Address"), ("text", "Text Message"), ("none", "Do not send PIN")],
+        default="email",
+    )
+    email = EmailField("Email", validators=[Optional(), Length(max=254)])
+    cell = TelField("Cell phone", validators=[Optional(), Length(max=32)])
+    carrier = SelectField("Cell Carrier", validate_choice=False, default="")
+    send_to = RadioField("Send to", choices=[("guardian", "Parent/Guardian"), ("minor", "Minor")], default="guardian")
+    idempotency_key = HiddenField()
+
+    def __init__(self, context: WindowContext, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.context = context
+        self.warnings: dict[str, str] = {}
+        self.clean_email: str | None = None
+        self.clean_cell: str | None = None
+        self.chosen_carrier: Carrier | None = None
+        if not context.offers_send_to:
+            # Absent, not hidden: a patient under 12 has no Send to at all.
+            del self.send_to
+        # A shut-down gateway stays listed, marked and disabled (the hint says why).
+        self.carrier.choices = [("", "Choose a carrier", {})] + [
+            (str(c.id), carrier_option_label(c, context.today), {"disabled": True} if c.has_ended(context.today) else {})
+            for c in context.carriers
+        ]
+
+    # What the current choices enable; the server renders the toggles from these.
+    @property
+    def audience(self) -> str:
+        if "send_to" in self and self.send_to.data == "minor":
+            return "minor"
+        return "guardian"
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.send_by.data == "email"
+
+    @property
+    def text_enabled(self) -> bool:
+        return self.send_by.data == "text"
+
+    @property
+    def question_shown(self) -> bool:
+        return self.method.data == "question"
+
+    def carrier_is_disabled(self, carrier_id: str) -> bool:
+        carrier = self._carrier(carrier_id)
+        return carrier is not None and carrier.has_ended(self.context.today)
+
+    def ended_carriers(self) -> list[Carrier]:
+        return [c for c in self.context.carriers if c.has_ended(self.context.today)]
+
+    def working_carriers(self) -> list[Carrier]:
+        return [c for c in self.context.carriers if not c.has_ended(self.context.today)]
+
+    def _carrier(self, carrier_id: str | None) -> Carrier | None:
+        for carrier in self.context.carriers:
+            if str(carrier.id) == (carrier_id or ""):
+                return carrier
+        return None
+
+    def apply_audience_defaults(self) -> None:
+        """Prefill the guardian's contact for the guardian; never for a minor."""
+        patient = self.context.patient
+        if self.audience == "guardian":
+            if not self.email.data and patient.guardian_email:
+                self.email.data = patient.guardian_email
+            if not self.cell.data and patient.guardian_cell:
+                self.cell.data = patient.guardian_cell
+            carrier_on_file = self._carrier(str(patient.guardian_cell_carrier_id or ""))
+            if not self.carrier.data and carrier_on_file and not carrier_on_file.has_ended(self.context.today):
+                self.carrier.data = str(carrier_on_file.id)
+        else:
+            if self._same_email(self.email.data):
+                self.email.data = ""
+            if self._same_cell(self.cell.data):
+                self.cell.data = ""
+                self.carrier.data = ""
+
+    def collect_warnings(self) -> None:
+        """A minor's contact equal to the guardian's on file defeats the purpose: warn."""
+        if self.audience != "minor":
+            return
+        if self.email_enabled and self._same_email(self.email.data):
+            self.warnings["email"] = "This is the guardian's email on file: the minor's PIN would reach the parent."
+        if self.text_enabled and self._same_cell(self.cell.data):
+            self.warnings["cell"] = "This is the guardian's cell on file: the minor's PIN would reach the parent."
+
+    def _same_email(self, value: str | None) -> bool:
+        on_file = self.context.patient.guardian_email
+        return bool(value and on_file and value.strip().lower() == on_file.lower())
+
+    def _same_cell(self, value: str | None) -> bool:
+        on_file = self.context.patient.guardian_cell
+        if not value or not on_file:
+            return False
+        try:
+            return normalize_us_cell(value) == on_file
+        except ContactError:
+            return False
+
+    def validate_for_issue(self) -> bool:
+        """Field rules that depend on each other; messages land beside their fields."""
+        ok = self.validate()
+        errors: dict[str, str] = {}
+        if not self.idempotency_key.data or len(self.idempotency_key.data) > 64:
+            errors["idempotency_key"] = "This window has expired. Close it and open Register Patient again."
+        if self.question_shown:
+            if not (self.question.data or "").strip():
+                errors["question"] = "Enter the question the parent will answer."
+            if len("".join((self.answer.data or "").split())) < 2:
+                errors["answer"] = "Enter the answer (at least 2 characters)."
+        if self.email_enabled:
+            if not (self.email.data or "").strip():
+                errors["email"] = "Enter the email address the PIN goes to."
+            else:
+                try:
+                    self.clean_email = normalize_email_address(self.email.data)
+                except ContactError as error:
+                    errors["email"] = str(error)
+        if self.text_enabled:
+            if not self.context.text_possible:
+                errors["send_by"] = (
+                    "This practice's portal address is too long for a text message. "
+                    "Send by Email Address or print the PIN instead."
+                )
+            if not (self.cell.data or "").strip():
+                errors["cell"] = "Enter the cell phone number."
+            else:
+                try:
+                    self.clean_cell = normalize_us_cell(self.cell.data)
+                except ContactError as error:
+                    errors["cell"] = str(error)
+            carrier = self._carrier(self.carrier.data)
+            if not self.carrier.data:
+                errors["carrier"] = "Choose the cell carrier: a text message is sent through its gateway."
+            elif carrier is None:
+                errors["carrier"] = "Choose a cell carrier from the list."
+            elif carrier.has_ended(self.context.today):
+                errors["carrier"] = ended_carrier_reason(carrier, self.working_carriers())
+            else:
+                self.chosen_carrier = carrier
+        for name, message in errors.items():
+            field = getattr(self, name)
+            field.errors = [*field.errors, message]
+        self.collect_warnings()
+        return ok and not errors

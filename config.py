@@ -1,0 +1,77 @@
+"""Configuration: one class that reads the environment, with safe defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PORT = 5000
+
+
+def _flag(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """A key generated once into instance/ so every process and restart shares it."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: when two processes start at once, the second reads the first one's key.
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+class Config:
+    """Settings read from an environment mapping (os.environ by default)."""
+
+    def __init__(self, instance_path: Path, environ: Mapping[str, str] | None = None):
+        env = os.environ if environ is None else environ
+        self.instance_path = instance_path
+        self.env = env
+
+    def as_mapping(self) -> dict[str, Any]:
+        env = self.env
+        port = int(env.get("PORT") or DEFAULT_PORT)
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{self.instance_path / 'portal_pins.sqlite3'}"
+        mail_server = env.get("MAIL_SERVER") or None
+        settings: dict[str, Any] = {
+            "SECRET_KEY": env.get("SECRET_KEY") or load_or_create_secret_key(self.instance_path),
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "PORTAL_URL": env.get("PORTAL_URL") or f"http://127.0.0.1:{port}/portal/register",
+            "FRAME_ANCESTORS": env.get("FRAME_ANCESTORS") or "'self'",
+            "LAUNCH_SECRET": env.get("LAUNCH_SECRET") or None,
+            # Mail: Flask-Mail's own names. No MAIL_SERVER means the development outbox page.
+            "MAIL_SERVER": mail_server,
+            "MAIL_PORT": int(env.get("MAIL_PORT") or 25),
+            "MAIL_USE_TLS": _flag(env.get("MAIL_USE_TLS")),
+            "MAIL_USE_SSL": _flag(env.get("MAIL_USE_SSL")),
+            "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+            "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+            "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "Patient Portal <no-reply@localhost>",
+            # Flask-Mail suppresses sending when app.testing; we send for real or to the dev outbox.
+            "MAIL_SUPPRESS_SEND": False,
+            "MAIL_TIMEOUT_SECONDS": float(env.get("MAIL_TIMEOUT_SECONDS") or 5),
+            "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
+            "PORTAL_RATE_LIMIT": env.get("PORTAL_RATE_LIMIT") or "20/minute;200/day",
+            "SIGNIN_RATE_LIMIT": env.get("SIGNIN_RATE_LIMIT") or "10/minute",
+            "SEARCH_PAGE_SIZE": 25,
+            # CSRF through the session; tokens last as long as the staff session.
+            "WTF_CSRF_TIME_LIMIT": None,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        }
+        return settings

@@ -1,0 +1,24 @@
+"""Typed SQLAlchemy 2 models, one module per aggregate."""
+
+from models.base import db, utcnow
+from models.carrier import Carrier
+from models.credential import RegistrationCredential
+from models.message import DevMailboxMessage, WelcomeMessage
+from models.patient import Patient
+from models.portal_user import PortalLink, PortalUser
+from models.practice import Practice, StaffMembership, StaffUser
+
+__all__ = [
+    "Carrier",
+    "DevMailboxMessage",
+    "Patient",
+    "PortalLink",
+    "PortalUser",
+    "Practice",
+    "RegistrationCredential",
+    "StaffMembership",
+    "StaffUser",
+    "WelcomeMessage",
+    "db",
+    "utcnow",
+]

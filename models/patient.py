@@ -1,0 +1,64 @@
+"""A patient of a practice, as imported from the practice-management system."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import SortableText, UTCDateTime, db, utcnow
+from models.carrier import Carrier
+from models.practice import Practice
+from services.names import normalize_name
+
+IMPORTED_PORTAL_STATUSES = ("unregistered", "pending", "registered", "self_registered")
+
+
+class Patient(db.Model):
+    __tablename__ = "patients"
+    __table_args__ = (
+        UniqueConstraint("practice_id", "chart_number", name="uq_patients_practice_chart"),
+        # Serves name searches: practice, then normalised last and first name prefixes.
+        Index("ix_patients_practice_name", "practice_id", "last_name_norm", "first_name_norm"),
+        Index("ix_patients_practice_first_name", "practice_id", "first_name_norm"),
+        Index("ix_patients_practice_dob", "practice_id", "date_of_birth"),
+        CheckConstraint(
+            "imported_portal_status IN ('unregistered', 'pending', 'registered', 'self_registered')",
+            name="imported_portal_status_known",
+        ),
+        CheckConstraint("length(first_name) > 0 AND length(last_name) > 0", name="names_present"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    chart_number: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    # Lower-cased, accent-free copies of the names, for prefix search (see services.names).
+    first_name_norm: Mapped[str] = mapped_column(SortableText(100))
+    last_name_norm: Mapped[str] = mapped_column(SortableText(100))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    guardian_email: Mapped[str | None] = mapped_column(String(254))
+    guardian_cell: Mapped[str | None] = mapped_column(String(10))
+    guardian_cell_carrier_id: Mapped[int | None] = mapped_column(ForeignKey("carriers.id"))
+    # The status the previous system reported; the shown status is derived (services.portal_status).
+    imported_portal_status: Mapped[str] = mapped_column(String(20), default="unregistered")
+    name_is_unofficial: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    practice: Mapped[Practice] = relationship()
+    guardian_cell_carrier: Mapped[Carrier | None] = relationship()
+
+    def set_names(self, first_name: str, last_name: str) -> None:
+        """Set both names and their search copies together, so they never disagree."""
+        self.first_name = " ".join(first_name.split())
+        self.last_name = " ".join(last_name.split())
+        self.first_name_norm = normalize_name(self.first_name)
+        self.last_name_norm = normalize_name(self.last_name)
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.last_name}, {self.first_name}"

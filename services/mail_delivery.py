@@ -1,0 +1,102 @@
+"""Sending a message: through SMTP with Flask-Mail, or into the development mailbox.
+
+Flask-Mail opens `smtplib.SMTP(server, port)` with no timeout; a mail server that accepts and
+never answers would hang the staff screen. `TimeoutConnection` gives every socket operation one.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from dataclasses import dataclass
+
+import flask_mail
+from sqlalchemy.orm import Session
+
+from models import DevMailboxMessage
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    recipient: str
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class DeliveryFailed(Exception):
+    """A send that did not go through; `reason` is safe to show staff and to store."""
+
+    def __init__(self, reason: str, permanent: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+class TimeoutConnection(flask_mail.Connection):
+    def __init__(self, mail, timeout: float):
+        super().__init__(mail)
+        self.timeout = timeout
+
+    def configure_host(self):
+        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = smtp_class(self.mail.server, self.mail.port, timeout=self.timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+
+class SmtpMailer:
+    """Sends through the configured SMTP server (needs an app context for Flask-Mail)."""
+
+    def __init__(self, mail_state, timeout: float, default_sender: str):
+        self.mail_state = mail_state
+        self.timeout = timeout
+        self.default_sender = default_sender
+
+    def send(self, mail: OutgoingMail, practice_id: int) -> None:
+        message = flask_mail.Message(
+            subject=mail.subject,
+            recipients=[mail.recipient],
+            body=mail.text,
+            html=mail.html,
+            sender=self.default_sender,
+        )
+        try:
+            with TimeoutConnection(self.mail_state, self.timeout) as connection:
+                connection.send(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            code, reply = next(iter(error.recipients.values()))
+            raise DeliveryFailed(_reply_reason(code, reply), permanent=code >= 500) from None
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryFailed(_reply_reason(error.smtp_code, error.smtp_error), error.smtp_code >= 500) from None
+        except (socket.timeout, TimeoutError):
+            raise DeliveryFailed("The mail server did not answer in time.", permanent=False) from None
+        except (ConnectionError, OSError, smtplib.SMTPException) as error:
+            raise DeliveryFailed(f"Could not reach the mail server ({type(error).__name__}).", permanent=False) from None
+
+
+class DevMailbox:
+    """Keeps messages in the database for the development outbox page (MAIL_SERVER unset)."""
+
+    def __init__(self, session: Session):
+        self.session = session
+
+    def send(self, mail: OutgoingMail, practice_id: int) -> None:
+        self.session.add(
+            DevMailboxMessage(
+                practice_id=practice_id,
+                recipient=mail.recipient,
+                subject=mail.subject,
+                text_body=mail.text,
+                html_body=mail.html,
+            )
+        )
+
+
+def _reply_reason(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    text = " ".join(text.split())
+    return f"The mail server replied {code}: {text}"[:480]

@@ -1,0 +1,200 @@
+"""Streaming, idempotent patient import from the practice-management system's CSV (CONTRACT 4).
+
+Rows are read one at a time and written in batches, so 100,000 rows need no more memory than
+1,000. A bad row is reported with its line and reason and never aborts the good ones.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Carrier, Patient, Practice
+from models.patient import IMPORTED_PORTAL_STATUSES
+from services.contact import ContactError, normalize_email_address, normalize_us_cell
+from services.names import is_placeholder_first_name
+
+REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
+BATCH_SIZE = 500
+_TRUE = {"true", "yes", "1", "y"}
+_FALSE = {"false", "no", "0", "n", ""}
+_COMPARED_FIELDS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "guardian_email",
+    "guardian_cell",
+    "guardian_cell_carrier_id",
+    "imported_portal_status",
+    "name_is_unofficial",
+)
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (no header, missing columns, not UTF-8)."""
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+class _RowError(ValueError):
+    pass
+
+
+def rename_patient(patient: Patient, first_name: str, last_name: str) -> None:
+    """Basic info change: saving a given name lifts the unofficial-name flag."""
+    patient.set_names(first_name, last_name)
+    if not is_placeholder_first_name(patient.first_name):
+        patient.name_is_unofficial = False
+
+
+def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
+    """Validated values for a Patient, or _RowError naming the first problem."""
+    values: dict = {}
+    chart = (row.get("chart_number") or "").strip()
+    if not chart:
+        raise _RowError("chart_number is empty")
+    if len(chart) > 64:
+        raise _RowError("chart_number is longer than 64 characters")
+    values["chart_number"] = chart
+    for column in ("first_name", "last_name"):
+        value = " ".join((row.get(column) or "").split())
+        if not value:
+            raise _RowError(f"{column} is empty")
+        if len(value) > 100:
+            raise _RowError(f"{column} is longer than 100 characters")
+        values[column] = value
+    raw_dob = (row.get("date_of_birth") or "").strip()
+    try:
+        values["date_of_birth"] = date.fromisoformat(raw_dob)
+        if len(raw_dob) != 10:
+            raise ValueError
+    except ValueError:
+        raise _RowError(f"date_of_birth {raw_dob!r} is not a date as YYYY-MM-DD") from None
+    if values["date_of_birth"] > date.today():
+        raise _RowError("date_of_birth is in the future")
+    values["sex"] = (row.get("sex") or "").strip()[:16] or None
+    email = (row.get("guardian_email") or "").strip()
+    try:
+        values["guardian_email"] = normalize_email_address(email) if email else None
+    except ContactError:
+        raise _RowError("guardian_email is not a valid email address") from None
+    cell = (row.get("guardian_cell") or "").strip()
+    try:
+        values["guardian_cell"] = normalize_us_cell(cell) if cell else None
+    except ContactError:
+        raise _RowError("guardian_cell is not a valid US phone number") from None
+    carrier_name = (row.get("guardian_cell_carrier") or "").strip()
+    if carrier_name:
+        carrier_id = carriers.get(carrier_name.lower())
+        if carrier_id is None:
+            raise _RowError(f"guardian_cell_carrier {carrier_name!r} is not a known carrier")
+        values["guardian_cell_carrier_id"] = carrier_id
+    else:
+        values["guardian_cell_carrier_id"] = None
+    status = (row.get("portal_status") or "").strip().lower()
+    if status and status not in IMPORTED_PORTAL_STATUSES:
+        raise _RowError(f"portal_status {status!r} is not one of {', '.join(IMPORTED_PORTAL_STATUSES)}")
+    values["imported_portal_status"] = status or "unregistered"
+    flag = (row.get("name_is_unofficial") or "").strip().lower()
+    if flag in _TRUE:
+        values["name_is_unofficial"] = True
+    elif flag in _FALSE:
+        values["name_is_unofficial"] = False
+    else:
+        raise _RowError(f"name_is_unofficial {flag!r} is not true or false")
+    return values
+
+
+def import_patients(session: Session, practice: Practice, lines: Iterable[str]) -> ImportReport:
+    """Upsert patients keyed by chart_number. `lines` is a text stream (open with newline='')."""
+    reader = csv.DictReader(lines)
+    try:
+        header = reader.fieldnames
+    except UnicodeDecodeError:
+        raise ImportFileError("The file is not UTF-8 text.") from None
+    if not header:
+        raise ImportFileError("The file is empty; it needs a header row.")
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise ImportFileError(f"The header row lacks the column(s): {', '.join(missing)}.")
+
+    practice_id = practice.id  # the batches' commits expire and detach ORM objects
+    carriers = {name.lower(): cid for cid, name in session.execute(select(Carrier.id, Carrier.name))}
+    report = ImportReport()
+    batch: dict[str, tuple[int, dict]] = {}
+    try:
+        for row in reader:
+            line = reader.line_num
+            try:
+                values = _parse_row(row, carriers)
+            except _RowError as error:
+                report.rejected.append(RejectedRow(line, str(error)))
+                continue
+            if values["chart_number"] in batch:
+                # The same chart twice in one batch: write the first before reading the second.
+                _write_batch(session, practice_id, batch, report)
+                batch = {}
+            batch[values["chart_number"]] = (line, values)
+            if len(batch) >= BATCH_SIZE:
+                _write_batch(session, practice_id, batch, report)
+                batch = {}
+    except UnicodeDecodeError:
+        raise ImportFileError(f"The file is not UTF-8 text (after line {reader.line_num}).") from None
+    except csv.Error as error:
+        raise ImportFileError(f"Line {reader.line_num} is not valid CSV: {error}.") from None
+    finally:
+        if batch:
+            _write_batch(session, practice_id, batch, report)
+    return report
+
+
+def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int, dict]], report: ImportReport) -> None:
+    existing = {
+        patient.chart_number: patient
+        for patient in session.scalars(
+            select(Patient).where(Patient.practice_id == practice_id, Patient.chart_number.in_(list(batch)))
+        )
+    }
+    for chart, (_line, values) in batch.items():
+        patient = existing.get(chart)
+        if patient is None:
+            patient = Patient(practice_id=practice_id, chart_number=chart)
+            _apply(patient, values)
+            session.add(patient)
+            report.created += 1
+        elif _differs(patient, values):
+            _apply(patient, values)
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    session.commit()
+    session.expunge_all()
+
+
+def _apply(patient: Patient, values: dict) -> None:
+    patient.set_names(values["first_name"], values["last_name"])
+    for name in _COMPARED_FIELDS:
+        if name not in ("first_name", "last_name"):
+            setattr(patient, name, values[name])
+
+
+def _differs(patient: Patient, values: dict) -> bool:
+    return any(getattr(patient, name) != values[name] for name in _COMPARED_FIELDS)

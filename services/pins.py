@@ -1,0 +1,52 @@
+"""PIN generation, display, entry normalisation and storage (CONTRACT section 2)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+# Crockford base32: no I, L, O or U.
+PIN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PIN_LENGTH = 8
+BUCKET_BITS = 16
+_ENTRY_TRANSLATION = str.maketrans({"O": "0", "I": "1", "L": "1"})
+# A salted KDF costs ~0.1 s; NIST 800-63B asks for one on secrets under 112 bits.
+HASH_METHOD = "scrypt"
+
+
+def generate_pin() -> str:
+    """Eight Crockford base32 characters (40 bits) from the OS CSPRNG."""
+    return "".join(secrets.choice(PIN_ALPHABET) for _ in range(PIN_LENGTH))
+
+
+def format_pin(pin: str) -> str:
+    """'ABCD1234' -> 'ABCD-1234', as shown to staff and parents."""
+    return f"{pin[:4]}-{pin[4:]}"
+
+
+def normalize_pin_entry(entry: str) -> str:
+    """What a person typed -> the canonical PIN: case, spaces and hyphens ignored; O=0, I=L=1."""
+    compact = "".join(ch for ch in entry.upper() if ch not in " -\t")
+    return compact.translate(_ENTRY_TRANSLATION)
+
+
+def hash_secret(normalised: str) -> str:
+    return generate_password_hash(normalised, method=HASH_METHOD)
+
+
+def secret_matches(stored_hash: str, normalised: str) -> bool:
+    return check_password_hash(stored_hash, normalised)
+
+
+def pin_bucket(lookup_key: bytes, normalised_pin: str) -> int:
+    """A 16-bit keyed-HMAC bucket: names the few candidates to verify, reveals nothing alone."""
+    digest = hmac.new(lookup_key, normalised_pin.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:2], "big")
+
+
+def normalize_answer(answer: str) -> str:
+    """Verification answers compare case- and space-insensitively."""
+    return "".join(answer.casefold().split())

@@ -1,0 +1,288 @@
+"""Issuing a portal registration PIN or verification question (CONTRACT sections 1-2).
+
+`issue_credential` writes the credential and its welcome-message record in one transaction;
+`deliver_welcome_message` sends only after that commit, so a slow mail server never holds a
+database lock and a crash never leaves a PIN that staff were told about but that does not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
+from services.mail_delivery import DeliveryFailed, OutgoingMail
+from services.masking import mask_cell, mask_email
+from services.names import is_placeholder_first_name
+from services.pins import format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
+from services.welcome_messages import WelcomeDetails, compose_email, compose_text_message
+
+QUESTION_LINK_SALT = "verification-question"
+DESK_TOKEN_SALT = "desk-registration"
+REPLACED_REASON = "Replaced by a newly issued PIN or question"
+
+
+class UnofficialName(Exception):
+    """The patient still carries a placeholder first name such as 'Baby Boy'."""
+
+
+class AlreadyIssued(Exception):
+    """This window (its idempotency key) has issued its credential already."""
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    kind: str  # "pin" or "question"
+    access_level: str  # "full" or "limited"
+    send_by: str  # "email", "text" or "none"
+    audience: str  # "guardian" or "minor"
+    idempotency_key: str
+    email: str | None = None
+    cell: str | None = None  # ten digits, already validated
+    carrier_id: int | None = None
+    question: str | None = None
+    answer: str | None = None
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """Keys that live outside the database: the PIN bucket key and the link signer's secret."""
+
+    pin_lookup_key: bytes
+    secret_key: str
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    message_id: int
+    practice_id: int
+    mail: OutgoingMail
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    credential_id: int
+    kind: str
+    audience: str
+    pin: str | None
+    question: str | None
+    expires_at: datetime
+    send_by: str
+    sent_to_masked: str | None
+    replaced_previous: bool
+    desk_token: str
+    details: WelcomeDetails
+    delivery: PendingDelivery | None
+
+
+def needs_given_name(patient: Patient) -> bool:
+    return patient.name_is_unofficial or is_placeholder_first_name(patient.first_name)
+
+
+def portal_url_for(practice: Practice, default_portal_url: str) -> str:
+    return practice.portal_url or default_portal_url
+
+
+def pending_credential(
+    session: Session, patient_id: int, audience: str, now: datetime
+) -> RegistrationCredential | None:
+    """The active credential a new issue for this audience would replace, if any."""
+    return session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.patient_id == patient_id,
+            RegistrationCredential.audience == audience,
+            RegistrationCredential.active_condition(now),
+        )
+    )
+
+
+def latest_credentials(session: Session, patient_id: int) -> dict[str, RegistrationCredential]:
+    """Per audience, the most recently issued credential (older ones are history)."""
+    rows = session.scalars(
+        select(RegistrationCredential)
+        .where(RegistrationCredential.patient_id == patient_id)
+        .order_by(RegistrationCredential.issued_at.desc(), RegistrationCredential.id.desc())
+    )
+    latest: dict[str, RegistrationCredential] = {}
+    for credential in rows:
+        latest.setdefault(credential.audience, credential)
+    return latest
+
+
+def _already_issued(session: Session, practice_id: int, key: str) -> bool:
+    return (
+        session.scalar(
+            select(RegistrationCredential.id).where(
+                RegistrationCredential.practice_id == practice_id,
+                RegistrationCredential.idempotency_key == key,
+            )
+        )
+        is not None
+    )
+
+
+def _lock_patient(session: Session, patient_id: int) -> None:
+    """Serialise issuers of one patient. PostgreSQL: a row lock. SQLite: the first write of the
+    transaction takes the database's write lock (pysqlite begins it lazily, at the first DML)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
+    else:
+        session.execute(update(Patient).where(Patient.id == patient_id).values(id=Patient.id))
+
+
+def issue_credential(
+    session: Session,
+    *,
+    practice: Practice,
+    patient: Patient,
+    staff_id: int | None,
+    request: IssueRequest,
+    now: datetime,
+    keys: SigningKeys,
+    portal_url: str,
+    carrier: Carrier | None = None,
+) -> IssueOutcome:
+    """Issue one PIN or question for `patient`, replacing the audience's previous one, and record
+    its welcome message as queued. Commits. Raises UnofficialName or AlreadyIssued."""
+    if patient.practice_id != practice.id:
+        raise ValueError("patient belongs to another practice")
+    if needs_given_name(patient):
+        raise UnofficialName()
+    if _already_issued(session, practice.id, request.idempotency_key):
+        raise AlreadyIssued()
+
+    _lock_patient(session, patient.id)
+    if _already_issued(session, practice.id, request.idempotency_key):
+        session.rollback()
+        raise AlreadyIssued()
+
+    replaced = session.execute(
+        update(RegistrationCredential)
+        .where(
+            RegistrationCredential.patient_id == patient.id,
+            RegistrationCredential.audience == request.audience,
+            RegistrationCredential.used_at.is_(None),
+            RegistrationCredential.revoked_at.is_(None),
+        )
+        .values(revoked_at=now, revoked_reason=REPLACED_REASON)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+    pin = generate_pin() if request.kind == "pin" else None
+    recipient, masked = _recipient(request, carrier)
+    credential = RegistrationCredential(
+        practice_id=practice.id,
+        patient_id=patient.id,
+        kind=request.kind,
+        audience=request.audience,
+        access_level=request.access_level,
+        pin_hash=hash_secret(pin) if pin else None,
+        pin_bucket=pin_bucket(keys.pin_lookup_key, pin) if pin else None,
+        question=request.question if request.kind == "question" else None,
+        answer_hash=hash_secret(normalize_answer(request.answer or "")) if request.kind == "question" else None,
+        send_by=request.send_by,
+        sent_to_masked=masked,
+        issued_at=now,
+        expires_at=now + timedelta(days=practice.pin_lifetime_days),
+        issued_by_id=staff_id,
+        failed_attempts=0,
+        idempotency_key=request.idempotency_key,
+    )
+    session.add(credential)
+    session.flush()
+
+    question_link = None
+    if request.kind == "question":
+        token = URLSafeTimedSerializer(keys.secret_key, salt=QUESTION_LINK_SALT).dumps({"c": credential.id})
+        question_link = f"{portal_url}?vq={token}"
+    details = WelcomeDetails(
+        practice_name=practice.name,
+        portal_url=portal_url,
+        expires_at=credential.expires_at,
+        timezone=practice.timezone,
+        patient_first_name=patient.first_name,
+        pin=format_pin(pin) if pin else None,
+        question_link=question_link,
+    )
+
+    delivery = None
+    if recipient is not None:
+        mail = _compose(request.send_by, recipient, details)
+        message = WelcomeMessage(
+            practice_id=practice.id,
+            credential_id=credential.id,
+            channel=request.send_by,
+            recipient=recipient,
+            status="queued",
+            attempts=0,
+            created_at=now,
+        )
+        session.add(message)
+        session.flush()
+        delivery = PendingDelivery(message_id=message.id, practice_id=practice.id, mail=mail)
+
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another request with the same key won the race between our check and our insert.
+        session.rollback()
+        raise AlreadyIssued() from None
+
+    desk_token = URLSafeTimedSerializer(keys.secret_key, salt=DESK_TOKEN_SALT).dumps({"c": credential.id})
+    return IssueOutcome(
+        credential_id=credential.id,
+        kind=request.kind,
+        audience=request.audience,
+        pin=details.pin,
+        question=credential.question,
+        expires_at=credential.expires_at,
+        send_by=request.send_by,
+        sent_to_masked=masked,
+        replaced_previous=replaced > 0,
+        desk_token=desk_token,
+        details=details,
+        delivery=delivery,
+    )
+
+
+def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | None, str | None]:
+    if request.send_by == "email":
+        if not request.email:
+            raise ValueError("email required")
+        return request.email, mask_email(request.email)
+    if request.send_by == "text":
+        if not request.cell or carrier is None:
+            raise ValueError("cell and carrier required")
+        return f"{request.cell}@{carrier.gateway}", mask_cell(request.cell)
+    return None, None
+
+
+def _compose(send_by: str, recipient: str, details: WelcomeDetails) -> OutgoingMail:
+    if send_by == "text":
+        body = compose_text_message(details)
+        if body is None:
+            raise ValueError("portal URL too long for a text message")
+        return OutgoingMail(recipient=recipient, subject="", text=body)
+    email = compose_email(details)
+    return OutgoingMail(recipient=recipient, subject=email.subject, text=email.text, html=email.html)
+
+
+def deliver_welcome_message(session: Session, delivery: PendingDelivery, mailer, now_fn) -> WelcomeMessage:
+    """One delivery attempt, after the credential's commit. Records Sent or Failed with reason."""
+    message = session.get(WelcomeMessage, delivery.message_id)
+    message.attempts += 1
+    try:
+        mailer.send(delivery.mail, delivery.practice_id)
+    except DeliveryFailed as failure:
+        message.status = "failed"
+        message.last_error = failure.reason
+    else:
+        message.status = "sent"
+        message.sent_at = now_fn()
+    session.commit()
+    return message

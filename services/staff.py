@@ -1,0 +1,106 @@
+"""Practices and staff accounts: creation (CLI, demo data) and sign-in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models import Practice, StaffMembership, StaffUser
+
+MIN_STAFF_PASSWORD_LENGTH = 10
+# Checked when the username is unknown, so both failures cost the same time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+
+
+class StaffError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SignedInStaff:
+    staff_id: int
+    practice_id: int
+
+
+def find_practice_by_name(session: Session, name: str) -> Practice | None:
+    return session.scalar(select(Practice).where(Practice.name == name.strip()))
+
+
+def create_practice(session: Session, name: str, portal_url: str | None, timezone: str) -> Practice:
+    name = name.strip()
+    if not name:
+        raise StaffError("A practice needs a name.")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StaffError(f"Unknown time zone {timezone!r}; use an IANA name such as America/New_York.") from None
+    if find_practice_by_name(session, name):
+        raise StaffError(f"A practice named {name!r} exists already.")
+    practice = Practice(name=name, portal_url=portal_url or None, timezone=timezone)
+    session.add(practice)
+    session.flush()
+    return practice
+
+
+def create_staff(session: Session, username: str, password: str, practice: Practice, is_admin: bool) -> StaffUser:
+    """Create the staff user, or add a membership in `practice` to an existing one."""
+    username = username.strip()
+    if not username:
+        raise StaffError("A username is required.")
+    staff = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if staff is None:
+        if len(password) < MIN_STAFF_PASSWORD_LENGTH:
+            raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
+        staff = StaffUser(username=username, password_hash=generate_password_hash(password), is_active=True)
+        session.add(staff)
+        session.flush()
+    elif password:
+        if len(password) < MIN_STAFF_PASSWORD_LENGTH:
+            raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
+        staff.password_hash = generate_password_hash(password)
+    membership = session.scalar(
+        select(StaffMembership).where(
+            StaffMembership.staff_id == staff.id, StaffMembership.practice_id == practice.id
+        )
+    )
+    if membership is None:
+        session.add(StaffMembership(staff_id=staff.id, practice_id=practice.id, is_admin=is_admin))
+    else:
+        membership.is_admin = is_admin
+    session.flush()
+    return staff
+
+
+def authenticate_staff(session: Session, username: str, password: str) -> SignedInStaff | None:
+    """The staff member and their first practice, or None. Same cost for every failure."""
+    staff = session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+    if staff is None or not staff.is_active:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(staff.password_hash, password):
+        return None
+    membership = session.scalar(
+        select(StaffMembership)
+        .join(Practice, Practice.id == StaffMembership.practice_id)
+        .where(StaffMembership.staff_id == staff.id)
+        .order_by(Practice.name)
+    )
+    if membership is None:
+        return None
+    return SignedInStaff(staff_id=staff.id, practice_id=membership.practice_id)
+
+
+def load_membership(session: Session, staff_id: int, practice_id: int) -> StaffMembership | None:
+    return session.scalar(
+        select(StaffMembership)
+        .join(StaffUser, StaffUser.id == StaffMembership.staff_id)
+        .where(
+            StaffMembership.staff_id == staff_id,
+            StaffMembership.practice_id == practice_id,
+            StaffUser.is_active.is_(True),
+        )
+    )
