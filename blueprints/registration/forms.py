@@ -7,6 +7,7 @@ from datetime import date
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, RadioField, SelectField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from models import Carrier, Patient
@@ -28,24 +29,28 @@ class RegistrationForm(FlaskForm):
         csrf = False  # CSRFProtect checks the token of every POST, htmx ones via hx-headers
 
     method = RadioField(
-        "Register Patient with", choices=[("pin", "PIN"), ("question", "Verification Question")], default="pin"
+        "Register Patient with", choices=[SelectChoice("pin", "PIN"), SelectChoice("question", "Verification Question")], default="pin"
     )
     question = StringField("Question", validators=[Optional(), Length(max=200)])
     answer = StringField("Answer", validators=[Optional(), Length(max=200)])
     access = RadioField(
         "Accessibility",
-        choices=[("full", "Full Access"), ("limited", "Limited: No Chart Access")],
+        choices=[SelectChoice("full", "Full Access"), SelectChoice("limited", "Limited: No Chart Access")],
         default="full",
     )
     send_by = RadioField(
         "Send by",
-        choices=[("email", "Email Address"), ("text", "Text Message"), ("none", "Do not send PIN")],
+        choices=[
+            SelectChoice("email", "Email Address"),
+            SelectChoice("text", "Text Message"),
+            SelectChoice("none", "Do not send PIN"),
+        ],
         default="email",
     )
     email = EmailField("Email", validators=[Optional(), Length(max=254)])
     cell = TelField("Cell phone", validators=[Optional(), Length(max=32)])
     carrier = SelectField("Cell Carrier", validate_choice=False, default="")
-    send_to = RadioField("Send to", choices=[("guardian", "Parent/Guardian"), ("minor", "Minor")], default="guardian")
+    send_to = RadioField("Send to", choices=[SelectChoice("guardian", "Parent/Guardian"), SelectChoice("minor", "Minor")], default="guardian")
     idempotency_key = HiddenField()
 
     def __init__(self, context: WindowContext, *args, **kwargs):
@@ -59,8 +64,12 @@ class RegistrationForm(FlaskForm):
             # Absent, not hidden: a patient under 12 has no Send to at all.
             del self.send_to
         # A shut-down gateway stays listed, marked and disabled (the hint says why).
-        self.carrier.choices = [("", "Choose a carrier", {})] + [
-            (str(c.id), carrier_option_label(c, context.today), {"disabled": True} if c.has_ended(context.today) else {})
+        self.carrier.choices = [SelectChoice("", "Choose a carrier")] + [
+            SelectChoice(
+                str(c.id),
+                carrier_option_label(c, context.today),
+                {"disabled": True} if c.has_ended(context.today) else {},
+            )
             for c in context.carriers
         ]
 

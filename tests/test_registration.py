@@ -1,0 +1,374 @@
+"""The Patient Registration window through the test client: toggles, validation, issuing,
+mail on a real SMTP server, idempotency and the unofficial-name guard."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from models import RegistrationCredential, WelcomeMessage
+from services.pins import PIN_ALPHABET, normalize_pin_entry, secret_matches
+from services.welcome_messages import gsm7_length
+from tests.conftest import PORTAL_URL
+from tests.support import idempotency_key_from, make_patient, pin_from, text_of
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def child(app, practice):
+    return make_patient(app, practice, "Emma", "Carter", date(2018, 5, 17), guardian_email="dana.carter@example.com")
+
+
+@pytest.fixture
+def teen(app, practice):
+    return make_patient(
+        app, practice, "Sofía", "Núñez", date(2012, 3, 14),
+        guardian_email="maria.nunez@example.com", guardian_cell="6175550143",
+    )
+
+
+def control_tag(body: str, control_id: str) -> str:
+    match = re.search(rf'<(?:input|select)\b[^>]*\bid="{control_id}"[^>]*>', body)
+    assert match, f"no control #{control_id}"
+    return match.group(0)
+
+
+def is_disabled(body: str, control_id: str) -> bool:
+    return re.search(r"\sdisabled[\s>=]", control_tag(body, control_id)) is not None
+
+
+def is_checked(body: str, control_id: str) -> bool:
+    return re.search(r"\schecked[\s>=]", control_tag(body, control_id)) is not None
+
+
+def open_window(client, patient_id: int) -> str:
+    response = client.get(f"/patients/{patient_id}/registration", headers=HX)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def issue(client, patient_id: int, key: str | None = None, **fields):
+    if key is None:
+        key = idempotency_key_from(open_window(client, patient_id))
+    data = {
+        "method": "pin", "access": "full", "send_by": "email", "email": "dana.carter@example.com",
+        "action": "send", "idempotency_key": key,
+    }
+    data.update(fields)
+    return client.post(
+        f"/patients/{patient_id}/registration", data=data, headers={**HX, "X-CSRFToken": client.csrf_token}
+    )
+
+
+def credentials(app, patient_id: int) -> list[RegistrationCredential]:
+    with app.app_context():
+        rows = db.session.scalars(
+            select(RegistrationCredential).where(RegistrationCredential.patient_id == patient_id).order_by(RegistrationCredential.id)
+        ).all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_window_is_a_dialog_with_the_seed_fields_and_defaults(staff_client, child):
+    body = open_window(staff_client, child.id)
+    assert body.startswith("<dialog") and ">Patient Registration</h2>" in body
+    assert is_checked(body, "method-0") and 'for="method-0">PIN<' in body
+    assert is_checked(body, "access-0") and 'for="access-0">Full Access<' in body
+    assert is_checked(body, "send_by-0") and 'for="send_by-0">Email Address<' in body
+    assert 'value="dana.carter@example.com"' in control_tag(body, "email")  # the guardian's email
+    assert is_disabled(body, "cell") and is_disabled(body, "carrier") and not is_disabled(body, "email")
+    for label in ("Print PIN", "Send PIN / Verification Question", "Complete / Log In", "Cancel"):
+        assert f">{label}</button>" in body
+    assert "Send to" not in body  # Emma is 8
+
+
+def test_send_to_appears_from_the_twelfth_birthday_in_the_practice_time_zone(app, staff_client, practice):
+    # 12th birthday is "today" in New York while UTC may already be tomorrow: compute both ways.
+    from zoneinfo import ZoneInfo
+
+    today_ny = datetime.now(ZoneInfo("America/New_York")).date()
+    try:
+        twelve_today = today_ny.replace(year=today_ny.year - 12)
+    except ValueError:  # 29 February
+        twelve_today = today_ny.replace(year=today_ny.year - 12, day=28)
+    twelve_tomorrow = twelve_today + timedelta(days=1)
+    birthday = make_patient(app, practice, "Ava", "Okafor", twelve_today)
+    eve = make_patient(app, practice, "Ben", "Okafor", twelve_tomorrow)
+    assert "<legend>Send to</legend>" in open_window(staff_client, birthday.id)
+    assert "Send to" not in open_window(staff_client, eve.id)
+
+
+@pytest.mark.parametrize(
+    "fields, enabled, disabled",
+    [
+        ({"send_by": "text"}, ["cell", "carrier"], ["email"]),
+        ({"send_by": "none"}, [], ["email", "cell", "carrier"]),
+        ({"send_by": "email"}, ["email"], ["cell", "carrier"]),
+    ],
+)
+def test_send_by_toggle_is_rendered_by_the_server(staff_client, child, fields, enabled, disabled):
+    response = staff_client.post(
+        f"/patients/{child.id}/registration/form",
+        data={"method": "pin", "access": "full", **fields},
+        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and body.startswith('<div id="registration-window"')
+    for name in enabled:
+        assert not is_disabled(body, name), name
+    for name in disabled:
+        assert is_disabled(body, name), name
+    assert credentials(staff_client.application, child.id) == []
+
+
+def test_verification_question_toggle_shows_question_and_answer(staff_client, child):
+    body = staff_client.post(
+        f"/patients/{child.id}/registration/form",
+        data={"method": "question", "access": "full", "send_by": "email"},
+        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
+    ).get_data(as_text=True)
+    assert 'for="question">Question<' in body and 'for="answer">Answer<' in body
+    plain = open_window(staff_client, child.id)
+    assert 'for="question"' not in plain
+
+
+def test_choosing_minor_clears_the_guardians_contact(staff_client, teen):
+    body = open_window(staff_client, teen.id)
+    assert 'value="maria.nunez@example.com"' in body
+    minor = staff_client.post(
+        f"/patients/{teen.id}/registration/form",
+        data={"method": "pin", "access": "full", "send_by": "email", "send_to": "minor", "email": "maria.nunez@example.com"},
+        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
+    ).get_data(as_text=True)
+    assert "maria.nunez@example.com" not in minor
+
+
+def test_minor_contact_equal_to_the_guardians_brings_a_warning_not_a_refusal(staff_client, teen, mailbox):
+    key = idempotency_key_from(open_window(staff_client, teen.id))
+    toggled = staff_client.post(
+        f"/patients/{teen.id}/registration/form",
+        data={"method": "pin", "access": "full", "send_by": "email", "send_to": "minor", "email": "Maria.Nunez@example.com", "idempotency_key": key},
+        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
+    ).get_data(as_text=True)
+    # The round trip for choosing Minor clears it; typing it back brings the warning.
+    response = issue(staff_client, teen.id, key=key, send_to="minor", email="maria.nunez@example.com")
+    assert response.status_code == 200
+    assert "PIN" in response.get_data(as_text=True)
+    warned = staff_client.post(
+        f"/patients/{teen.id}/registration/form",
+        data={"method": "pin", "access": "full", "send_by": "email", "send_to": "minor", "email": "x@example.com"},
+        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
+    ).get_data(as_text=True)
+    assert "guardian&#39;s email on file" not in warned
+    assert toggled  # rendered
+
+
+def test_issue_by_email_shows_the_pin_once_and_mails_the_same_pin(app, staff_client, child, mailbox):
+    response = issue(staff_client, child.id)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    pin = pin_from(body)
+    assert re.fullmatch(rf"[{PIN_ALPHABET}]{{4}}-[{PIN_ALPHABET}]{{4}}", pin)
+    assert 'role="status"' in body and "Expires:" in body
+    assert "Sent by email to d•••@example.com" in body
+
+    assert len(mailbox.messages) == 1
+    message = mailbox.messages[0]
+    assert message["To"] == "dana.carter@example.com"
+    text = text_of(message)
+    assert pin in text and PORTAL_URL in text and "Cedar Pediatrics" in text and "expires" in text
+    assert message.get_body(preferencelist=("html",)) is not None  # multipart: text + HTML
+
+    [credential] = credentials(app, child.id)
+    assert credential.pin_hash and pin.replace("-", "") not in credential.pin_hash
+    assert secret_matches(credential.pin_hash, normalize_pin_entry(pin))
+    assert credential.expires_at - credential.issued_at == timedelta(days=7)
+    with app.app_context():
+        delivery = db.session.scalar(select(WelcomeMessage).where(WelcomeMessage.credential_id == credential.id))
+        assert delivery.status == "sent" and delivery.sent_at is not None
+
+    account = staff_client.get(f"/patients/{child.id}").get_data(as_text=True)
+    assert "Portal status: <strong>Pending</strong>" in account
+    assert pin not in account  # shown once, never again
+
+
+def test_issue_by_text_sends_one_gsm7_segment_naming_no_patient(app, staff_client, teen, mailbox):
+    with app.app_context():
+        from services.carriers import find_carrier_by_name
+
+        verizon = find_carrier_by_name(db.session, "Verizon").id
+    response = issue(staff_client, teen.id, send_by="text", cell="(617) 555-0199", carrier=str(verizon))
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200, body
+    pin = pin_from(body)
+    [message] = mailbox.messages
+    assert message["X-Envelope-To"] == "6175550199@vtext.com"
+    assert message["Subject"] in (None, "")
+    sms = text_of(message).strip()
+    assert pin in sms and PORTAL_URL in sms
+    assert gsm7_length(sms) is not None and gsm7_length(sms) <= 160
+    for name in ("Sofía", "Sofia", "Núñez", "Nunez"):
+        assert name not in sms
+
+
+def test_a_shut_down_carrier_is_listed_disabled_and_refused_with_alternatives(app, staff_client, teen, mailbox):
+    with app.app_context():
+        from services.carriers import find_carrier_by_name
+
+        att = find_carrier_by_name(db.session, "AT&T").id
+    body = open_window(staff_client, teen.id)
+    assert re.search(rf'<option disabled value="{att}">AT&amp;T \(service ended\)</option>', body)
+    response = issue(staff_client, teen.id, send_by="text", cell="6175550199", carrier=str(att))
+    text = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422
+    assert "shut down" in text and "Email Address" in text and "Verizon" in text
+    assert credentials(app, teen.id) == [] and mailbox.messages == []
+
+
+@pytest.mark.parametrize(
+    "fields, field_id, message",
+    [
+        ({"email": "not-an-email"}, "email", "valid email address"),
+        ({"email": ""}, "email", "Enter the email address"),
+        ({"email": "a@example.com\r\nBcc: x@evil.test"}, "email", "one line"),
+        ({"send_by": "text", "cell": "12345", "carrier": ""}, "cell", "US cell phone"),
+        ({"send_by": "text", "cell": "6175550199", "carrier": ""}, "carrier", "Choose the cell carrier"),
+        ({"method": "question", "question": "", "answer": ""}, "question", "Enter the question"),
+    ],
+)
+def test_invalid_input_is_422_with_the_message_beside_its_field(app, staff_client, child, mailbox, fields, field_id, message):
+    response = issue(staff_client, child.id, **fields)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    error = re.search(rf'<p class="error" id="{field_id}-error">([^<]+)</p>', body)
+    assert error and message in html.unescape(error.group(1))
+    assert f'aria-describedby="{field_id}-error"' in body or f'aria-describedby="{field_id}-hint {field_id}-error"' in body
+    assert credentials(app, child.id) == [] and mailbox.messages == []
+
+
+def test_do_not_send_issues_without_sending(app, staff_client, child, mailbox):
+    body = issue(staff_client, child.id, send_by="none").get_data(as_text=True)
+    assert pin_from(body) and "Not sent" in body
+    assert mailbox.messages == []
+    [credential] = credentials(app, child.id)
+    assert credential.send_by == "none"
+
+
+def test_print_pin_issues_sends_and_carries_a_print_only_letter(app, staff_client, child, mailbox):
+    body = issue(staff_client, child.id, action="print").get_data(as_text=True)
+    pin = pin_from(body)
+    letter = body[body.index('class="print-letter"'):]
+    assert pin in letter and PORTAL_URL in letter and "Cedar Pediatrics" in letter and "expires" in letter
+    assert len(mailbox.messages) == 1
+
+
+def test_complete_log_in_offers_the_portal_page_in_a_new_tab(app, staff_client, child, mailbox):
+    body = issue(staff_client, child.id, action="complete").get_data(as_text=True)
+    link = re.search(r'<a id="portal-link"[^>]*href="([^"]+)"[^>]*target="_blank"', body)
+    assert link and html.unescape(link.group(1)).startswith(PORTAL_URL + "?desk=")
+    assert len(mailbox.messages) == 1
+
+
+def test_a_second_submission_of_the_same_window_issues_nothing_more(app, staff_client, child, mailbox):
+    key = idempotency_key_from(open_window(staff_client, child.id))
+    first = issue(staff_client, child.id, key=key)
+    assert first.status_code == 200
+    for action in ("send", "print", "complete"):
+        again = issue(staff_client, child.id, key=key, action=action)
+        assert again.status_code == 409
+        assert "Already issued" in again.get_data(as_text=True)
+        assert again.headers["HX-Retarget"] == "#registration-notice"
+    assert len(credentials(app, child.id)) == 1 and len(mailbox.messages) == 1
+
+
+def test_a_pending_pin_is_announced_and_then_replaced(app, staff_client, child, mailbox):
+    first_pin = pin_from(issue(staff_client, child.id).get_data(as_text=True))
+    window = html.unescape(open_window(staff_client, child.id))
+    assert "is pending" in window and "d•••@example.com" in window and "revokes it" in window
+    second = issue(staff_client, child.id).get_data(as_text=True)
+    assert pin_from(second) != first_pin
+    old, new = credentials(app, child.id)
+    assert old.revoked_at is not None and old.revoked_reason
+    assert new.revoked_at is None
+
+
+def test_verification_question_is_issued_with_a_link_and_a_hashed_answer(app, staff_client, child, mailbox):
+    body = issue(
+        staff_client, child.id, method="question", question="Name of the first pet?", answer="  Rex  "
+    ).get_data(as_text=True)
+    assert "Verification question issued" in body
+    [credential] = credentials(app, child.id)
+    assert credential.kind == "question" and credential.answer_hash and "rex" not in credential.answer_hash.lower()
+    assert secret_matches(credential.answer_hash, "rex")
+    assert f"{PORTAL_URL}?vq=" in text_of(mailbox.messages[0])
+
+
+@pytest.mark.parametrize("first", ["Baby Boy", "baby  girl", "Twin A", "Newborn"])
+def test_unofficial_names_are_refused_until_basic_info_is_updated(app, staff_client, practice, mailbox, first):
+    baby = make_patient(app, practice, first, "Núñez", date.today() - timedelta(days=3))
+    window = open_window(staff_client, baby.id)
+    assert "given name" in window and ">Update Basic Info</a>" in window
+    assert 'id="registration-form"' not in window
+    refused = issue(staff_client, baby.id, key="k" * 20)
+    assert refused.status_code == 409 and "given name" in refused.get_data(as_text=True)
+    assert credentials(app, baby.id) == [] and mailbox.messages == []
+
+    saved = staff_client.post(
+        f"/patients/{baby.id}/basic-info",
+        data={"first_name": "Mateo", "last_name": "Núñez"},
+        headers={"X-CSRFToken": staff_client.csrf_token},
+    )
+    assert saved.status_code == 302
+    assert issue(staff_client, baby.id).status_code == 200
+
+
+def test_flagged_unofficial_name_is_refused_and_basic_info_lifts_the_flag(app, staff_client, practice):
+    flagged = make_patient(app, practice, "Luna", "Reyes", date(2025, 1, 1), name_is_unofficial=True)
+    assert issue(staff_client, flagged.id, key="k" * 20).status_code == 409
+    staff_client.post(
+        f"/patients/{flagged.id}/basic-info",
+        data={"first_name": "Luna", "last_name": "Reyes"},
+        headers={"X-CSRFToken": staff_client.csrf_token},
+    )
+    assert issue(staff_client, flagged.id).status_code == 200
+
+
+def test_basic_info_refuses_a_placeholder(staff_client, practice, app):
+    baby = make_patient(app, practice, "Baby Girl", "Reyes", date(2026, 1, 1))
+    response = staff_client.post(
+        f"/patients/{baby.id}/basic-info",
+        data={"first_name": "Baby", "last_name": "Reyes"},
+        headers={"X-CSRFToken": staff_client.csrf_token},
+    )
+    assert response.status_code == 422 and "given name" in response.get_data(as_text=True)
+
+
+def test_post_without_csrf_token_is_refused(app, staff_client, child, mailbox):
+    key = idempotency_key_from(open_window(staff_client, child.id))
+    response = staff_client.post(
+        f"/patients/{child.id}/registration",
+        data={"method": "pin", "access": "full", "send_by": "email", "idempotency_key": key},
+        headers=HX,
+    )
+    assert response.status_code == 400
+    assert credentials(app, child.id) == [] and mailbox.messages == []
+
+
+def test_full_page_fallback_without_javascript(app, staff_client, child, mailbox):
+    page = staff_client.get(f"/patients/{child.id}/registration").get_data(as_text=True)
+    assert "<html" in page and "<dialog open" in page and "Register Patient" in page
+    key = idempotency_key_from(page)
+    response = staff_client.post(
+        f"/patients/{child.id}/registration",
+        data={"method": "pin", "access": "full", "send_by": "email", "email": "dana.carter@example.com",
+              "action": "send", "idempotency_key": key, "csrf_token": staff_client.csrf_token},
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" in body and pin_from(body)
+    assert "HX-Request" in response.headers["Vary"]
