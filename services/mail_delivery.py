@@ -24,6 +24,9 @@ class OutgoingMail:
     html: str | None = None
 
 
+_TIMED_OUT = "The mail server did not answer in time."
+
+
 class DeliveryFailed(Exception):
     """A send that did not go through; `reason` is safe to show staff and to store."""
 
@@ -73,7 +76,11 @@ class SmtpMailer:
         except smtplib.SMTPResponseException as error:
             raise DeliveryFailed(_reply_reason(error.smtp_code, error.smtp_error), error.smtp_code >= 500) from None
         except (socket.timeout, TimeoutError):
-            raise DeliveryFailed("The mail server did not answer in time.", permanent=False) from None
+            raise DeliveryFailed(_TIMED_OUT, permanent=False) from None
+        except smtplib.SMTPServerDisconnected as error:
+            # smtplib reports a read timeout as a disconnection ("...: timed out").
+            reason = _TIMED_OUT if "timed out" in str(error) else "The mail server closed the connection."
+            raise DeliveryFailed(reason, permanent=False) from None
         except (ConnectionError, OSError, smtplib.SMTPException) as error:
             raise DeliveryFailed(f"Could not reach the mail server ({type(error).__name__}).", permanent=False) from None
 
