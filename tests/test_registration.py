@@ -372,3 +372,19 @@ def test_full_page_fallback_without_javascript(app, staff_client, child, mailbox
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" in body and pin_from(body)
     assert "HX-Request" in response.headers["Vary"]
+
+
+def test_status_is_derived_from_the_pin_pending_then_unregistered_once_expired(app, staff_client, child, mailbox):
+    issue(staff_client, child.id)
+    pending = staff_client.get("/patients?status=pending", headers=HX).get_data(as_text=True)
+    assert "Carter, Emma" in pending
+    with app.app_context():
+        credential = db.session.scalar(select(RegistrationCredential))
+        credential.issued_at = datetime.now(timezone.utc) - timedelta(days=10)
+        credential.expires_at = datetime.now(timezone.utc) - timedelta(days=3)
+        db.session.commit()
+    assert "Carter, Emma" not in staff_client.get("/patients?status=pending", headers=HX).get_data(as_text=True)
+    assert "Carter, Emma" in staff_client.get("/patients?status=unregistered", headers=HX).get_data(as_text=True)
+    account = staff_client.get(f"/patients/{child.id}").get_data(as_text=True)
+    assert "Portal status: <strong>Unregistered</strong>" in account
+    assert ">Expired</span>" in account  # the PIN's own state, beside it
