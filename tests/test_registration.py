@@ -138,35 +138,36 @@ def test_verification_question_toggle_shows_question_and_answer(staff_client, ch
     assert 'for="question"' not in plain
 
 
-def test_choosing_minor_clears_the_guardians_contact(staff_client, teen):
-    body = open_window(staff_client, teen.id)
-    assert 'value="maria.nunez@example.com"' in body
-    minor = staff_client.post(
-        f"/patients/{teen.id}/registration/form",
-        data={"method": "pin", "access": "full", "send_by": "email", "send_to": "minor", "email": "maria.nunez@example.com"},
-        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
-    ).get_data(as_text=True)
-    assert "maria.nunez@example.com" not in minor
-
-
-def test_minor_contact_equal_to_the_guardians_brings_a_warning_not_a_refusal(staff_client, teen, mailbox):
-    key = idempotency_key_from(open_window(staff_client, teen.id))
-    toggled = staff_client.post(
-        f"/patients/{teen.id}/registration/form",
-        data={"method": "pin", "access": "full", "send_by": "email", "send_to": "minor", "email": "Maria.Nunez@example.com", "idempotency_key": key},
-        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
-    ).get_data(as_text=True)
-    # The round trip for choosing Minor clears it; typing it back brings the warning.
-    response = issue(staff_client, teen.id, key=key, send_to="minor", email="maria.nunez@example.com")
+def toggle(client, patient_id: int, trigger: str, **fields) -> str:
+    data = {"method": "pin", "access": "full", "send_by": "email", **fields}
+    headers = {**HX, "HX-Trigger": trigger, "X-CSRFToken": client.csrf_token}
+    response = client.post(f"/patients/{patient_id}/registration/form", data=data, headers=headers)
     assert response.status_code == 200
-    assert "PIN" in response.get_data(as_text=True)
-    warned = staff_client.post(
-        f"/patients/{teen.id}/registration/form",
-        data={"method": "pin", "access": "full", "send_by": "email", "send_to": "minor", "email": "x@example.com"},
-        headers={**HX, "X-CSRFToken": staff_client.csrf_token},
-    ).get_data(as_text=True)
-    assert "guardian&#39;s email on file" not in warned
-    assert toggled  # rendered
+    return html.unescape(response.get_data(as_text=True))
+
+
+def test_choosing_minor_clears_the_guardians_contact(staff_client, teen):
+    assert 'value="maria.nunez@example.com"' in control_tag(open_window(staff_client, teen.id), "email")
+    minor = toggle(staff_client, teen.id, "send_to", send_to="minor", email="maria.nunez@example.com")
+    assert "maria.nunez@example.com" not in minor
+    back = toggle(staff_client, teen.id, "send_to", send_to="guardian", email="")
+    assert 'value="maria.nunez@example.com"' in control_tag(back, "email")
+
+
+def test_minor_contact_equal_to_the_guardians_brings_a_warning_not_a_refusal(app, staff_client, teen, mailbox):
+    key = idempotency_key_from(open_window(staff_client, teen.id))
+    typed = toggle(staff_client, teen.id, "email", send_to="minor", email="Maria.Nunez@example.com")
+    assert 'value="Maria.Nunez@example.com"' in control_tag(typed, "email")  # kept, not cleared
+    warning = re.search(r'<p class="warning" id="email-warning">([^<]+)</p>', typed)
+    assert warning and "guardian's email on file" in warning.group(1)
+    assert "email-warning" in control_tag(typed, "email")  # aria-describedby points at it
+    other = toggle(staff_client, teen.id, "email", send_to="minor", email="sofia@example.com")
+    assert "email-warning" not in other
+
+    response = issue(staff_client, teen.id, key=key, send_to="minor", email="maria.nunez@example.com")
+    assert response.status_code == 200 and pin_from(response.get_data(as_text=True))
+    [credential] = credentials(app, teen.id)
+    assert credential.audience == "minor"
 
 
 def test_issue_by_email_shows_the_pin_once_and_mails_the_same_pin(app, staff_client, child, mailbox):

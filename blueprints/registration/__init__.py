@@ -92,7 +92,8 @@ def toggle(patient_id: int):
     if refusal:
         return _render_window(patient, refusal=refusal)
     form = RegistrationForm(_window_context(patient))
-    form.apply_audience_defaults()
+    # htmx names the element whose change asked for this render (the Send to fieldset's id).
+    form.apply_audience_defaults(audience_changed=request.headers.get("HX-Trigger") == "send_to")
     form.collect_warnings()
     return _render_window(patient, form=form)
 

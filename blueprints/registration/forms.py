@@ -108,8 +108,9 @@ class RegistrationForm(FlaskForm):
                 return carrier
         return None
 
-    def apply_audience_defaults(self) -> None:
-        """Prefill the guardian's contact for the guardian; never for a minor."""
+    def apply_audience_defaults(self, audience_changed: bool = False) -> None:
+        """Prefill the guardian's contact for the guardian. Choosing Minor clears it; a contact
+        typed for the minor afterwards is kept (and warned about in collect_warnings)."""
         patient = self.context.patient
         if self.audience == "guardian":
             if not self.email.data and patient.guardian_email:
@@ -119,7 +120,7 @@ class RegistrationForm(FlaskForm):
             carrier_on_file = self._carrier(str(patient.guardian_cell_carrier_id or ""))
             if not self.carrier.data and carrier_on_file and not carrier_on_file.has_ended(self.context.today):
                 self.carrier.data = str(carrier_on_file.id)
-        else:
+        elif audience_changed:
             if self._same_email(self.email.data):
                 self.email.data = ""
             if self._same_cell(self.cell.data):
