@@ -1,0 +1,90 @@
+"""The Patient Account page, the development outbox and the portal page, through the client."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+
+import pytest
+
+from tests.support import make_patient, pin_from
+from tests.test_registration import HX, issue
+
+
+@pytest.fixture
+def teen(app, practice):
+    return make_patient(app, practice, "Sofía", "Núñez", date(2012, 3, 14), guardian_email="maria.nunez@example.com")
+
+
+def test_account_page_shows_name_birth_date_age_status_and_settings(staff_client, teen):
+    response = staff_client.get(f"/patients/{teen.id}")
+    body = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 200
+    assert "<h1>Núñez, Sofía</h1>" in body
+    assert "03/14/2012" in body and "years" in body
+    assert "Portal status: <strong>Unregistered</strong>" in body
+    assert ">Account Settings</h2>" in body and ">Register Patient</button>" in body
+    assert ">Sign out</button>" in body
+    assert "HX-Request" in response.headers["Vary"] and response.headers["Cache-Control"] == "no-store"
+
+
+def test_account_fragment_is_the_portal_summary_alone(staff_client, teen):
+    response = staff_client.get(f"/patients/{teen.id}", headers=HX)
+    body = response.get_data(as_text=True)
+    assert body.lstrip().startswith('<section id="portal-summary"') and "<html" not in body
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_account_page_shows_each_audiences_latest_credential_and_its_delivery(staff_client, teen, mailbox):
+    issue(staff_client, teen.id, email="maria.nunez@example.com")
+    issue(staff_client, teen.id, send_to="minor", send_by="none")
+    body = html.unescape(staff_client.get(f"/patients/{teen.id}").get_data(as_text=True))
+    assert 'aria-label="Parent/Guardian"' in body and 'aria-label="Minor"' in body
+    assert body.count(">Active</span>") == 2
+    assert "Email to m•••@example.com" in body and ">Sent</span>" in body
+    assert "Not sent (Do not send PIN)" in body
+    assert "Portal status: <strong>Pending</strong>" in body
+
+
+def test_unknown_patient_is_404(staff_client):
+    assert staff_client.get("/patients/999999").status_code == 404
+    fragment = staff_client.get("/patients/999999", headers=HX)
+    assert fragment.status_code == 404 and "<html" not in fragment.get_data(as_text=True)
+
+
+def test_portal_register_page_has_the_contract_fields(client):
+    body = client.get("/portal/register").get_data(as_text=True)
+    for label in ("Email", "Password", "Patient date of birth", "PIN", "I accept the Terms &amp; Conditions"):
+        assert f">{label}</label>" in body
+    assert ">Create My Account</button>" in body
+    desk = client.get("/portal/register?desk=token").get_data(as_text=True)
+    assert ">PIN</label>" not in desk and ">Patient date of birth</label>" not in desk
+    question = client.get("/portal/register?vq=token").get_data(as_text=True)
+    assert ">Answer</label>" in question and ">PIN</label>" not in question
+
+
+def test_portal_register_post_needs_csrf(client):
+    assert client.post("/portal/register", data={"email": "a@example.com"}).status_code == 400
+
+
+class TestDevelopmentOutbox:
+    @pytest.fixture
+    def app_config(self):
+        return {"MAIL_SERVER": None}
+
+    def test_without_a_mail_server_messages_land_in_the_outbox_page(self, app, staff_client, teen, mailbox):
+        pin = pin_from(issue(staff_client, teen.id, email="maria.nunez@example.com").get_data(as_text=True))
+        assert mailbox.messages == []  # nothing left the machine
+        page = html.unescape(staff_client.get("/dev/outbox").get_data(as_text=True))
+        assert "maria.nunez@example.com" in page and pin in page
+        nav = staff_client.get("/patients").get_data(as_text=True)
+        assert ">Outbox</a>" in nav
+
+    def test_the_outbox_shows_only_this_practices_messages(self, app, staff_client, other_practice):
+        from extensions import db
+        from models import DevMailboxMessage
+
+        with app.app_context():
+            db.session.add(DevMailboxMessage(practice_id=other_practice.id, recipient="x@other.example", subject="s", text_body="PIN ZZZZ-ZZZZ"))
+            db.session.commit()
+        assert "ZZZZ-ZZZZ" not in staff_client.get("/dev/outbox").get_data(as_text=True)
