@@ -7,14 +7,20 @@ from datetime import date
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from extensions import db
 from models import utcnow
 from services.carriers import list_carriers, set_carrier
 from services.demo_data import seed_demo
-from services.patient_import import ImportFileError, import_patients
-from services.staff import StaffError, create_practice, create_staff, find_practice_by_name
+from services.patient_import import ImportFileError, check_utf8_file, import_patients
+from services.staff import (
+    StaffError,
+    create_practice,
+    create_staff,
+    find_practice_by_name,
+    find_staff_by_username,
+)
 
 practice_cli = AppGroup("practice", help="Create practices.")
 staff_cli = AppGroup("staff", help="Create staff logins.")
@@ -56,10 +62,11 @@ def practice_create(name: str, portal_url: str | None, timezone: str) -> None:
 def staff_create(username: str, practice_name: str, admin: bool, password: str | None) -> None:
     """Create a staff login, or add an existing one to another practice."""
     practice = _practice_or_fail(practice_name)
-    if password is None:
+    if password is None and find_staff_by_username(db.session, username) is None:
+        # An existing login added to another practice keeps its password (no prompt).
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        create_staff(db.session, username, password, practice, admin)
+        create_staff(db.session, username, password or "", practice, admin)
     except StaffError as error:
         _fail(str(error))
     db.session.commit()
@@ -74,6 +81,7 @@ def patients_import(csv_file: str, practice_name: str) -> None:
     """Upsert patients from a CSV file keyed by chart_number (safe to run twice)."""
     practice = _practice_or_fail(practice_name)
     try:
+        check_utf8_file(csv_file)
         with open(csv_file, encoding="utf-8-sig", newline="") as handle:
             report = import_patients(db.session, practice, handle)
     except ImportFileError as error:
@@ -117,6 +125,7 @@ def carriers_set(name: str, gateway: str, ended: str | None) -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext  # AppGroup commands get this by default; a plain click command needs it
 def seed_demo_command() -> None:
     """Create the demo practice, its staff login and a few hundred patients (once)."""
     login = seed_demo(db.session, utcnow().date())

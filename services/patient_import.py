@@ -21,6 +21,14 @@ from services.names import is_placeholder_first_name
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
 BATCH_SIZE = 500
+_READ_COLUMNS = REQUIRED_COLUMNS + (
+    "sex",
+    "guardian_email",
+    "guardian_cell",
+    "guardian_cell_carrier",
+    "portal_status",
+    "name_is_unofficial",
+)
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 _COMPARED_FIELDS = (
@@ -67,6 +75,10 @@ def rename_patient(patient: Patient, first_name: str, last_name: str) -> None:
 
 def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
     """Validated values for a Patient, or _RowError naming the first problem."""
+    for column in _READ_COLUMNS:
+        # PostgreSQL refuses NUL in text: caught here, it cannot fail the whole batch's write.
+        if "\x00" in (row.get(column) or ""):
+            raise _RowError(f"{column} contains a NUL character")
     values: dict = {}
     chart = (row.get("chart_number") or "").strip()
     if not chart:
@@ -121,6 +133,23 @@ def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
     else:
         raise _RowError(f"name_is_unofficial {flag!r} is not true or false")
     return values
+
+
+def check_utf8_file(path: str) -> None:
+    """Refuse a file that is not UTF-8 before any row is written, naming the first bad line.
+
+    Decoding errors would otherwise surface mid-stream, after earlier batches were committed.
+    Reads line by line, so it needs no more memory than the import itself.
+    """
+    with open(path, "rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ImportFileError(
+                    f"The file is not UTF-8 text (line {line}); save it as UTF-8 and import it again. "
+                    "Nothing was imported."
+                ) from None
 
 
 def import_patients(session: Session, practice: Practice, lines: Iterable[str]) -> ImportReport:

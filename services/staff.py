@@ -30,6 +30,10 @@ def find_practice_by_name(session: Session, name: str) -> Practice | None:
     return session.scalar(select(Practice).where(Practice.name == name.strip()))
 
 
+def find_staff_by_username(session: Session, username: str) -> StaffUser | None:
+    return session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+
+
 def create_practice(session: Session, name: str, portal_url: str | None, timezone: str) -> Practice:
     name = name.strip()
     if not name:
@@ -51,7 +55,7 @@ def create_staff(session: Session, username: str, password: str, practice: Pract
     username = username.strip()
     if not username:
         raise StaffError("A username is required.")
-    staff = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    staff = find_staff_by_username(session, username)
     if staff is None:
         if len(password) < MIN_STAFF_PASSWORD_LENGTH:
             raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
@@ -77,7 +81,7 @@ def create_staff(session: Session, username: str, password: str, practice: Pract
 
 def authenticate_staff(session: Session, username: str, password: str) -> SignedInStaff | None:
     """The staff member and their first practice, or None. Same cost for every failure."""
-    staff = session.scalar(select(StaffUser).where(StaffUser.username == username.strip()))
+    staff = find_staff_by_username(session, username)
     if staff is None or not staff.is_active:
         check_password_hash(_DUMMY_HASH, password)
         return None
