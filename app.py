@@ -36,8 +36,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(Config(Path(app.instance_path)).as_mapping())
     if test_config:
         app.config.update(test_config)
-    # Without a mail server, mail lands in the development outbox page (and only then).
-    app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER")
+    # The development outbox keeps message bodies (PINs): only for the embedded SQLite default
+    # without a mail server. Elsewhere a missing MAIL_SERVER shows as a failed delivery.
+    app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER") and app.config[
+        "SQLALCHEMY_DATABASE_URI"
+    ].startswith("sqlite")
     app.config["PIN_LOOKUP_KEY"] = hmac.new(
         app.config["SECRET_KEY"].encode(), b"pin-lookup-bucket", hashlib.sha256
     ).digest()

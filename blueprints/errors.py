@@ -14,7 +14,7 @@ MESSAGES = {
     405: ("Not allowed", "This page does not accept that kind of request."),
     409: ("Conflict", "That could not be done in the current state."),
     429: ("Too many requests", "Too many attempts. Wait a minute and try again."),
-    500: ("Something went wrong", "The request failed. Nothing was issued. Try again, or call IT."),
+    500: ("Something went wrong", "The request failed. Check the patient's account before trying again, or call IT."),
 }
 
 

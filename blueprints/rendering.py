@@ -13,9 +13,14 @@ def is_fragment_request() -> bool:
     )
 
 
-def render_fragment_or_page(page_template: str, fragment_template: str, status: int = 200, **context):
-    """Render the fragment for htmx, the page (which includes the fragment) otherwise."""
-    template = fragment_template if is_fragment_request() else page_template
-    response = make_response(render_template(template, **context), status)
+def render_fragment_or_page(
+    page_template: str, fragment_template: str, status: int = 200, headers: dict | None = None, **context
+):
+    """Render the fragment for htmx, the page (which includes the fragment) otherwise.
+    `headers` (e.g. HX-Retarget) go on the fragment response only."""
+    fragment = is_fragment_request()
+    response = make_response(render_template(fragment_template if fragment else page_template, **context), status)
+    if fragment and headers:
+        response.headers.update(headers)
     response.vary.add("HX-Request")
     return response

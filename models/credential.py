@@ -12,9 +12,7 @@ from models.patient import Patient
 from models.practice import StaffUser
 
 MAX_FAILED_ATTEMPTS = 5
-AUDIENCES = ("guardian", "minor")
 AUDIENCE_LABELS = {"guardian": "Parent/Guardian", "minor": "Minor"}
-SEND_METHODS = ("email", "text", "none")
 
 # "Active" as far as an index can know: not used and not revoked (expiry needs now()).
 NOT_USED_NOR_REVOKED = "used_at IS NULL AND revoked_at IS NULL"

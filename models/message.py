@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 from models.base import UTCDateTime, db, utcnow
 from models.credential import RegistrationCredential
 
-DELIVERY_STATES = ("queued", "sent", "failed")
-
 
 class WelcomeMessage(db.Model):
     """One welcome message for one credential. It holds no body: the PIN is not kept at rest."""

@@ -10,8 +10,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import SortableText, UTCDateTime, db, utcnow
 from models.patient import Patient
 
-ACCESS_LEVELS = ("full", "limited")
-
 
 class PortalUser(db.Model):
     __tablename__ = "portal_users"

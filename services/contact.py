@@ -17,7 +17,8 @@ def normalize_email_address(raw: str) -> str:
     if any(ch in value for ch in "\r\n"):
         raise ContactError("Enter an email address on one line.")
     try:
-        result = validate_email(value, check_deliverability=False)
+        # SMTPUTF8 addresses are refused: Flask-Mail and many servers cannot send to them.
+        result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as error:
         raise ContactError(f"Enter a valid email address ({error}).") from None
     return result.normalized

@@ -30,10 +30,9 @@ _TIMED_OUT = "The mail server did not answer in time."
 class DeliveryFailed(Exception):
     """A send that did not go through; `reason` is safe to show staff and to store."""
 
-    def __init__(self, reason: str, permanent: bool):
+    def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-        self.permanent = permanent
 
 
 class TimeoutConnection(flask_mail.Connection):
@@ -60,6 +59,8 @@ class SmtpMailer:
         self.default_sender = default_sender
 
     def send(self, mail: OutgoingMail, practice_id: int) -> None:
+        if not self.mail_state.server:
+            raise DeliveryFailed("No mail server is configured (MAIL_SERVER is not set).")
         message = flask_mail.Message(
             subject=mail.subject,
             recipients=[mail.recipient],
@@ -72,17 +73,19 @@ class SmtpMailer:
                 connection.send(message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
-            raise DeliveryFailed(_reply_reason(code, reply), permanent=code >= 500) from None
+            raise DeliveryFailed(_reply_reason(code, reply)) from None
         except smtplib.SMTPResponseException as error:
-            raise DeliveryFailed(_reply_reason(error.smtp_code, error.smtp_error), error.smtp_code >= 500) from None
+            raise DeliveryFailed(_reply_reason(error.smtp_code, error.smtp_error)) from None
         except (socket.timeout, TimeoutError):
-            raise DeliveryFailed(_TIMED_OUT, permanent=False) from None
+            raise DeliveryFailed(_TIMED_OUT) from None
         except smtplib.SMTPServerDisconnected as error:
             # smtplib reports a read timeout as a disconnection ("...: timed out").
             reason = _TIMED_OUT if "timed out" in str(error) else "The mail server closed the connection."
-            raise DeliveryFailed(reason, permanent=False) from None
+            raise DeliveryFailed(reason) from None
         except (ConnectionError, OSError, smtplib.SMTPException) as error:
-            raise DeliveryFailed(f"Could not reach the mail server ({type(error).__name__}).", permanent=False) from None
+            raise DeliveryFailed(f"Could not reach the mail server ({type(error).__name__}).") from None
+        except Exception as error:  # the PIN is committed: any failure must reach staff, not a 500
+            raise DeliveryFailed(f"The message could not be sent ({type(error).__name__}).") from None
 
 
 class DevMailbox:

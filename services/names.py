@@ -6,9 +6,12 @@ import re
 import unicodedata
 
 # First names a hospital gives before the parents choose one. Compared after normalisation.
+# Spacing and hyphens between the words are ignored ('BabyBoy', 'Baby-Girl 2', 'TwinA'); a
+# one-letter suffix after boy/girl needs a separator, or 'Boyd' would read as 'Boy D'.
+_SEP = r"[ -]*"
 _PLACEHOLDER_FIRST_NAME = re.compile(
-    r"^(?:baby(?: (?:boy|girl|[a-z]|\d+))?|boy|girl|infant|newborn|unknown|twin(?: [a-z]|\d+)?"
-    r"|(?:boy|girl|infant|twin) (?:[a-z]|\d+))$"
+    rf"^(?:(?:baby|infant|newborn){_SEP}(?:boy|girl)?|boy|girl|unknown)(?:{_SEP}\d+|[ -]+[a-z])?$"
+    rf"|^twin(?:{_SEP}(?:[a-z]|\d+))?$"
 )
 
 

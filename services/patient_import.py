@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from models import Carrier, Patient, Practice
 from models.patient import IMPORTED_PORTAL_STATUSES
 from services.contact import ContactError, normalize_email_address, normalize_us_cell
-from services.names import is_placeholder_first_name
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
 BATCH_SIZE = 500
@@ -29,6 +28,16 @@ _READ_COLUMNS = REQUIRED_COLUMNS + (
     "portal_status",
     "name_is_unofficial",
 )
+# Optional columns, by the Patient field each fills. A column absent from the header leaves that
+# field as it is on existing patients (a partial export must not wipe what is on file).
+_OPTIONAL_FIELD_COLUMNS = {
+    "sex": "sex",
+    "guardian_email": "guardian_email",
+    "guardian_cell": "guardian_cell",
+    "guardian_cell_carrier_id": "guardian_cell_carrier",
+    "imported_portal_status": "portal_status",
+    "name_is_unofficial": "name_is_unofficial",
+}
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 _COMPARED_FIELDS = (
@@ -64,13 +73,6 @@ class ImportReport:
 
 class _RowError(ValueError):
     pass
-
-
-def rename_patient(patient: Patient, first_name: str, last_name: str) -> None:
-    """Basic info change: saving a given name lifts the unofficial-name flag."""
-    patient.set_names(first_name, last_name)
-    if not is_placeholder_first_name(patient.first_name):
-        patient.name_is_unofficial = False
 
 
 def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
@@ -165,6 +167,7 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
     if missing:
         raise ImportFileError(f"The header row lacks the column(s): {', '.join(missing)}.")
 
+    absent_fields = [field for field, column in _OPTIONAL_FIELD_COLUMNS.items() if column not in header]
     practice_id = practice.id  # the batches' commits expire and detach ORM objects
     carriers = {name.lower(): cid for cid, name in session.execute(select(Carrier.id, Carrier.name))}
     report = ImportReport()
@@ -177,6 +180,8 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
             except _RowError as error:
                 report.rejected.append(RejectedRow(line, str(error)))
                 continue
+            for absent in absent_fields:
+                del values[absent]
             if values["chart_number"] in batch:
                 # The same chart twice in one batch: write the first before reading the second.
                 _write_batch(session, practice_id, batch, report)
@@ -189,9 +194,8 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
         raise ImportFileError(f"The file is not UTF-8 text (after line {reader.line_num}).") from None
     except csv.Error as error:
         raise ImportFileError(f"Line {reader.line_num} is not valid CSV: {error}.") from None
-    finally:
-        if batch:
-            _write_batch(session, practice_id, batch, report)
+    if batch:
+        _write_batch(session, practice_id, batch, report)
     return report
 
 
@@ -221,9 +225,9 @@ def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int,
 def _apply(patient: Patient, values: dict) -> None:
     patient.set_names(values["first_name"], values["last_name"])
     for name in _COMPARED_FIELDS:
-        if name not in ("first_name", "last_name"):
+        if name in values and name not in ("first_name", "last_name"):
             setattr(patient, name, values[name])
 
 
 def _differs(patient: Patient, values: dict) -> bool:
-    return any(getattr(patient, name) != values[name] for name in _COMPARED_FIELDS)
+    return any(getattr(patient, name) != values[name] for name in _COMPARED_FIELDS if name in values)

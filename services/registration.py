@@ -44,7 +44,6 @@ class IssueRequest:
     idempotency_key: str
     email: str | None = None
     cell: str | None = None  # ten digits, already validated
-    carrier_id: int | None = None
     question: str | None = None
     answer: str | None = None
 
@@ -78,6 +77,16 @@ class IssueOutcome:
     desk_token: str
     details: WelcomeDetails
     delivery: PendingDelivery | None
+
+
+def question_link(portal_url: str, secret_key: str, credential_id: int) -> str:
+    """The signed link a verification question's welcome message carries instead of a PIN."""
+    token = URLSafeTimedSerializer(secret_key, salt=QUESTION_LINK_SALT).dumps({"c": credential_id})
+    return f"{portal_url}?vq={token}"
+
+
+# Longer than any real id, so a fit check with it holds for every real link.
+LONGEST_CREDENTIAL_ID = 10**12
 
 
 def needs_given_name(patient: Patient) -> bool:
@@ -128,11 +137,14 @@ def _already_issued(session: Session, practice_id: int, key: str) -> bool:
 
 def _lock_patient(session: Session, patient_id: int) -> None:
     """Serialise issuers of one patient. PostgreSQL: a row lock. SQLite: the first write of the
-    transaction takes the database's write lock (pysqlite begins it lazily, at the first DML)."""
+    transaction takes the database's write lock (pysqlite begins it lazily, at the first DML).
+    The no-op UPDATE names updated_at so that its onupdate default does not fire."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(Patient.id).where(Patient.id == patient_id).with_for_update())
     else:
-        session.execute(update(Patient).where(Patient.id == patient_id).values(id=Patient.id))
+        session.execute(
+            update(Patient).where(Patient.id == patient_id).values(updated_at=Patient.updated_at)
+        )
 
 
 def issue_credential(
@@ -156,82 +168,86 @@ def issue_credential(
     if _already_issued(session, practice.id, request.idempotency_key):
         raise AlreadyIssued()
 
-    _lock_patient(session, patient.id)
-    if _already_issued(session, practice.id, request.idempotency_key):
-        session.rollback()
-        raise AlreadyIssued()
-
-    replaced = session.execute(
-        update(RegistrationCredential)
-        .where(
-            RegistrationCredential.patient_id == patient.id,
-            RegistrationCredential.audience == request.audience,
-            RegistrationCredential.used_at.is_(None),
-            RegistrationCredential.revoked_at.is_(None),
-        )
-        .values(revoked_at=now, revoked_reason=REPLACED_REASON)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-
+    # The slow and fallible work (scrypt, addresses) happens before the lock is taken.
     pin = generate_pin() if request.kind == "pin" else None
+    pin_hash = hash_secret(pin) if pin else None
+    answer_hash = hash_secret(normalize_answer(request.answer or "")) if request.kind == "question" else None
     recipient, masked = _recipient(request, carrier)
-    credential = RegistrationCredential(
-        practice_id=practice.id,
-        patient_id=patient.id,
-        kind=request.kind,
-        audience=request.audience,
-        access_level=request.access_level,
-        pin_hash=hash_secret(pin) if pin else None,
-        pin_bucket=pin_bucket(keys.pin_lookup_key, pin) if pin else None,
-        question=request.question if request.kind == "question" else None,
-        answer_hash=hash_secret(normalize_answer(request.answer or "")) if request.kind == "question" else None,
-        send_by=request.send_by,
-        sent_to_masked=masked,
-        issued_at=now,
-        expires_at=now + timedelta(days=practice.pin_lifetime_days),
-        issued_by_id=staff_id,
-        failed_attempts=0,
-        idempotency_key=request.idempotency_key,
-    )
-    session.add(credential)
-    session.flush()
-
-    question_link = None
-    if request.kind == "question":
-        token = URLSafeTimedSerializer(keys.secret_key, salt=QUESTION_LINK_SALT).dumps({"c": credential.id})
-        question_link = f"{portal_url}?vq={token}"
-    details = WelcomeDetails(
-        practice_name=practice.name,
-        portal_url=portal_url,
-        expires_at=credential.expires_at,
-        timezone=practice.timezone,
-        patient_first_name=patient.first_name,
-        pin=format_pin(pin) if pin else None,
-        question_link=question_link,
-    )
-
-    delivery = None
-    if recipient is not None:
-        mail = _compose(request.send_by, recipient, details)
-        message = WelcomeMessage(
-            practice_id=practice.id,
-            credential_id=credential.id,
-            channel=request.send_by,
-            recipient=recipient,
-            status="queued",
-            attempts=0,
-            created_at=now,
-        )
-        session.add(message)
-        session.flush()
-        delivery = PendingDelivery(message_id=message.id, practice_id=practice.id, mail=mail)
+    expires_at = now + timedelta(days=practice.pin_lifetime_days)
 
     try:
+        _lock_patient(session, patient.id)
+        if _already_issued(session, practice.id, request.idempotency_key):
+            raise AlreadyIssued()
+        replaced = session.execute(
+            update(RegistrationCredential)
+            .where(
+                RegistrationCredential.patient_id == patient.id,
+                RegistrationCredential.audience == request.audience,
+                RegistrationCredential.used_at.is_(None),
+                RegistrationCredential.revoked_at.is_(None),
+            )
+            .values(revoked_at=now, revoked_reason=REPLACED_REASON)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        credential = RegistrationCredential(
+            practice_id=practice.id,
+            patient_id=patient.id,
+            kind=request.kind,
+            audience=request.audience,
+            access_level=request.access_level,
+            pin_hash=pin_hash,
+            pin_bucket=pin_bucket(keys.pin_lookup_key, pin) if pin else None,
+            question=request.question if request.kind == "question" else None,
+            answer_hash=answer_hash,
+            send_by=request.send_by,
+            sent_to_masked=masked,
+            issued_at=now,
+            expires_at=expires_at,
+            issued_by_id=staff_id,
+            failed_attempts=0,
+            idempotency_key=request.idempotency_key,
+        )
+        session.add(credential)
+        session.flush()
+
+        details = WelcomeDetails(
+            practice_name=practice.name,
+            portal_url=portal_url,
+            expires_at=expires_at,
+            timezone=practice.timezone,
+            patient_first_name=patient.first_name,
+            pin=format_pin(pin) if pin else None,
+            question_link=question_link(portal_url, keys.secret_key, credential.id) if not pin else None,
+        )
+        delivery = None
+        if recipient is not None:
+            mail = _compose(request.send_by, recipient, details)
+            message = WelcomeMessage(
+                practice_id=practice.id,
+                credential_id=credential.id,
+                channel=request.send_by,
+                recipient=recipient,
+                status="queued",
+                attempts=0,
+                created_at=now,
+            )
+            session.add(message)
+            session.flush()
+            delivery = PendingDelivery(message_id=message.id, practice_id=practice.id, mail=mail)
         session.commit()
-    except IntegrityError:
-        # Another request with the same key won the race between our check and our insert.
+    except AlreadyIssued:
         session.rollback()
-        raise AlreadyIssued() from None
+        raise
+    except IntegrityError:
+        session.rollback()
+        if _already_issued(session, practice.id, request.idempotency_key):
+            # Another request with this key won the race between our check and our insert.
+            raise AlreadyIssued() from None
+        raise
+    except BaseException:
+        session.rollback()
+        raise
 
     desk_token = URLSafeTimedSerializer(keys.secret_key, salt=DESK_TOKEN_SALT).dumps({"c": credential.id})
     return IssueOutcome(
@@ -239,8 +255,8 @@ def issue_credential(
         kind=request.kind,
         audience=request.audience,
         pin=details.pin,
-        question=credential.question,
-        expires_at=credential.expires_at,
+        question=request.question if request.kind == "question" else None,
+        expires_at=expires_at,
         send_by=request.send_by,
         sent_to_masked=masked,
         replaced_previous=replaced > 0,

@@ -38,6 +38,8 @@ def create_practice(session: Session, name: str, portal_url: str | None, timezon
     name = name.strip()
     if not name:
         raise StaffError("A practice needs a name.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise StaffError("A practice name cannot contain control characters such as line breaks.")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 SMS_LIMIT = 160
@@ -163,16 +163,16 @@ def compose_text_message(details: WelcomeDetails) -> str | None:
 
 
 def text_message_possible(portal_url: str, sample_link: str | None = None) -> bool:
-    """Whether a PIN text would fit with this portal URL (checked with the longest values)."""
-    from datetime import timezone
-
+    """Whether a text message always fits with this portal URL: a PIN's, or with `sample_link`
+    (a longest-case question link) a verification question's. Practice name and expiry are
+    optional extras, so only the mandatory parts are measured."""
     details = WelcomeDetails(
         practice_name="",
         portal_url=portal_url,
         expires_at=datetime(2000, 9, 30, tzinfo=timezone.utc),
         timezone="UTC",
         patient_first_name="",
-        pin="WWWW-WWWW",
+        pin=None if sample_link else "WWWW-WWWW",
         question_link=sample_link,
     )
     return compose_text_message(details) is not None

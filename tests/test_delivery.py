@@ -95,19 +95,3 @@ def test_a_permanent_refusal_is_shown_with_the_servers_reason(app, staff_client,
     assert "550" in body and "Mailbox unavailable" in body
     [row] = delivery_rows(app)
     assert row.status == "failed" and "550" in row.last_error
-
-
-def test_development_outbox_keeps_the_message_when_no_mail_server_is_set(app, staff_client, child, mailbox):
-    app.config.update(DEV_OUTBOX=True)
-    body = issue(staff_client, child.id).get_data(as_text=True)
-    pin = pin_from(body)
-    assert mailbox.messages == []
-    [row] = delivery_rows(app)
-    assert row.status == "sent"
-    # The outbox page exists only in development mode; this app was built with a mail server.
-    assert staff_client.get("/dev/outbox").status_code == 404
-    with app.app_context():
-        from models import DevMailboxMessage
-
-        [kept] = db.session.scalars(select(DevMailboxMessage)).all()
-        assert pin in kept.text_body and kept.recipient == "dana.carter@example.com"

@@ -523,3 +523,27 @@ def test_memory_does_not_grow_with_the_file_size(app, tmp_path, record_property)
     print(f"\nimport peak traced memory: 1k rows {small_peak / 1024:.0f} KiB, 20k rows {large_peak / 1024:.0f} KiB")
     # 20 times the rows, well under twice the memory: the file is streamed, not loaded.
     assert large_peak < 2 * small_peak, (small_peak, large_peak)
+
+
+def test_reimport_without_optional_columns_keeps_what_is_on_file(app, runner, practice, tmp_path):
+    """A partial export (required columns only) must not wipe contact details or statuses."""
+    from models import Patient
+    from sqlalchemy import select as sa_select
+
+    full = tmp_path / "full.csv"
+    full.write_text(
+        "chart_number,first_name,last_name,date_of_birth,guardian_email,guardian_cell,guardian_cell_carrier,portal_status,name_is_unofficial\n"
+        "P1,Ava,Stone,2014-02-03,ava.parent@example.com,6175550123,Verizon,pending,false\n",
+        encoding="utf-8",
+    )
+    partial = tmp_path / "partial.csv"
+    partial.write_text("chart_number,first_name,last_name,date_of_birth\nP1,Ava,Stone,2014-02-03\n", encoding="utf-8")
+    assert runner.invoke(args=["patients", "import", str(full), "--practice", practice.name]).exit_code == 0
+    result = runner.invoke(args=["patients", "import", str(partial), "--practice", practice.name])
+    assert "unchanged: 1" in result.output and "updated: 0" in result.output
+    with app.app_context():
+        from extensions import db
+
+        patient = db.session.scalar(sa_select(Patient).where(Patient.chart_number == "P1"))
+        assert patient.guardian_email == "ava.parent@example.com" and patient.guardian_cell == "6175550123"
+        assert patient.guardian_cell_carrier_id is not None and patient.imported_portal_status == "pending"

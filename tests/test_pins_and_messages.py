@@ -36,12 +36,16 @@ def test_answers_compare_without_case_or_spaces():
     assert normalize_answer("  Mr  Whiskers ") == normalize_answer("mrwhiskers")
 
 
-@pytest.mark.parametrize("name", ["Baby Boy", "BABY GIRL", " baby ", "Boy", "Girl", "Infant", "Newborn", "Twin A", "twin b", "Unknown", "Baby A"])
+@pytest.mark.parametrize(
+    "name",
+    ["Baby Boy", "BABY GIRL", " baby ", "Boy", "Girl", "Infant", "Newborn", "Twin A", "twin b", "Unknown",
+     "Baby A", "BabyBoy", "Baby-Girl", "TwinA", "Baby Girl 2", "Infant Boy", "Twin"],
+)
 def test_placeholder_first_names(name):
     assert is_placeholder_first_name(name)
 
 
-@pytest.mark.parametrize("name", ["Babette", "Boyd", "Gail", "Twinkle", "Ava", "Bo"])
+@pytest.mark.parametrize("name", ["Babette", "Boyd", "Gail", "Twinkle", "Ava", "Bo", "Boyce", "Infanta", "Girlie"])
 def test_real_first_names_are_not_placeholders(name):
     assert not is_placeholder_first_name(name)
 

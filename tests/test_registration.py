@@ -88,20 +88,26 @@ def test_window_is_a_dialog_with_the_seed_fields_and_defaults(staff_client, chil
     assert "Send to" not in body  # Emma is 8
 
 
-def test_send_to_appears_from_the_twelfth_birthday_in_the_practice_time_zone(app, staff_client, practice):
-    # 12th birthday is "today" in New York while UTC may already be tomorrow: compute both ways.
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_send_to_appears_from_the_twelfth_birthday_in_the_practice_time_zone(app, client, zone):
+    """UTC+14 and UTC-11: for most of every day the practice's date differs from UTC's, so a
+    server that used the UTC date would show Send to a day early or late."""
     from zoneinfo import ZoneInfo
 
-    today_ny = datetime.now(ZoneInfo("America/New_York")).date()
+    from tests.support import make_practice, make_staff, sign_in
+
+    far = make_practice(app, "Far Away Pediatrics", timezone=zone)
+    make_staff(app, far, username="sam")
+    sign_in(client, username="sam")
+    today_there = datetime.now(ZoneInfo(zone)).date()
     try:
-        twelve_today = today_ny.replace(year=today_ny.year - 12)
+        twelve_today = today_there.replace(year=today_there.year - 12)
     except ValueError:  # 29 February
-        twelve_today = today_ny.replace(year=today_ny.year - 12, day=28)
-    twelve_tomorrow = twelve_today + timedelta(days=1)
-    birthday = make_patient(app, practice, "Ava", "Okafor", twelve_today)
-    eve = make_patient(app, practice, "Ben", "Okafor", twelve_tomorrow)
-    assert "<legend>Send to</legend>" in open_window(staff_client, birthday.id)
-    assert "Send to" not in open_window(staff_client, eve.id)
+        twelve_today = today_there.replace(year=today_there.year - 12, day=28)
+    birthday = make_patient(app, far, "Ava", "Okafor", twelve_today)
+    eve = make_patient(app, far, "Ben", "Okafor", twelve_today + timedelta(days=1))
+    assert "<legend>Send to</legend>" in open_window(client, birthday.id)
+    assert "Send to" not in open_window(client, eve.id)
 
 
 @pytest.mark.parametrize(
@@ -389,3 +395,78 @@ def test_status_is_derived_from_the_pin_pending_then_unregistered_once_expired(a
     account = staff_client.get(f"/patients/{child.id}").get_data(as_text=True)
     assert "Portal status: <strong>Unregistered</strong>" in account
     assert ">Expired</span>" in account  # the PIN's own state, beside it
+
+
+def test_a_second_submission_without_javascript_gets_409_and_the_notice(app, staff_client, child, mailbox):
+    key = idempotency_key_from(open_window(staff_client, child.id))
+    data = {"method": "pin", "access": "full", "send_by": "email", "email": "dana.carter@example.com",
+            "action": "send", "idempotency_key": key, "csrf_token": staff_client.csrf_token}
+    assert staff_client.post(f"/patients/{child.id}/registration", data=data).status_code == 200
+    again = staff_client.post(f"/patients/{child.id}/registration", data=data)
+    body = again.get_data(as_text=True)
+    assert again.status_code == 409 and "<html" in body and "Already issued" in body
+    assert "HX-Retarget" not in again.headers
+    assert len(credentials(app, child.id)) == 1 and len(mailbox.messages) == 1
+
+
+def test_409_and_422_responses_vary_on_hx_request(staff_client, child, mailbox):
+    key = idempotency_key_from(open_window(staff_client, child.id))
+    invalid = issue(staff_client, child.id, key=key, email="nope")
+    assert invalid.status_code == 422 and "HX-Request" in invalid.headers["Vary"]
+    issue(staff_client, child.id, key=key)
+    repeat = issue(staff_client, child.id, key=key)
+    assert repeat.status_code == 409 and "HX-Request" in repeat.headers["Vary"]
+
+
+def test_a_question_by_text_is_refused_when_its_link_cannot_fit(app, practice, mailbox):
+    from tests.support import make_practice, make_staff, sign_in
+
+    long_url = "https://portal.example.test/" + "p" * 80 + "/register"  # a PIN fits; a link does not
+    wordy = make_practice(app, "Wordy Pediatrics", portal_url=long_url)
+    make_staff(app, wordy, username="wren")
+    client = app.test_client()
+    sign_in(client, username="wren")
+    from tests.support import csrf_token_from
+
+    client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
+    patient = make_patient(app, wordy, "Noah", "Stone", date(2015, 2, 2))
+    with app.app_context():
+        from services.carriers import find_carrier_by_name
+
+        verizon = str(find_carrier_by_name(db.session, "Verizon").id)
+    refused = issue(client, patient.id, method="question", question="Pet?", answer="Rex",
+                    send_by="text", cell="6175550199", carrier=verizon)
+    assert refused.status_code == 422 and "too long for a text message" in refused.get_data(as_text=True)
+    assert credentials(app, patient.id) == [] and mailbox.messages == []
+    sent = issue(client, patient.id, send_by="text", cell="6175550199", carrier=verizon)
+    assert sent.status_code == 200 and gsm7_length(text_of(mailbox.messages[0]).strip()) <= 160
+
+
+def test_an_international_address_is_refused_by_the_form_not_a_500(app, staff_client, child, mailbox):
+    response = issue(staff_client, child.id, email="josé@example.com")
+    assert response.status_code == 422
+    assert credentials(app, child.id) == [] and mailbox.messages == []
+
+
+def test_issuing_over_an_expired_pin_revokes_it(app, staff_client, child, mailbox):
+    issue(staff_client, child.id)
+    with app.app_context():
+        old = db.session.scalar(select(RegistrationCredential))
+        old.issued_at = datetime.now(timezone.utc) - timedelta(days=10)
+        old.expires_at = datetime.now(timezone.utc) - timedelta(days=3)
+        db.session.commit()
+    assert issue(staff_client, child.id).status_code == 200
+    first, second = credentials(app, child.id)
+    assert first.revoked_at is not None and second.revoked_at is None
+
+
+def test_toggle_and_basic_info_of_another_practices_patient_are_404(app, staff_client, other_practice):
+    stranger = make_patient(app, other_practice, "Noah", "Stone")
+    headers = {**HX, "X-CSRFToken": staff_client.csrf_token}
+    assert staff_client.post(f"/patients/{stranger.id}/registration/form", data={}, headers=headers).status_code == 404
+    response = staff_client.post(f"/patients/{stranger.id}/basic-info", data={"first_name": "X", "last_name": "Y"}, headers=headers)
+    assert response.status_code == 404
+    with app.app_context():
+        from models import Patient
+
+        assert db.session.get(Patient, stranger.id).first_name == "Noah"

@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from blueprints.rendering import is_fragment_request
 from extensions import db
 from services.staff import authenticate_staff, load_membership
 
@@ -35,7 +36,7 @@ def staff_required(view):
         if membership is None:
             session.clear()
             target = url_for("auth.sign_in", next=_local_path(request.full_path))
-            if request.headers.get("HX-Request") == "true":
+            if is_fragment_request():
                 # htmx follows HX-Redirect with a full page load, not a swap into a fragment.
                 response = make_response("", 200)
                 response.headers["HX-Redirect"] = target
@@ -43,7 +44,6 @@ def staff_required(view):
             return redirect(target)
         g.staff = membership.staff
         g.practice = membership.practice
-        g.is_practice_admin = membership.is_admin
         return view(*args, **kwargs)
 
     return wrapped

@@ -13,7 +13,7 @@ from blueprints.auth import staff_required
 from blueprints.rendering import render_fragment_or_page
 from extensions import db
 from models import Patient, utcnow
-from services.patient_import import rename_patient
+from services.basic_info import rename_patient
 from services.names import is_placeholder_first_name
 from services.patient_search import (
     InvalidSearch,
@@ -28,6 +28,7 @@ from services.registration import latest_credentials
 
 bp = Blueprint("patient_admin", __name__)
 
+SEARCH_KEYS = ("mode", "last", "first", "dob", "status", "email")
 SEARCH_BY_OPTIONS = [
     ("all", "All"),
     ("registered", "Registered"),
@@ -60,7 +61,15 @@ def search():
     """Patient Administration page; for htmx, the results fragment alone."""
     page_size = current_app.config["SEARCH_PAGE_SIZE"]
     mode = "user" if request.args.get("mode") == "user" else "account"
-    context = {"mode": mode, "search_by_options": SEARCH_BY_OPTIONS, "status_labels": STATUS_LABELS, "args": request.args}
+    # Only the search's own keys travel into links (never url_for options such as _external).
+    search_args = {key: request.args[key] for key in SEARCH_KEYS if request.args.get(key)}
+    context = {
+        "mode": mode,
+        "search_by_options": SEARCH_BY_OPTIONS,
+        "status_labels": STATUS_LABELS,
+        "args": request.args,
+        "search_args": search_args,
+    }
     if mode == "user":
         email = (request.args.get("email") or "").strip()
         context["email"] = email

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, current_app, g, make_response, render_template, request
+from flask import Blueprint, current_app, g, request
 
 from blueprints.auth import staff_required
 from blueprints.patient_admin import account_context, get_patient_or_404
@@ -17,6 +17,7 @@ from services.mail_delivery import DevMailbox, SmtpMailer
 from services.practice_time import may_receive_own_pin, practice_today
 from services.registration import (
     AlreadyIssued,
+    LONGEST_CREDENTIAL_ID,
     IssueRequest,
     SigningKeys,
     UnofficialName,
@@ -25,6 +26,7 @@ from services.registration import (
     needs_given_name,
     pending_credential,
     portal_url_for,
+    question_link,
 )
 from services.welcome_messages import registration_steps, text_message_possible
 
@@ -39,7 +41,11 @@ def _window_context(patient: Patient) -> WindowContext:
         carriers=list_carriers(db.session),
         today=today,
         offers_send_to=may_receive_own_pin(patient.date_of_birth, today),
-        text_possible=text_message_possible(portal_url),
+        text_fits_pin=text_message_possible(portal_url),
+        text_fits_question=text_message_possible(
+            portal_url,
+            sample_link=question_link(portal_url, current_app.config["SECRET_KEY"], LONGEST_CREDENTIAL_ID),
+        ),
     )
 
 
@@ -121,7 +127,6 @@ def issue(patient_id: int):
         idempotency_key=form.idempotency_key.data,
         email=form.clean_email,
         cell=form.clean_cell,
-        carrier_id=form.chosen_carrier.id if form.chosen_carrier else None,
         question=(form.question.data or "").strip() or None,
         answer=form.answer.data,
     )
@@ -168,9 +173,11 @@ def _already_issued_response(patient: Patient):
     """409 Already issued. htmx puts the notice above the first result, which stays shown."""
     notice = "Already issued: this window has issued its PIN already, and nothing more was issued."
     if is_fragment_request():
-        response = make_response(render_template("registration/_notice.html", notice=notice), 409)
-        response.headers["HX-Retarget"] = "#registration-notice"
-        response.headers["HX-Reswap"] = "outerHTML"
-        response.vary.add("HX-Request")
-        return response
+        return render_fragment_or_page(
+            "registration/page.html",
+            "registration/_notice.html",
+            409,
+            headers={"HX-Retarget": "#registration-notice", "HX-Reswap": "outerHTML"},
+            notice=notice,
+        )
     return _render_window(patient, status=409, notice=notice)

@@ -21,7 +21,8 @@ class WindowContext:
     carriers: list[Carrier]
     today: date
     offers_send_to: bool
-    text_possible: bool
+    text_fits_pin: bool  # a PIN text message fits 160 GSM-7 characters with this portal URL
+    text_fits_question: bool  # so does a question link
 
 
 class RegistrationForm(FlaskForm):
@@ -91,10 +92,6 @@ class RegistrationForm(FlaskForm):
     @property
     def question_shown(self) -> bool:
         return self.method.data == "question"
-
-    def carrier_is_disabled(self, carrier_id: str) -> bool:
-        carrier = self._carrier(carrier_id)
-        return carrier is not None and carrier.has_ended(self.context.today)
 
     def ended_carriers(self) -> list[Carrier]:
         return [c for c in self.context.carriers if c.has_ended(self.context.today)]
@@ -169,7 +166,8 @@ class RegistrationForm(FlaskForm):
                 except ContactError as error:
                     errors["email"] = str(error)
         if self.text_enabled:
-            if not self.context.text_possible:
+            fits = self.context.text_fits_question if self.question_shown else self.context.text_fits_pin
+            if not fits:
                 errors["send_by"] = (
                     "This practice's portal address is too long for a text message. "
                     "Send by Email Address or print the PIN instead."

@@ -60,6 +60,14 @@
     }
   }
 
+  // htmx binds the triggers of swapped-in content only when it settles (a timer later), while the
+  // focus is already back on the re-rendered window: a choice made in between would change a
+  // radio button with nothing listening. Bind the window's triggers as soon as it is swapped in.
+  document.addEventListener("htmx:afterSwap", function () {
+    var win = document.getElementById("registration-window");
+    if (win && window.htmx) window.htmx.process(win);
+  });
+
   document.addEventListener("htmx:afterSettle", function () {
     openDialogIfNew();
     afterWindowSwap();
@@ -82,6 +90,46 @@
       portalTab = window.open("about:blank", "_blank");
     }
   }, true);
+
+  // The controls Tab stops at inside the window, in document order: one stop per radio group.
+  function tabStops(container) {
+    var candidates = container.querySelectorAll("a[href], button, input, select, textarea, [tabindex]");
+    return Array.prototype.filter.call(candidates, function (el) {
+      if (el.disabled || el.type === "hidden" || el.tabIndex < 0) return false;
+      if (el.getClientRects().length === 0) return false;
+      if (el.type === "radio" && !el.checked) {
+        var group = container.querySelectorAll('input[type=radio][name="' + el.name + '"]');
+        var anyChecked = Array.prototype.some.call(group, function (radio) { return radio.checked; });
+        return !anyChecked && group[0] === el;
+      }
+      return true;
+    });
+  }
+
+  // A modal <dialog> lets Tab leave it for the browser's own UI, or for the host page when the
+  // app runs in an iframe: keep Tab and Shift+Tab cycling inside the window.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab" || event.altKey || event.ctrlKey || event.metaKey) return;
+    var dialog = registrationDialog();
+    if (!dialog || !dialog.open) return;
+    var stops = tabStops(dialog);
+    if (!stops.length) return;
+    var active = document.activeElement;
+    var next;
+    if (!dialog.contains(active)) {
+      next = event.shiftKey ? stops[stops.length - 1] : stops[0];
+    } else if (event.shiftKey) {
+      var before = stops.filter(function (el) { return el !== active && (el.compareDocumentPosition(active) & Node.DOCUMENT_POSITION_FOLLOWING); });
+      if (!before.length) next = stops[stops.length - 1];
+    } else {
+      var after = stops.filter(function (el) { return el !== active && (active.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING); });
+      if (!after.length) next = stops[0];
+    }
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  });
 
   // A request that fails without a swap (network error, 5xx) must not leave a blank tab.
   document.addEventListener("htmx:afterRequest", function (event) {
