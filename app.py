@@ -12,8 +12,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import Config
-from extensions import csrf, db, mail, migrate
+from extensions import csrf, db, limiter, mail, migrate
 from logging_setup import install_log_filters
+from rate_limits import check_limits, choose_storage_uri, serves_web_requests
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -36,6 +37,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(Config(Path(app.instance_path)).as_mapping())
     if test_config:
         app.config.update(test_config)
+    # Before any extension is bound: a web server on a production database without shared rate-limit
+    # storage refuses to start, saying why (rate_limits.py). CLI commands never need it.
+    serving = serves_web_requests()
+    app.config["RATELIMIT_STORAGE_URI"] = choose_storage_uri(app.config, serving)
+    if serving:
+        check_limits(app.config)
     # The development outbox keeps message bodies (PINs): only for the embedded SQLite default
     # without a mail server. Elsewhere a missing MAIL_SERVER shows as a failed delivery.
     app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER") and app.config[
@@ -51,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     mail.init_app(app)
+    limiter.init_app(app)
 
     from blueprints import register_blueprints
     from blueprints.security_headers import install_security_headers

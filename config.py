@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PORT = 5000
+# Per-client limits in Flask-Limiter's syntax (CONTRACT section 3); env vars override them.
+DEFAULT_PORTAL_RATE_LIMIT = "20/minute;200/day"
+DEFAULT_SIGNIN_RATE_LIMIT = "10/minute"
 
 
 def _flag(value: str | None, default: bool = False) -> bool:
@@ -69,9 +72,11 @@ class Config:
             # Flask-Mail suppresses sending when app.testing; we send for real or to the dev outbox.
             "MAIL_SUPPRESS_SEND": False,
             "MAIL_TIMEOUT_SECONDS": float(env.get("MAIL_TIMEOUT_SECONDS") or 5),
+            # Unset: memory:// on SQLite; any other database refuses to serve without it
+            # (rate_limits.py). CLI commands never need it.
             "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
-            "PORTAL_RATE_LIMIT": env.get("PORTAL_RATE_LIMIT") or "20/minute;200/day",
-            "SIGNIN_RATE_LIMIT": env.get("SIGNIN_RATE_LIMIT") or "10/minute",
+            "PORTAL_RATE_LIMIT": env.get("PORTAL_RATE_LIMIT") or DEFAULT_PORTAL_RATE_LIMIT,
+            "SIGNIN_RATE_LIMIT": env.get("SIGNIN_RATE_LIMIT") or DEFAULT_SIGNIN_RATE_LIMIT,
             "SEARCH_PAGE_SIZE": 25,
             # CSRF through the session; tokens last as long as the staff session.
             "WTF_CSRF_TIME_LIMIT": None,

@@ -8,12 +8,14 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.errors import register_error_handlers
     from blueprints.patient_admin import bp as patient_admin_bp
     from blueprints.portal import bp as portal_bp
+    from blueprints.practice_settings import bp as practice_settings_bp
     from blueprints.registration import bp as registration_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(patient_admin_bp)
     app.register_blueprint(registration_bp)
     app.register_blueprint(portal_bp)
+    app.register_blueprint(practice_settings_bp)
     if app.config["DEV_OUTBOX"]:
         from blueprints.dev_outbox import bp as dev_outbox_bp
 

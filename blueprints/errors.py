@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 
 from blueprints.rendering import render_fragment_or_page
+from extensions import limiter
+from rate_limits import describe_wait, retry_after_seconds
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),
@@ -34,3 +37,14 @@ def register_error_handlers(app: Flask) -> None:
 
     for status in (400, 403, 404, 405, 409, 429, 500):
         app.register_error_handler(status, lambda error, status=status: _render_error(status))
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error):
+        """A per-client limit was reached: say when to try again, and send Retry-After."""
+        breached = limiter.current_limit
+        if breached is None:
+            return _render_error(429)
+        seconds = retry_after_seconds(breached.window.reset_time)  # the breached window's end
+        response = _render_error(429, f"Too many attempts. Try again in {describe_wait(seconds)}.")
+        response.headers["Retry-After"] = str(seconds)
+        return response

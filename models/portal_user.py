@@ -32,12 +32,19 @@ class PortalLink(db.Model):
     __table_args__ = (
         UniqueConstraint("portal_user_id", "patient_id", name="uq_portal_links_user_patient"),
         CheckConstraint("access_level IN ('full', 'limited')", name="access_level_known"),
+        CheckConstraint("audience IN ('guardian', 'minor')", name="audience_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     access_level: Mapped[str] = mapped_column(String(10))
+    # Whose account this is: the parent's ('guardian') or the teenager's own ('minor').
+    audience: Mapped[str] = mapped_column(String(10), default="guardian", server_default="guardian")
+    # The PIN or question that made the link (NULL for links imported from the previous system).
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("registration_credentials.id", ondelete="SET NULL"), unique=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     portal_user: Mapped[PortalUser] = relationship(back_populates="links")

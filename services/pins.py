@@ -33,12 +33,23 @@ def normalize_pin_entry(entry: str) -> str:
     return compact.translate(_ENTRY_TRANSLATION)
 
 
-def hash_secret(normalised: str) -> str:
-    return generate_password_hash(normalised, method=HASH_METHOD)
+def hash_secret(normalised: str, method: str = HASH_METHOD) -> str:
+    return generate_password_hash(normalised, method=method)
 
 
 def secret_matches(stored_hash: str, normalised: str) -> bool:
     return check_password_hash(stored_hash, normalised)
+
+
+_dummy_hashes: dict[str, str] = {}
+
+
+def spend_one_verification(method: str = HASH_METHOD) -> None:
+    """Costs what one secret_matches() costs, for attempts with nothing to verify, so that every
+    failure takes the same time (STACK-NOTES: PIN lookup without timing leaks)."""
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash(secrets.token_hex(8), method=method)
+    check_password_hash(_dummy_hashes[method], "not-the-secret")
 
 
 def pin_bucket(lookup_key: bytes, normalised_pin: str) -> int:

@@ -7,6 +7,7 @@ database lock and a crash never leaves a PIN that staff were told about but that
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,12 +20,15 @@ from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMe
 from services.mail_delivery import DeliveryFailed, OutgoingMail
 from services.masking import mask_cell, mask_email
 from services.names import is_placeholder_first_name
-from services.pins import format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
+from services.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
 from services.welcome_messages import WelcomeDetails, compose_email, compose_text_message
+
+log = logging.getLogger(__name__)
 
 QUESTION_LINK_SALT = "verification-question"
 DESK_TOKEN_SALT = "desk-registration"
 REPLACED_REASON = "Replaced by a newly issued PIN or question"
+REVOKE_REASON_MAX_LENGTH = 200  # registration_credentials.revoked_reason
 
 
 class UnofficialName(Exception):
@@ -33,6 +37,18 @@ class UnofficialName(Exception):
 
 class AlreadyIssued(Exception):
     """This window (its idempotency key) has issued its credential already."""
+
+
+class CredentialNotFound(Exception):
+    """No credential with that id in this practice (another practice's looks the same)."""
+
+
+class CredentialNotActive(Exception):
+    """The credential is used, revoked, locked or expired already: nothing left to revoke."""
+
+    def __init__(self, state: str):
+        super().__init__(state)
+        self.state = state
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,16 @@ class SigningKeys:
 
     pin_lookup_key: bytes
     secret_key: str
+    hash_method: str = HASH_METHOD  # werkzeug method for PINs and answers (tests use a cheap one)
+
+    @classmethod
+    def from_config(cls, config) -> SigningKeys:
+        """From the app's configuration mapping (PIN_LOOKUP_KEY, SECRET_KEY, HASH_METHOD)."""
+        return cls(
+            pin_lookup_key=config["PIN_LOOKUP_KEY"],
+            secret_key=config["SECRET_KEY"],
+            hash_method=config.get("HASH_METHOD", HASH_METHOD),
+        )
 
 
 @dataclass(frozen=True)
@@ -170,8 +196,10 @@ def issue_credential(
 
     # The slow and fallible work (scrypt, addresses) happens before the lock is taken.
     pin = generate_pin() if request.kind == "pin" else None
-    pin_hash = hash_secret(pin) if pin else None
-    answer_hash = hash_secret(normalize_answer(request.answer or "")) if request.kind == "question" else None
+    pin_hash = hash_secret(pin, keys.hash_method) if pin else None
+    answer_hash = (
+        hash_secret(normalize_answer(request.answer or ""), keys.hash_method) if request.kind == "question" else None
+    )
     recipient, masked = _recipient(request, carrier)
     expires_at = now + timedelta(days=practice.pin_lifetime_days)
 
@@ -302,3 +330,42 @@ def deliver_welcome_message(session: Session, delivery: PendingDelivery, mailer,
         message.sent_at = now_fn()
     session.commit()
     return message
+
+
+def revoke_credential(
+    session: Session, practice_id: int, credential_id: int, reason: str, staff_id: int | None, now: datetime
+) -> RegistrationCredential:
+    """Revoke one active PIN or question of the practice, with staff's reason. Commits.
+    Raises CredentialNotFound, CredentialNotActive, or ValueError for an empty reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("a revocation needs a reason")
+    if len(reason) > REVOKE_REASON_MAX_LENGTH:
+        raise ValueError(f"a revocation reason has at most {REVOKE_REASON_MAX_LENGTH} characters")
+    credential = session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id, RegistrationCredential.practice_id == practice_id
+        )
+    )
+    if credential is None:
+        raise CredentialNotFound()
+    state = credential.state(now)
+    if state != "Active":
+        raise CredentialNotActive(state)
+    # Conditional on still being active, so a redemption or a new issue that commits between the
+    # read above and this write wins, and the revocation is refused rather than overwriting it.
+    revoked = session.execute(
+        update(RegistrationCredential)
+        .where(RegistrationCredential.id == credential.id, RegistrationCredential.active_condition(now))
+        .values(revoked_at=now, revoked_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if revoked != 1:
+        session.rollback()
+        session.refresh(credential)
+        raise CredentialNotActive(credential.state(now))
+    session.commit()
+    session.refresh(credential)
+    # The table has no revoked_by column; the log keeps who did it (ids only, no PHI, no reason).
+    log.info("credential %s revoked by staff %s in practice %s", credential.id, staff_id, practice_id)
+    return credential

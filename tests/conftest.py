@@ -47,6 +47,13 @@ def _config(database_url: str, smtp_port: int, **extra) -> dict:
         "MAIL_DEFAULT_SENDER": "Cedar Pediatrics <portal@cedar.example>",
         "MAIL_TIMEOUT_SECONDS": 3,
         "PORTAL_URL": PORTAL_URL,
+        # A cheap scrypt keeps hundreds of issues and redemptions fast; production uses werkzeug's
+        # default (scrypt n=2**15), which test_pins_and_messages checks, and the timing test
+        # sets a costly one of its own.
+        "HASH_METHOD": "scrypt:1024:8:1",
+        # Each app counts in its own memory (fresh per test); the limits stay the production
+        # defaults unless a test sets PORTAL_RATE_LIMIT or SIGNIN_RATE_LIMIT (STACK-NOTES.md).
+        "RATELIMIT_STORAGE_URI": "memory://",
         **extra,
     }
 

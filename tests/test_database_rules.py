@@ -114,12 +114,15 @@ def _run_concurrently(app, patient_id, keys):
 
 
 def test_concurrent_issues_for_one_patient_leave_exactly_one_active_pin(app, patient):
-    results = _run_concurrently(app, patient.id, [f"window-{n}" for n in range(4)])
-    assert [r[0] for r in results] == ["issued"] * 4, results
+    results = _run_concurrently(app, patient.id, [f"window-{n}" for n in range(5)])
+    assert [r[0] for r in results] == ["issued"] * 5, results
     with app.app_context():
         rows = db.session.scalars(select(RegistrationCredential).where(RegistrationCredential.patient_id == patient.id)).all()
-        assert len(rows) == 4
+        assert len(rows) == 5
         assert sum(1 for r in rows if r.revoked_at is None) == 1
+        # Serialised by the patient lock: each later issue revoked the one before it.
+        revoked = sorted((r for r in rows if r.revoked_at is not None), key=lambda r: r.id)
+        assert all(r.revoked_reason for r in revoked)
 
 
 def test_concurrent_submissions_of_one_window_issue_one_pin(app, patient):

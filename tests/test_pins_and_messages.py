@@ -101,3 +101,12 @@ def test_email_has_practice_url_pin_expiry_steps_and_only_the_first_name():
         assert "Sofía" in part
     assert "How to register" in email.text and "<ol>" in email.html
     assert "<img" not in email.html  # readable with images off
+
+
+def test_production_hashes_pins_with_werkzeugs_full_strength_scrypt():
+    from services.pins import hash_secret
+    from services.registration import SigningKeys
+
+    assert hash_secret("ABCD1234").startswith("scrypt:32768:8:1$")
+    keys = SigningKeys.from_config({"PIN_LOOKUP_KEY": b"k", "SECRET_KEY": "s"})
+    assert keys.hash_method == "scrypt"

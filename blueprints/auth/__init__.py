@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, make_response, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from blueprints.rendering import is_fragment_request
-from extensions import db
+from extensions import db, signin_post_limit
 from services.staff import authenticate_staff, load_membership
 
 bp = Blueprint("auth", __name__)
@@ -26,7 +26,8 @@ class SignInForm(FlaskForm):
 
 
 def staff_required(view):
-    """Loads g.staff and g.practice from the session, or sends the person to sign in."""
+    """Loads g.staff, g.practice and g.is_practice_admin from the session, or sends the person
+    to sign in."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
@@ -44,9 +45,22 @@ def staff_required(view):
             return redirect(target)
         g.staff = membership.staff
         g.practice = membership.practice
+        g.is_practice_admin = membership.is_admin
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def admin_required(view):
+    """staff_required, and then 403 unless the staff member is an admin of the signed-in practice."""
+
+    @wraps(view)
+    def admin_only(*args, **kwargs):
+        if not g.is_practice_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return staff_required(admin_only)
 
 
 def _local_path(candidate: str | None) -> str | None:
@@ -60,8 +74,9 @@ def _local_path(candidate: str | None) -> str | None:
 
 
 @bp.route("/signin", methods=["GET", "POST"])
+@signin_post_limit
 def sign_in():
-    """The Sign in page (full page)."""
+    """The Sign in page (full page). Its POST is limited per client by SIGNIN_RATE_LIMIT."""
     form = SignInForm()
     error = None
     if form.validate_on_submit():

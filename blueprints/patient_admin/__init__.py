@@ -1,7 +1,9 @@
-"""Patient Administration: search patients and portal users, the Patient Account page, and
-Update Basic Info."""
+"""Patient Administration: search patients and portal users, the Patient Account page (with
+Revoke PIN), and Update Basic Info."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
@@ -10,9 +12,9 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.auth import staff_required
-from blueprints.rendering import render_fragment_or_page
+from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
-from models import Patient, utcnow
+from models import Patient, RegistrationCredential, utcnow
 from services.basic_info import rename_patient
 from services.names import is_placeholder_first_name
 from services.patient_search import (
@@ -24,7 +26,13 @@ from services.patient_search import (
 )
 from services.portal_status import STATUS_LABELS, portal_status_of
 from services.practice_time import age_description, practice_today
-from services.registration import latest_credentials
+from services.registration import (
+    REVOKE_REASON_MAX_LENGTH,
+    CredentialNotActive,
+    CredentialNotFound,
+    latest_credentials,
+    revoke_credential,
+)
 
 bp = Blueprint("patient_admin", __name__)
 
@@ -111,16 +119,107 @@ def account(patient_id: int):
     )
 
 
-def account_context(patient: Patient) -> dict:
+class RevokeForm(FlaskForm):
+    """Revoke PIN. One per audience region; the prefix keeps the ids unique on the page."""
+
+    class Meta:
+        csrf = False  # CSRFProtect guards every POST
+
+    reason = StringField(
+        "Reason",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[
+            DataRequired(message="Enter the reason for revoking."),
+            Length(
+                max=REVOKE_REASON_MAX_LENGTH,
+                message=f"Keep the reason to {REVOKE_REASON_MAX_LENGTH} characters or fewer.",
+            ),
+        ],
+    )
+
+
+def revoke_prefix(audience: str) -> str:
+    return f"revoke-{audience}"
+
+
+class RevokeNotice(NamedTuple):
+    role: str  # "status" (done) or "alert" (refused)
+    text: str
+
+
+def account_context(
+    patient: Patient, submitted: dict[str, RevokeForm] | None = None, notices: dict[str, RevokeNotice] | None = None
+) -> dict:
+    """What the account page and its portal summary show. A Revoke PIN form is offered for each
+    active credential; `submitted` (by audience) puts a submitted one, errors and all, in place
+    of an empty one, and `notices` (by audience) says what became of a revocation."""
+    submitted = submitted or {}
     now = utcnow()
     today = practice_today(g.practice, now)
+    credentials = latest_credentials(db.session, patient.id)
+    forms = {
+        audience: submitted.get(audience) or RevokeForm(formdata=None, prefix=revoke_prefix(audience))
+        for audience, credential in credentials.items()
+        if credential.state(now) == "Active"
+    }
     return {
         "patient": patient,
         "age": age_description(patient.date_of_birth, today),
         "status_label": STATUS_LABELS[portal_status_of(db.session, patient.id, now)],
-        "credentials": latest_credentials(db.session, patient.id),
+        "credentials": credentials,
+        "revoke_forms": forms,
+        "revoke_notices": notices or {},
         "now": now,
     }
+
+
+@bp.post("/patients/<int:patient_id>/credentials/<int:credential_id>/revoke")
+@staff_required
+def revoke(patient_id: int, credential_id: int):
+    """Revoke PIN. For htmx, the portal summary fragment (422 with the message beside Reason,
+    409 when the credential is no longer active); without JavaScript, a redirect back to the
+    Patient Account page, or the page itself for 422 and 409."""
+    patient = get_patient_or_404(patient_id)
+    credential = db.session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id,
+            RegistrationCredential.patient_id == patient.id,
+            RegistrationCredential.practice_id == g.practice.id,
+        )
+    )
+    if credential is None:
+        abort(404)
+    audience = credential.audience
+    noun = "PIN" if credential.kind == "pin" else "verification question"
+    state = credential.state(utcnow())
+    if state == "Active":
+        form = RevokeForm(prefix=revoke_prefix(audience))
+        if not form.validate():
+            return _render_summary(patient, 422, submitted={audience: form})
+        try:
+            revoke_credential(db.session, g.practice.id, credential.id, form.reason.data, g.staff.id, utcnow())
+        except CredentialNotFound:
+            abort(404)
+        except CredentialNotActive as refused:
+            state = refused.state  # used, revoked or replaced since the page was shown
+        else:
+            done = f"{noun[0].upper()}{noun[1:]} revoked."
+            if not is_fragment_request():
+                flash(done)
+                return redirect(url_for("patient_admin.account", patient_id=patient.id))
+            return _render_summary(patient, notices={audience: RevokeNotice("status", done)})
+    refusal = f"Not revoked: that {noun} is {state} already, not Active."
+    return _render_summary(patient, 409, notices={audience: RevokeNotice("alert", refusal)})
+
+
+def _render_summary(patient: Patient, status: int = 200, submitted=None, notices=None):
+    """The portal summary for htmx, the whole Patient Account page otherwise."""
+    return render_fragment_or_page(
+        "patient_admin/account.html",
+        "patient_admin/_portal_summary.html",
+        status,
+        **account_context(patient, submitted=submitted, notices=notices),
+    )
 
 
 class BasicInfoForm(FlaskForm):

@@ -139,7 +139,7 @@ def issue(patient_id: int):
             staff_id=g.staff.id,
             request=issue_request,
             now=utcnow(),
-            keys=SigningKeys(pin_lookup_key=config["PIN_LOOKUP_KEY"], secret_key=config["SECRET_KEY"]),
+            keys=SigningKeys.from_config(config),
             portal_url=portal_url_for(g.practice, config["PORTAL_URL"]),
             carrier=form.chosen_carrier,
         )

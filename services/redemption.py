@@ -1,0 +1,269 @@
+"""Redeeming a PIN, a verification question or a desk token: the parent side of a credential's
+life (CONTRACT sections 2-3).
+
+Every failed PIN attempt costs one salted-KDF verification, whatever went wrong, and ends with
+the same answer: the keyed-HMAC bucket names the few active candidates (almost always one or
+none) and a dummy verification stands in when there are none. A failure counts against the
+pending PIN it names (PIN right, date of birth wrong) or, when the PIN matches nothing, against
+the pending PINs of the patients born on the date entered. Five failures lock a credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NoReturn
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
+
+from models import Patient, PortalLink, PortalUser, RegistrationCredential
+from services.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
+from services.portal_accounts import create_portal_user, find_portal_user
+from services.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
+
+DESK_TOKEN_MAX_AGE_SECONDS = 15 * 60
+FAILURE_MESSAGE = (
+    "We could not match these details. Check the PIN and the patient's date of birth and try "
+    "again, or ask the practice for a new PIN."
+)
+
+
+class RedemptionFailed(Exception):
+    """Any wrong, unknown, expired, used, revoked or locked credential, or a wrong birth date."""
+
+
+class AccountPasswordMismatch(Exception):
+    """The credential was right, but the email belongs to an account with another password."""
+
+
+@dataclass(frozen=True)
+class Registrant:
+    """Who is redeeming: a new or existing account's email and password, or a signed-in user."""
+
+    email: str | None = None
+    password: str | None = None
+    portal_user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    portal_user_id: int
+    patient_id: int
+    patient_first_name: str
+    access_level: str
+    created_account: bool
+
+
+def _active_pin_candidates(session: Session, bucket: int, now: datetime) -> list[RegistrationCredential]:
+    return list(
+        session.scalars(
+            select(RegistrationCredential).where(
+                RegistrationCredential.kind == "pin",
+                RegistrationCredential.pin_bucket == bucket,
+                RegistrationCredential.active_condition(now),
+            )
+        )
+    )
+
+
+def _count_failure_against(session: Session, credential_id: int) -> None:
+    session.execute(
+        update(RegistrationCredential)
+        .where(RegistrationCredential.id == credential_id)
+        .values(failed_attempts=RegistrationCredential.failed_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _count_failure_against_birth_date(session: Session, date_of_birth: date, now: datetime) -> None:
+    born_that_day = select(Patient.id).where(Patient.date_of_birth == date_of_birth)
+    session.execute(
+        update(RegistrationCredential)
+        .where(
+            RegistrationCredential.kind == "pin",
+            RegistrationCredential.active_condition(now),
+            RegistrationCredential.patient_id.in_(born_that_day),
+        )
+        .values(failed_attempts=RegistrationCredential.failed_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def redeem_pin(
+    session: Session,
+    *,
+    pin_entry: str,
+    date_of_birth: date,
+    registrant: Registrant,
+    now: datetime,
+    keys: SigningKeys,
+    practice_id: int | None = None,
+) -> Redeemed:
+    """Link the patient whose active PIN and birth date match to the registrant's account.
+    `practice_id` restricts the PIN to one practice (a signed-in parent adding a child)."""
+    pin = normalize_pin_entry(pin_entry)
+    candidates = _active_pin_candidates(session, pin_bucket(keys.pin_lookup_key, pin), now)
+    named = None
+    for candidate in candidates:
+        if secret_matches(candidate.pin_hash, pin) and named is None:
+            named = candidate
+    if not candidates:
+        spend_one_verification(keys.hash_method)
+
+    if named is not None and practice_id is not None and named.practice_id != practice_id:
+        named = None  # another practice's PIN: as unknown as any other
+    if named is None:
+        _count_failure_against_birth_date(session, date_of_birth, now)
+        _fail_after_commit(session)
+    if named.patient.date_of_birth != date_of_birth:
+        _count_failure_against(session, named.id)
+        _fail_after_commit(session)
+    return _link(session, named, registrant, now, keys)
+
+
+def _fail_after_commit(session: Session) -> NoReturn:
+    """Keep the counted failure, then fail with the one answer every failure gets."""
+    session.commit()
+    raise RedemptionFailed()
+
+
+def load_question(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
+    """The active verification question a link names, or None (bad signature, inactive)."""
+    credential_id = _token_credential_id(token, keys.secret_key, QUESTION_LINK_SALT, max_age=None)
+    if credential_id is None:
+        return None
+    return session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id,
+            RegistrationCredential.kind == "question",
+            RegistrationCredential.active_condition(now),
+        )
+    )
+
+
+def redeem_question(
+    session: Session,
+    *,
+    credential_id: int,
+    answer: str,
+    date_of_birth: date,
+    registrant: Registrant,
+    now: datetime,
+    keys: SigningKeys,
+) -> Redeemed:
+    credential = session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id,
+            RegistrationCredential.kind == "question",
+            RegistrationCredential.active_condition(now),
+        )
+    )
+    if credential is None:
+        spend_one_verification(keys.hash_method)
+        _fail_after_commit(session)
+    right_answer = secret_matches(credential.answer_hash, normalize_answer(answer))
+    if not right_answer or credential.patient.date_of_birth != date_of_birth:
+        _count_failure_against(session, credential.id)
+        _fail_after_commit(session)
+    return _link(session, credential, registrant, now, keys)
+
+
+def desk_token_for(credential_id: int, secret_key: str) -> str:
+    return URLSafeTimedSerializer(secret_key, salt=DESK_TOKEN_SALT).dumps({"c": credential_id})
+
+
+def load_desk_credential(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
+    """The active credential a Complete / Log In token stands in for (15 minutes), or None."""
+    credential_id = _token_credential_id(token, keys.secret_key, DESK_TOKEN_SALT, max_age=DESK_TOKEN_MAX_AGE_SECONDS)
+    if credential_id is None:
+        return None
+    return session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now)
+        )
+    )
+
+
+def redeem_desk_token(
+    session: Session, *, token: str, registrant: Registrant, now: datetime, keys: SigningKeys
+) -> Redeemed:
+    credential = load_desk_credential(session, token, keys, now)
+    if credential is None:
+        _fail_after_commit(session)
+    return _link(session, credential, registrant, now, keys)
+
+
+def _token_credential_id(token: str, secret_key: str, salt: str, max_age: int | None) -> int | None:
+    try:
+        payload = URLSafeTimedSerializer(secret_key, salt=salt).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    credential_id = payload.get("c") if isinstance(payload, dict) else None
+    return credential_id if isinstance(credential_id, int) else None
+
+
+def _link(
+    session: Session, credential: RegistrationCredential, registrant: Registrant, now: datetime, keys: SigningKeys
+) -> Redeemed:
+    """Use the credential (once: the conditional UPDATE lets exactly one redeemer through) and
+    link the patient to the registrant's account, creating it if needed. All or nothing."""
+    credential_id, patient_id, practice_id = credential.id, credential.patient_id, credential.practice_id
+    access_level, audience = credential.access_level, credential.audience
+    first_name = credential.patient.first_name
+    try:
+        won = session.execute(
+            update(RegistrationCredential)
+            .where(RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            raise RedemptionFailed()
+        user, created = _account_for(session, practice_id, registrant, keys)
+        existing = session.scalar(
+            select(PortalLink).where(PortalLink.portal_user_id == user.id, PortalLink.patient_id == patient_id)
+        )
+        if existing is None:
+            session.add(
+                PortalLink(
+                    portal_user_id=user.id,
+                    patient_id=patient_id,
+                    access_level=access_level,
+                    audience=audience,
+                    credential_id=credential_id,
+                    created_at=now,
+                )
+            )
+        session.commit()
+    except (RedemptionFailed, AccountPasswordMismatch):
+        session.rollback()
+        raise
+    except IntegrityError:
+        # Two first redemptions creating one email's account at once: the loser tries again.
+        session.rollback()
+        raise RedemptionFailed() from None
+    return Redeemed(
+        portal_user_id=user.id,
+        patient_id=patient_id,
+        patient_first_name=first_name,
+        access_level=access_level,
+        created_account=created,
+    )
+
+
+def _account_for(session: Session, practice_id: int, registrant: Registrant, keys: SigningKeys) -> tuple[PortalUser, bool]:
+    if registrant.portal_user_id is not None:
+        user = session.get(PortalUser, registrant.portal_user_id)
+        if user is None or user.practice_id != practice_id:
+            raise RedemptionFailed()
+        return user, False
+    user = find_portal_user(session, practice_id, registrant.email or "")
+    if user is not None:
+        if not (user.password_hash and check_password_hash(user.password_hash, registrant.password or "")):
+            raise AccountPasswordMismatch()
+        return user, False
+    return create_portal_user(session, practice_id, registrant.email or "", registrant.password or "", keys.hash_method), True
