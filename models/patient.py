@@ -23,6 +23,9 @@ class Patient(db.Model):
         Index("ix_patients_practice_name", "practice_id", "last_name_norm", "first_name_norm"),
         Index("ix_patients_practice_first_name", "practice_id", "first_name_norm"),
         Index("ix_patients_practice_dob", "practice_id", "date_of_birth"),
+        # Portal redemption counts a wrong PIN against every pending PIN of that birth date,
+        # across practices: without this index that update scans all patients (a timing leak).
+        Index("ix_patients_dob", "date_of_birth"),
         CheckConstraint(
             "imported_portal_status IN ('unregistered', 'pending', 'registered', 'self_registered')",
             name="imported_portal_status_known",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -27,9 +28,15 @@ def format_pin(pin: str) -> str:
     return f"{pin[:4]}-{pin[4:]}"
 
 
+def _is_separator(ch: str) -> bool:
+    """Any space (no-break ones too) or dash (hyphen, en dash, minus sign...) a phone may type."""
+    return ch.isspace() or unicodedata.category(ch) == "Pd" or ch == "\u2212"
+
+
 def normalize_pin_entry(entry: str) -> str:
-    """What a person typed -> the canonical PIN: case, spaces and hyphens ignored; O=0, I=L=1."""
-    compact = "".join(ch for ch in entry.upper() if ch not in " -\t")
+    """What a person typed -> the canonical PIN: case, spaces and dashes ignored; O=0, I=L=1."""
+    text = unicodedata.normalize("NFKC", entry).upper()
+    compact = "".join(ch for ch in text if not _is_separator(ch))
     return compact.translate(_ENTRY_TRANSLATION)
 
 
@@ -59,5 +66,5 @@ def pin_bucket(lookup_key: bytes, normalised_pin: str) -> int:
 
 
 def normalize_answer(answer: str) -> str:
-    """Verification answers compare case- and space-insensitively."""
-    return "".join(answer.casefold().split())
+    """Verification answers compare case- and space-insensitively (and however accents were typed)."""
+    return "".join(unicodedata.normalize("NFKC", answer).casefold().split())

@@ -40,6 +40,11 @@ class AccountPasswordMismatch(Exception):
     """The credential was right, but the email belongs to an account with another password."""
 
 
+class AudienceMismatch(Exception):
+    """The credential was right, but for another kind of account: a Minor's PIN opens the
+    teenager's own account (never a parent's), and a parent's PIN never joins a teenager's."""
+
+
 @dataclass(frozen=True)
 class Registrant:
     """Who is redeeming: a new or existing account's email and password, or a signed-in user."""
@@ -79,8 +84,12 @@ def _count_failure_against(session: Session, credential_id: int) -> None:
     )
 
 
-def _count_failure_against_birth_date(session: Session, date_of_birth: date, now: datetime) -> None:
+def _count_failure_against_birth_date(
+    session: Session, date_of_birth: date, now: datetime, practice_id: int | None
+) -> None:
     born_that_day = select(Patient.id).where(Patient.date_of_birth == date_of_birth)
+    if practice_id is not None:
+        born_that_day = born_that_day.where(Patient.practice_id == practice_id)
     session.execute(
         update(RegistrationCredential)
         .where(
@@ -117,7 +126,7 @@ def redeem_pin(
     if named is not None and practice_id is not None and named.practice_id != practice_id:
         named = None  # another practice's PIN: as unknown as any other
     if named is None:
-        _count_failure_against_birth_date(session, date_of_birth, now)
+        _count_failure_against_birth_date(session, date_of_birth, now, practice_id)
         _fail_after_commit(session)
     if named.patient.date_of_birth != date_of_birth:
         _count_failure_against(session, named.id)
@@ -224,9 +233,11 @@ def _link(
         if won != 1:
             raise RedemptionFailed()
         user, created = _account_for(session, practice_id, registrant, keys)
-        existing = session.scalar(
-            select(PortalLink).where(PortalLink.portal_user_id == user.id, PortalLink.patient_id == patient_id)
-        )
+        links = list(session.scalars(select(PortalLink).where(PortalLink.portal_user_id == user.id)))
+        existing = next((link for link in links if link.patient_id == patient_id), None)
+        others = [link for link in links if link.patient_id != patient_id]
+        if others and (audience == "minor" or any(link.audience == "minor" for link in others)):
+            raise AudienceMismatch()
         if existing is None:
             session.add(
                 PortalLink(
@@ -238,8 +249,13 @@ def _link(
                     created_at=now,
                 )
             )
+        else:
+            # A new PIN for a patient already linked changes the access to what it carries.
+            existing.access_level = access_level
+            existing.audience = audience
+            existing.credential_id = credential_id
         session.commit()
-    except (RedemptionFailed, AccountPasswordMismatch):
+    except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch):
         session.rollback()
         raise
     except IntegrityError:

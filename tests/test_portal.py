@@ -276,3 +276,88 @@ def test_a_failed_attempt_does_not_echo_the_pin_or_answer(app, client, staff_cli
     pin = issue_pin(staff_client, child.id, mailbox)
     response = register(client, pin, "2018-05-18")
     assert response.status_code == 422 and pin not in response.get_data(as_text=True)
+
+
+def test_the_desk_token_still_works_just_before_fifteen_minutes(app, client, staff_client, child, mailbox):
+    import time as time_module
+
+    body = issue(staff_client, child.id, action="complete").get_data(as_text=True)
+    desk_link = html.unescape(re.search(r'id="portal-link"[^>]*href="([^"]+)"', body).group(1))
+    path = desk_link[desk_link.index("/portal/register"):]
+    real_time = time_module.time
+    try:
+        time_module.time = lambda: real_time() + 15 * 60 - 5
+        assert client.get(path).status_code == 200
+    finally:
+        time_module.time = real_time
+
+
+def test_adding_a_child_with_another_practices_pin_fails_and_counts_nothing_there(
+    app, client, staff_client, child, other_practice, mailbox
+):
+    from tests.support import make_staff, sign_in
+    from tests.support import csrf_token_from as token_of
+
+    register(client, issue_pin(staff_client, child.id, mailbox), "2018-05-17")
+    stranger = make_patient(app, other_practice, "Noah", "Stone", date(2019, 1, 1))
+    make_staff(app, other_practice, username="olive")
+    other_staff = app.test_client()
+    sign_in(other_staff, username="olive")
+    other_staff.csrf_token = token_of(other_staff.get("/patients").get_data(as_text=True))
+    their_pin = issue_pin(other_staff, stranger.id, send_by="none")
+    response = portal_post(client, "/portal/children/add", date_of_birth="2019-01-01", pin=their_pin)
+    assert response.status_code == 422 and says_failure(response)
+    [theirs] = rows(app, RegistrationCredential, RegistrationCredential.patient_id == stranger.id)
+    assert theirs.used_at is None and theirs.failed_attempts == 0
+    assert len(rows(app, PortalLink)) == 1
+
+
+def test_a_minors_pin_never_joins_a_parents_account(app, client, staff_client, child, teen, mailbox):
+    register(client, issue_pin(staff_client, child.id, mailbox), "2018-05-17")
+    teen_pin = issue_pin(staff_client, teen.id, mailbox, send_to="minor", email="sofia.n@example.com")
+    response = portal_post(client, "/portal/children/add", date_of_birth="2012-03-14", pin=teen_pin)
+    assert response.status_code == 422 and "teenager's own account" in html.unescape(response.get_data(as_text=True))
+    [credential] = rows(app, RegistrationCredential, RegistrationCredential.patient_id == teen.id)
+    assert credential.used_at is None  # still usable for the teenager's own account
+    assert register(app.test_client(), teen_pin, "2012-03-14", email="sofia.n@example.com").status_code == 303
+
+
+def test_a_new_pin_for_a_linked_patient_changes_the_access_it_carries(app, client, staff_client, child, mailbox):
+    register(client, issue_pin(staff_client, child.id, mailbox, access="limited"), "2018-05-17")
+    assert client.get(f"/portal/patients/{child.id}/chart").status_code == 403
+    full = issue_pin(staff_client, child.id, mailbox)
+    assert portal_post(client, "/portal/children/add", date_of_birth="2018-05-17", pin=full).status_code == 303
+    [link] = rows(app, PortalLink)
+    assert link.access_level == "full"
+    assert client.get(f"/portal/patients/{child.id}/chart").status_code == 200
+
+
+@pytest.mark.parametrize("dash", ["\u2010", "\u2013", "\u2212", "\u00a0"])
+def test_pin_entry_accepts_the_dashes_and_spaces_phones_type(app, client, staff_client, child, mailbox, dash):
+    pin = issue_pin(staff_client, child.id, mailbox)
+    assert register(client, pin.replace("-", dash), "2018-05-17").status_code == 303
+
+
+def test_registering_in_a_browser_where_staff_are_signed_in_does_not_sign_the_parent_in(app, staff_client, child, mailbox):
+    pin = issue_pin(staff_client, child.id, mailbox)
+    response = register(staff_client, pin, "2018-05-17")
+    assert response.status_code == 200 and "Your account is ready" in response.get_data(as_text=True)
+    assert staff_client.get("/portal/").status_code == 302
+    assert staff_client.get("/patients").status_code == 200  # staff still signed in
+
+
+class TestThePortalRoutesAreRateLimited:
+    @pytest.fixture
+    def app_config(self):
+        return {"PORTAL_RATE_LIMIT": "3/minute"}
+
+    def test_register_sign_in_and_add_child_share_one_budget(self, app, client):
+        from tests.support import csrf_token_from as token_of
+
+        token = token_of(client.get("/portal/register").get_data(as_text=True))
+        statuses = [
+            client.post(url, data={"csrf_token": token}).status_code
+            for url in ("/portal/register", "/portal/signin", "/portal/register", "/portal/signin")
+        ]
+        assert statuses[:3] == [422, 422, 422] and statuses[3] == 429
+        assert client.get("/portal/register").status_code == 200  # reading the page is not limited

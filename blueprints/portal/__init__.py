@@ -16,6 +16,7 @@ from services.registration import SigningKeys
 from services.redemption import (
     FAILURE_MESSAGE,
     AccountPasswordMismatch,
+    AudienceMismatch,
     RedemptionFailed,
     Registrant,
     load_desk_credential,
@@ -28,6 +29,11 @@ from services.redemption import (
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 PORTAL_SESSION_KEY = "portal_user_id"
+AUDIENCE_MESSAGE = (
+    "This PIN is for a different kind of account: a PIN sent to a teenager (Minor) opens the "
+    "teenager's own account, and a parent's PIN cannot join it. Use a new email address for it, "
+    "or ask the practice for the right PIN."
+)
 EXISTING_ACCOUNT_MESSAGE = (
     "An account with this email exists already. Enter that account's password to add this patient "
     "to it, or sign in and choose Add another child."
@@ -107,9 +113,12 @@ def register():
             failure = FAILURE_MESSAGE
         except AccountPasswordMismatch:
             failure = EXISTING_ACCOUNT_MESSAGE
+        except AudienceMismatch:
+            failure = AUDIENCE_MESSAGE
         else:
-            if mode == "desk":
-                # A shared front-desk computer: the account is ready, but nobody stays signed in.
+            if mode == "desk" or session.get("staff_id"):
+                # A shared front-desk computer (the desk's token, or a browser where staff are
+                # signed in): the account is ready, but the parent is not signed in here.
                 return render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name)
             _sign_in_portal_user(redeemed.portal_user_id)
             return redirect(url_for("portal.home"), code=303)
@@ -128,10 +137,14 @@ def sign_in():
         user = authenticate_portal_user(
             db.session, form.email.data, form.password.data, SigningKeys.from_config(current_app.config).hash_method
         )
-        if user is not None:
+        if user is None:
+            failure = "The email or password is not right."
+        elif session.get("staff_id"):
+            # Never mix a parent's portal session into a staff member's browser session.
+            failure = "Staff are signed in on this browser. Sign in to the Patient Portal on your own device."
+        else:
             _sign_in_portal_user(user.id)
             return redirect(url_for("portal.home"), code=303)
-        failure = "The email or password is not right."
     status = 422 if request.method == "POST" else 200
     return render_template("portal/sign_in.html", form=form, failure=failure), status
 
@@ -177,6 +190,8 @@ def add_child():
             )
         except RedemptionFailed:
             failure = FAILURE_MESSAGE
+        except AudienceMismatch:
+            failure = AUDIENCE_MESSAGE
         else:
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
