@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, insert, select, text

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import re
 
-from tests.support import csrf_token_from, text_of
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from extensions import db
+from models import RegistrationCredential, utcnow
+from tests.support import csrf_token_from, make_patient, text_of
 from tests.test_registration import issue, pin_from
 
 PARENT_PASSWORD = "maple syrup lighthouse 42"
@@ -37,3 +43,28 @@ def register(client, pin: str, dob: str, email: str = "parent@example.com", pass
     data = {"email": email, "password": password, "date_of_birth": dob, "pin": pin, "accept_terms": "y"}
     data.update(extra)
     return portal_post(client, "/portal/register", **data)
+
+
+def pins_for_every_failure_kind(app, staff_client, practice) -> tuple[list, dict[str, str]]:
+    """Six children born 2015-01-01.. and, per failure kind, a PIN that fails that way when
+    typed with the birth date 2015-02-28 (nobody's). Returns (children, {kind: pin})."""
+    kids = [make_patient(app, practice, f"Kid{n}", "Ames", date(2015, 1, 1 + n)) for n in range(6)]
+    pins = [issue_pin(staff_client, kid.id, send_by="none") for kid in kids]
+    now = utcnow()
+    with app.app_context():
+        creds = {c.patient_id: c for c in db.session.scalars(select(RegistrationCredential))}
+        creds[kids[1].id].issued_at, creds[kids[1].id].expires_at = now - timedelta(days=9), now - timedelta(days=2)
+        creds[kids[2].id].used_at = now
+        creds[kids[3].id].revoked_at, creds[kids[3].id].revoked_reason = now, "test"
+        creds[kids[4].id].failed_attempts = 5
+        db.session.commit()
+    typo = pins[0][:-1] + ("A" if pins[0][-1] != "A" else "B")
+    return kids, {
+        "wrong": typo,
+        "unknown": "ZZZZ-ZZZZ",
+        "expired": pins[1],
+        "used": pins[2],
+        "revoked": pins[3],
+        "locked": pins[4],
+        "wrong date of birth": pins[5],  # born 2015-01-06, not on the date typed
+    }

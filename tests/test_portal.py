@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +13,14 @@ from sqlalchemy import select
 from extensions import db
 from models import PortalLink, PortalUser, RegistrationCredential
 from services.redemption import FAILURE_MESSAGE
-from tests.portal_support import PARENT_PASSWORD, issue_pin, link_from_mail, portal_post, register
+from tests.portal_support import (
+    PARENT_PASSWORD,
+    issue_pin,
+    link_from_mail,
+    pins_for_every_failure_kind,
+    portal_post,
+    register,
+)
 from tests.support import csrf_token_from, make_patient
 from tests.test_registration import HX, issue
 
@@ -115,26 +122,7 @@ def _failure_body(response) -> str:
 
 
 def test_every_failure_kind_gets_the_same_status_and_text(app, staff_client, practice, mailbox):
-    kids = [make_patient(app, practice, f"Kid{n}", "Ames", date(2015, 1, 1 + n)) for n in range(6)]
-    pins = [issue_pin(staff_client, kid.id, send_by="none") for kid in kids]
-    now = datetime.now(timezone.utc)
-    with app.app_context():
-        creds = {c.patient_id: c for c in db.session.scalars(select(RegistrationCredential))}
-        creds[kids[1].id].issued_at, creds[kids[1].id].expires_at = now - timedelta(days=9), now - timedelta(days=2)
-        creds[kids[2].id].used_at = now
-        creds[kids[3].id].revoked_at, creds[kids[3].id].revoked_reason = now, "test"
-        creds[kids[4].id].failed_attempts = 5
-        db.session.commit()
-    typo = pins[0][:-1] + ("A" if pins[0][-1] != "A" else "B")
-    attempts = {
-        "wrong": typo,
-        "unknown": "ZZZZ-ZZZZ",
-        "expired": pins[1],
-        "used": pins[2],
-        "revoked": pins[3],
-        "locked": pins[4],
-        "wrong date of birth": pins[5],  # born 2015-01-06, not on the date typed
-    }
+    _, attempts = pins_for_every_failure_kind(app, staff_client, practice)
     bodies = {}
     for kind, pin in attempts.items():
         response = register(app.test_client(), pin, "2015-02-28")

@@ -6,7 +6,7 @@ import logging
 import statistics
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +15,14 @@ from extensions import db
 from models import PortalLink, RegistrationCredential, utcnow
 from services.redemption import RedemptionFailed, Registrant, redeem_pin
 from services.registration import SigningKeys
-from tests.portal_support import PARENT_PASSWORD, issue_pin, link_from_mail, portal_post, register
+from tests.portal_support import (
+    PARENT_PASSWORD,
+    issue_pin,
+    link_from_mail,
+    pins_for_every_failure_kind,
+    portal_post,
+    register,
+)
 from tests.support import csrf_token_from, make_patient
 from tests.test_registration import issue
 
@@ -87,22 +94,8 @@ def test_every_failure_kind_takes_the_same_time(app, staff_client, practice, mai
     or verified twice, would stand out by more than the margin."""
     app.config.update(HASH_METHOD="scrypt:16384:8:1", PORTAL_RATE_LIMIT="100000/minute")
     kinds = ["wrong", "unknown", "expired", "used", "revoked", "locked", "wrong date of birth"]
-    kids = [make_patient(app, practice, f"Kid{n}", "Ames", date(2015, 1, 1 + n)) for n in range(6)]
-    pins = [issue_pin(staff_client, kid.id, send_by="none") for kid in kids]
-    now = utcnow()
-    with app.app_context():
-        creds = {c.patient_id: c for c in db.session.scalars(select(RegistrationCredential))}
-        creds[kids[1].id].issued_at, creds[kids[1].id].expires_at = now - timedelta(days=9), now - timedelta(days=2)
-        creds[kids[2].id].used_at = now
-        creds[kids[3].id].revoked_at, creds[kids[3].id].revoked_reason = now, "test"
-        creds[kids[4].id].failed_attempts = 5
-        db.session.commit()
-    typo = pins[0][:-1] + ("A" if pins[0][-1] != "A" else "B")
-    entries = {
-        "wrong": (typo, "2015-02-28"), "unknown": ("ZZZZ-ZZZZ", "2015-02-28"), "expired": (pins[1], "2015-01-02"),
-        "used": (pins[2], "2015-01-03"), "revoked": (pins[3], "2015-01-04"), "locked": (pins[4], "2015-01-05"),
-        "wrong date of birth": (pins[5], "2015-02-28"),
-    }
+    kids, pins = pins_for_every_failure_kind(app, staff_client, practice)
+    entries = {kind: (pin, "2015-02-28") for kind, pin in pins.items()}
     client = app.test_client()
     token = csrf_token_from(client.get("/portal/register").get_data(as_text=True))
     timings: dict[str, list[float]] = {kind: [] for kind in kinds}

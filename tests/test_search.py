@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from tests.support import make_patient, sign_in
+from tests.support import make_patient
 
 HX = {"HX-Request": "true"}
 
