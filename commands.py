@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 from datetime import date
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from extensions import db
 from models import utcnow
 from services.carriers import list_carriers, set_carrier
 from services.demo_data import seed_demo
+from services.mail_delivery import mailer_for
+from services.message_cipher import MessageCipher
+from services.outbox import send_due_messages
 from services.patient_import import ImportFileError, check_utf8_file, import_patients
 from services.staff import (
     StaffError,
@@ -26,6 +31,7 @@ practice_cli = AppGroup("practice", help="Create practices.")
 staff_cli = AppGroup("staff", help="Create staff logins.")
 patients_cli = AppGroup("patients", help="Load patients.")
 carriers_cli = AppGroup("carriers", help="The cell carrier table (email-to-SMS gateways).")
+outbox_cli = AppGroup("outbox", help="Deliver queued welcome messages.")
 
 
 def _fail(message: str) -> None:
@@ -124,6 +130,43 @@ def carriers_set(name: str, gateway: str, ended: str | None) -> None:
     click.echo(f"{carrier.name}: {carrier.gateway}" + (f", ended {carrier.ended_on}" if carrier.ended_on else ""))
 
 
+@outbox_cli.command("send")
+@click.option("--loop", is_flag=True, help="Keep going: a pass every --interval seconds until interrupted.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds between passes with --loop.")
+def outbox_send(loop: bool, interval: float) -> None:
+    """Send queued welcome messages that are due, with retries (one pass, or --loop).
+
+    On PostgreSQL several workers may run at once; on SQLite run one."""
+    config = current_app.config
+    # CLOCK: tests move time past a message's next try; production uses the real clock.
+    clock = config.get("CLOCK") or utcnow
+    cipher = MessageCipher.from_config(config)
+    mailer = mailer_for(config, current_app.extensions["mail"], db.session)
+    try:
+        while True:
+            try:
+                report = send_due_messages(db.session, mailer, cipher, clock())
+            except Exception:
+                if not loop:
+                    raise
+                # A database restart or the like must not end a long-running worker.
+                db.session.rollback()
+                logging.getLogger(__name__).exception("outbox pass failed; trying again")
+                time.sleep(interval)
+                continue
+            if not loop or report.sent or report.retry_later or report.failed or report.withdrawn:
+                click.echo(
+                    f"sent: {report.sent}\nretry later: {report.retry_later}\nfailed: {report.failed}"
+                    f"\nnot sent, PIN no longer active: {report.withdrawn}"
+                )
+            if not loop:
+                break
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        db.session.rollback()
+        click.echo("Stopped.")
+
+
 @click.command("seed-demo")
 @with_appcontext  # AppGroup commands get this by default; a plain click command needs it
 def seed_demo_command() -> None:
@@ -134,6 +177,6 @@ def seed_demo_command() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (practice_cli, staff_cli, patients_cli, carriers_cli):
+    for group in (practice_cli, staff_cli, patients_cli, carriers_cli, outbox_cli):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
@@ -12,7 +12,12 @@ from models.credential import RegistrationCredential
 
 
 class WelcomeMessage(db.Model):
-    """One welcome message for one credential. It holds no body: the PIN is not kept at rest."""
+    """One welcome message for one credential, and its delivery record.
+
+    While it may still be sent or retried, its body (the PIN or question link) is held encrypted
+    in `body_encrypted` (services/message_cipher.py, key outside the database). The body is erased
+    once the message is sent, once it has failed for good, and once its credential is used,
+    revoked or expired: a sent message never holds one (CHECK sent_holds_no_body)."""
 
     __tablename__ = "welcome_messages"
     __table_args__ = (
@@ -20,6 +25,9 @@ class WelcomeMessage(db.Model):
         CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_known"),
         CheckConstraint("status <> 'sent' OR sent_at IS NOT NULL", name="sent_has_time"),
         CheckConstraint("status <> 'failed' OR last_error IS NOT NULL", name="failed_has_reason"),
+        CheckConstraint("status <> 'sent' OR body_encrypted IS NULL", name="sent_holds_no_body"),
+        # The worker's question: queued messages due by now.
+        Index("ix_welcome_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,6 +40,9 @@ class WelcomeMessage(db.Model):
     status: Mapped[str] = mapped_column(String(10), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # When a queued message is next due (the worker sends it at or after this time).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    body_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -40,6 +51,11 @@ class WelcomeMessage(db.Model):
     @property
     def status_label(self) -> str:
         return self.status.capitalize()
+
+    @property
+    def holds_body(self) -> bool:
+        """Whether Retry can still send this very message (its body is not erased yet)."""
+        return self.body_encrypted is not None and self.status != "sent"
 
 
 class DevMailboxMessage(db.Model):

@@ -28,11 +28,16 @@ _TIMED_OUT = "The mail server did not answer in time."
 
 
 class DeliveryFailed(Exception):
-    """A send that did not go through; `reason` is safe to show staff and to store."""
+    """A send that did not go through; `reason` is safe to show staff and to store.
 
-    def __init__(self, reason: str):
+    `permanent`: sending the same message again cannot help (an SMTP 5xx reply, no mail server
+    configured, a message that cannot be built). Otherwise the failure is temporary (a 4xx reply,
+    a refused connection, a timeout, a dropped connection) and the message is retried later."""
+
+    def __init__(self, reason: str, permanent: bool = False):
         super().__init__(reason)
         self.reason = reason
+        self.permanent = permanent
 
 
 class TimeoutConnection(flask_mail.Connection):
@@ -60,7 +65,7 @@ class SmtpMailer:
 
     def send(self, mail: OutgoingMail, practice_id: int) -> None:
         if not self.mail_state.server:
-            raise DeliveryFailed("No mail server is configured (MAIL_SERVER is not set).")
+            raise DeliveryFailed("No mail server is configured (MAIL_SERVER is not set).", permanent=True)
         message = flask_mail.Message(
             subject=mail.subject,
             recipients=[mail.recipient],
@@ -73,9 +78,11 @@ class SmtpMailer:
                 connection.send(message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
-            raise DeliveryFailed(_reply_reason(code, reply)) from None
+            raise DeliveryFailed(_reply_reason(code, reply), permanent=_is_permanent(code)) from None
         except smtplib.SMTPResponseException as error:
-            raise DeliveryFailed(_reply_reason(error.smtp_code, error.smtp_error)) from None
+            raise DeliveryFailed(
+                _reply_reason(error.smtp_code, error.smtp_error), permanent=_is_permanent(error.smtp_code)
+            ) from None
         except (socket.timeout, TimeoutError):
             raise DeliveryFailed(_TIMED_OUT) from None
         except smtplib.SMTPServerDisconnected as error:
@@ -85,7 +92,8 @@ class SmtpMailer:
         except (ConnectionError, OSError, smtplib.SMTPException) as error:
             raise DeliveryFailed(f"Could not reach the mail server ({type(error).__name__}).") from None
         except Exception as error:  # the PIN is committed: any failure must reach staff, not a 500
-            raise DeliveryFailed(f"The message could not be sent ({type(error).__name__}).") from None
+            # Not the network: building or encoding the message failed, and would fail again.
+            raise DeliveryFailed(f"The message could not be sent ({type(error).__name__}).", permanent=True) from None
 
 
 class DevMailbox:
@@ -106,7 +114,19 @@ class DevMailbox:
         )
 
 
+def _is_permanent(code: int) -> bool:
+    """RFC 5321: 5yz is a permanent negative reply; 4yz (and anything unexpected) is transient."""
+    return 500 <= code <= 599
+
+
 def _reply_reason(code: int, reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     text = " ".join(text.split())
     return f"The mail server replied {code}: {text}"[:480]
+
+
+def mailer_for(config, mail_state, session: Session):
+    """The development mailbox when DEV_OUTBOX, else SMTP with the configured timeout."""
+    if config["DEV_OUTBOX"]:
+        return DevMailbox(session)
+    return SmtpMailer(mail_state, config["MAIL_TIMEOUT_SECONDS"], config["MAIL_DEFAULT_SENDER"])

@@ -22,6 +22,7 @@ from werkzeug.security import check_password_hash
 
 from models import Patient, PortalLink, PortalUser, RegistrationCredential
 from services.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
+from services.outbox import withdraw_messages, withdrawn_reason
 from services.portal_accounts import create_portal_user, find_portal_user
 from services.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
 
@@ -232,6 +233,8 @@ def _link(
         ).rowcount
         if won != 1:
             raise RedemptionFailed()
+        # Used: a welcome message still waiting to be sent would carry a dead PIN; erase it now.
+        withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, "Used"))
         user, created = _account_for(session, practice_id, registrant, keys)
         links = list(session.scalars(select(PortalLink).where(PortalLink.portal_user_id == user.id)))
         existing = next((link for link in links if link.patient_id == patient_id), None)

@@ -3,6 +3,7 @@
 `issue_credential` writes the credential and its welcome-message record in one transaction;
 `deliver_welcome_message` sends only after that commit, so a slow mail server never holds a
 database lock and a crash never leaves a PIN that staff were told about but that does not exist.
+The message's body is held encrypted until it is sent or given up (services/outbox.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
-from services.mail_delivery import DeliveryFailed, OutgoingMail
+from services.mail_delivery import OutgoingMail
+from services.message_cipher import MessageCipher, derive_key
+from services.outbox import CLAIM_LEASE, attempt, withdraw_messages, withdrawn_reason
 from services.masking import mask_cell, mask_email
 from services.names import is_placeholder_first_name
 from services.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
@@ -71,15 +74,21 @@ class SigningKeys:
     pin_lookup_key: bytes
     secret_key: str
     hash_method: str = HASH_METHOD  # werkzeug method for PINs and answers (tests use a cheap one)
+    # Encrypts queued message bodies (OUTBOX_KEY); None: a key derived from secret_key.
+    cipher: MessageCipher | None = None
 
     @classmethod
     def from_config(cls, config) -> SigningKeys:
-        """From the app's configuration mapping (PIN_LOOKUP_KEY, SECRET_KEY, HASH_METHOD)."""
+        """From the app's configuration mapping (PIN_LOOKUP_KEY, SECRET_KEY, HASH_METHOD, OUTBOX_KEY)."""
         return cls(
             pin_lookup_key=config["PIN_LOOKUP_KEY"],
             secret_key=config["SECRET_KEY"],
             hash_method=config.get("HASH_METHOD", HASH_METHOD),
+            cipher=MessageCipher.from_config(config),
         )
+
+    def message_cipher(self) -> MessageCipher:
+        return self.cipher or MessageCipher([derive_key(self.secret_key)])
 
 
 @dataclass(frozen=True)
@@ -202,12 +211,13 @@ def issue_credential(
     )
     recipient, masked = _recipient(request, carrier)
     expires_at = now + timedelta(days=practice.pin_lifetime_days)
+    cipher = keys.message_cipher()
 
     try:
         _lock_patient(session, patient.id)
         if _already_issued(session, practice.id, request.idempotency_key):
             raise AlreadyIssued()
-        replaced = session.execute(
+        replaced_ids = session.scalars(
             update(RegistrationCredential)
             .where(
                 RegistrationCredential.patient_id == patient.id,
@@ -216,8 +226,12 @@ def issue_credential(
                 RegistrationCredential.revoked_at.is_(None),
             )
             .values(revoked_at=now, revoked_reason=REPLACED_REASON)
+            .returning(RegistrationCredential.id)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ).all()
+        replaced = len(replaced_ids)
+        # A replaced PIN's message, if still held, is never sent: its body goes with it.
+        withdraw_messages(session, replaced_ids, "Not sent: replaced by a newly issued PIN or question.")
         credential = RegistrationCredential(
             practice_id=practice.id,
             patient_id=patient.id,
@@ -259,8 +273,14 @@ def issue_credential(
                 status="queued",
                 attempts=0,
                 created_at=now,
+                # The inline attempt claims it at once; if that process dies, a worker sends it
+                # once this lease has run out.
+                next_attempt_at=now + CLAIM_LEASE,
             )
             session.add(message)
+            session.flush()
+            # Encrypted with the message's id inside, so it needs the id: same transaction.
+            message.body_encrypted = cipher.encrypt(message.id, mail)
             session.flush()
             delivery = PendingDelivery(message_id=message.id, practice_id=practice.id, mail=mail)
         session.commit()
@@ -316,19 +336,15 @@ def _compose(send_by: str, recipient: str, details: WelcomeDetails) -> OutgoingM
     return OutgoingMail(recipient=recipient, subject=email.subject, text=email.text, html=email.html)
 
 
-def deliver_welcome_message(session: Session, delivery: PendingDelivery, mailer, now_fn) -> WelcomeMessage:
-    """One delivery attempt, after the credential's commit. Records Sent or Failed with reason."""
+def deliver_welcome_message(
+    session: Session, delivery: PendingDelivery, mailer, now_fn, cipher: MessageCipher | None = None
+) -> WelcomeMessage:
+    """The inline attempt, after the credential's commit, with the mail composed in memory.
+    Records Sent, Failed with the reason (a permanent refusal), or leaves it Queued for the worker
+    with the reason and the time of the next try (a temporary failure)."""
     message = session.get(WelcomeMessage, delivery.message_id)
-    message.attempts += 1
-    try:
-        mailer.send(delivery.mail, delivery.practice_id)
-    except DeliveryFailed as failure:
-        message.status = "failed"
-        message.last_error = failure.reason
-    else:
-        message.status = "sent"
-        message.sent_at = now_fn()
-    session.commit()
+    attempt(session, message, mailer, cipher, now_fn, mail=delivery.mail)
+    session.refresh(message)
     return message
 
 
@@ -364,6 +380,8 @@ def revoke_credential(
         session.rollback()
         session.refresh(credential)
         raise CredentialNotActive(credential.state(now))
+    # Its welcome message, if still held, is never sent: the body is erased with the revocation.
+    withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, "Revoked"))
     session.commit()
     session.refresh(credential)
     # The table has no revoked_by column; the log keeps who did it (ids only, no PHI, no reason).

@@ -349,3 +349,19 @@ class TestThePortalRoutesAreRateLimited:
         ]
         assert statuses[:3] == [422, 422, 422] and statuses[3] == 429
         assert client.get("/portal/register").status_code == 200  # reading the page is not limited
+
+
+def test_redeeming_erases_a_welcome_message_still_waiting_to_be_sent(app, client, staff_client, child, mailbox):
+    """The parent got the PIN on paper while the email waits for a retry: the waiting body,
+    which holds the PIN, is erased at redemption rather than at the worker's next pass."""
+    from models import WelcomeMessage
+    from tests.test_delivery import point_mail_at
+    from tests.support import free_port
+
+    point_mail_at(app, MAIL_PORT=free_port())  # nothing listens: the inline attempt fails
+    pin = issue_pin(staff_client, child.id, action="print")
+    [message] = rows(app, WelcomeMessage)
+    assert message.status == "queued" and message.body_encrypted is not None
+    assert register(client, pin, "2018-05-17").status_code == 303
+    [message] = rows(app, WelcomeMessage)
+    assert message.body_encrypted is None and message.status == "failed"

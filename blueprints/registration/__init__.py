@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
+from sqlalchemy import select
 
 from blueprints.auth import staff_required
-from blueprints.patient_admin import account_context, get_patient_or_404
+from blueprints.patient_admin import RevokeNotice, account_context, get_patient_or_404
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
-from models import Patient, utcnow
+from models import Patient, RegistrationCredential, WelcomeMessage, utcnow
 from services.carriers import list_carriers
-from services.mail_delivery import DevMailbox, SmtpMailer
+from services.mail_delivery import mailer_for
+from services.message_cipher import MessageCipher
+from services.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, attempt
 from services.practice_time import may_receive_own_pin, practice_today
 from services.registration import (
     AlreadyIssued,
@@ -150,11 +153,7 @@ def issue(patient_id: int):
 
     delivery_state = None
     if outcome.delivery is not None:
-        mailer = (
-            DevMailbox(db.session)
-            if config["DEV_OUTBOX"]
-            else SmtpMailer(current_app.extensions["mail"], config["MAIL_TIMEOUT_SECONDS"], config["MAIL_DEFAULT_SENDER"])
-        )
+        mailer = mailer_for(config, current_app.extensions["mail"], db.session)
         delivery_state = deliver_welcome_message(db.session, outcome.delivery, mailer, utcnow)
     action = request.form.get("action", "send")
     portal_url = portal_url_for(g.practice, config["PORTAL_URL"])
@@ -181,3 +180,60 @@ def _already_issued_response(patient: Patient):
             notice=notice,
         )
     return _render_window(patient, status=409, notice=notice)
+
+
+NO_LONGER_KEPT = "This message is no longer kept, so it cannot be sent again. Issue a new PIN to send one."
+
+
+@bp.post("/patients/<int:patient_id>/messages/<int:message_id>/retry")
+@staff_required
+def retry(patient_id: int, message_id: int):
+    """Retry: send this very welcome message again, now, while its body is still held.
+    For htmx, the portal summary (the button's region takes its own part); without JavaScript, a
+    redirect back to the Patient Account page. 409 when there is nothing left to send; 404 for
+    another practice's (or another patient's) message."""
+    patient = get_patient_or_404(patient_id)
+    message = db.session.scalar(
+        select(WelcomeMessage)
+        .join(WelcomeMessage.credential)
+        .where(
+            WelcomeMessage.id == message_id,
+            WelcomeMessage.practice_id == g.practice.id,
+            RegistrationCredential.patient_id == patient.id,
+        )
+    )
+    if message is None:
+        abort(404)
+    audience = message.credential.audience
+    if message.status == "sent":
+        return _delivery_answer(patient, audience, 409, RevokeNotice("alert", "Already sent: nothing to retry."))
+    if not message.holds_body:
+        return _delivery_answer(patient, audience, 409, RevokeNotice("alert", NO_LONGER_KEPT))
+    config = current_app.config
+    mailer = mailer_for(config, current_app.extensions["mail"], db.session)
+    outcome = attempt(db.session, message, mailer, MessageCipher.from_config(config), utcnow)
+    db.session.refresh(message)
+    if outcome == SENT:
+        return _delivery_answer(patient, audience, 200, RevokeNotice("status", "Sent."))
+    if outcome == RETRY_LATER:
+        text = f"Not delivered yet: {message.last_error} It stays queued and is tried again automatically."
+        return _delivery_answer(patient, audience, 200, RevokeNotice("alert", text))
+    if outcome == FAILED:
+        return _delivery_answer(patient, audience, 200, RevokeNotice("alert", f"Not delivered: {message.last_error}"))
+    if outcome == WITHDRAWN:
+        return _delivery_answer(patient, audience, 409, RevokeNotice("alert", message.last_error))
+    # TAKEN: a worker (or another click) is sending it at this moment.
+    return _delivery_answer(patient, audience, 409, RevokeNotice("alert", "It is being sent right now; its state is shown here."))
+
+
+def _delivery_answer(patient: Patient, audience: str, status: int, notice: RevokeNotice):
+    if not is_fragment_request():
+        flash(notice.text)
+        return redirect(url_for("patient_admin.account", patient_id=patient.id))
+    return render_fragment_or_page(
+        "patient_admin/account.html",
+        "patient_admin/_portal_summary.html",
+        status,
+        delivery_notices={audience: notice},
+        **account_context(patient),
+    )

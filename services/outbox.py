@@ -1,0 +1,237 @@
+"""Delivering welcome messages: the inline attempt, Retry, and the `outbox send` worker.
+
+A message row is written, queued, in the same transaction as its PIN (services/registration.py),
+with its body encrypted (services/message_cipher.py). Every attempt then goes the same way:
+
+1. **Claim** the message: one conditional UPDATE that counts the attempt and moves
+   `next_attempt_at` a lease ahead (CLAIM_LEASE), committed before any SMTP traffic. It is
+   conditional on the attempt count that was read, so of two claimants (two workers, a worker and
+   a Retry click) exactly one wins, on either database, and no database lock is held while a mail
+   server is slow. On PostgreSQL the worker also picks its candidates with
+   `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent workers pass over each other's rows instead of
+   queueing on them. On SQLite run a single worker (README): the claim stays correct, but SQLite
+   serialises every writer anyway.
+2. **Send**, outside any transaction.
+3. **Record** the outcome, conditional on the claimed attempt count: sent (body erased); a
+   permanent failure (SMTP 5xx) or the MAX_ATTEMPTS-th temporary one, failed (body erased); a
+   temporary failure (4xx, refused connection, timeout), still queued, due again after a backoff
+   of one minute doubling up to one hour.
+
+A process killed between the mail server's acceptance and step 3 leaves the message claimed: it
+is sent again once the lease runs out (at-least-once delivery: at most one duplicate per crash).
+
+A message whose credential is no longer active (used, revoked, locked or expired) is never sent:
+its body is erased and it is marked failed with that reason (`withdraw_messages`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, not_, or_, select, update
+from sqlalchemy.orm import Session
+
+from models import RegistrationCredential, WelcomeMessage
+from services.mail_delivery import DeliveryFailed, OutgoingMail
+from services.message_cipher import BodyUnreadable, MessageCipher
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY_DELAY = timedelta(minutes=1)
+LONGEST_RETRY_DELAY = timedelta(hours=1)
+# Longer than any one attempt can take, so a claimed message is not claimed again while it is
+# being sent; and the delay after which a message whose sender died is picked up again.
+CLAIM_LEASE = timedelta(minutes=5)
+
+SENT, RETRY_LATER, FAILED, WITHDRAWN, TAKEN = "sent", "retry later", "failed", "withdrawn", "taken"
+
+_NOT_ACTIVE_WORDING = {
+    "Used": "was used",
+    "Revoked": "was revoked",
+    "Locked": "was locked",
+    "Expired": "expired",
+}
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after the `attempts`-th failed attempt the next one is due: 1, 2, 4 … 60 minutes."""
+    return min(FIRST_RETRY_DELAY * 2 ** max(attempts - 1, 0), LONGEST_RETRY_DELAY)
+
+
+def withdrawn_reason(kind: str, state: str) -> str:
+    noun = "PIN" if kind == "pin" else "verification question"
+    return f"Not sent: the {noun} {_NOT_ACTIVE_WORDING.get(state, 'is no longer active')} before it could be delivered."
+
+
+def withdraw_messages(session: Session, credential_ids: Iterable[int], reason: str) -> None:
+    """Erase the bodies of these credentials' messages; a queued one becomes failed with `reason`.
+    Part of the caller's transaction (no commit)."""
+    ids = list(credential_ids)
+    if not ids:
+        return
+    queued = WelcomeMessage.status == "queued"
+    session.execute(
+        update(WelcomeMessage)
+        .where(WelcomeMessage.credential_id.in_(ids), or_(queued, WelcomeMessage.body_encrypted.is_not(None)))
+        .values(
+            body_encrypted=None,
+            next_attempt_at=None,
+            status=case((queued, "failed"), else_=WelcomeMessage.status),
+            last_error=case((queued, reason), else_=WelcomeMessage.last_error),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | None:
+    """Take `message` for one attempt (see the module's docstring). Commits. Returns the attempt's
+    number, or None when someone else took it, it was sent, or its body is gone."""
+    seen = message.attempts
+    claimed = session.execute(
+        update(WelcomeMessage)
+        .where(
+            WelcomeMessage.id == message.id,
+            WelcomeMessage.attempts == seen,
+            WelcomeMessage.status != "sent",
+            WelcomeMessage.body_encrypted.is_not(None),
+        )
+        .values(status="queued", attempts=seen + 1, next_attempt_at=now + CLAIM_LEASE)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return seen + 1 if claimed == 1 else None
+
+
+def record(session: Session, message_id: int, attempt: int, failure: DeliveryFailed | None, now: datetime) -> str:
+    """Store the outcome of attempt number `attempt`. Commits. Returns SENT, RETRY_LATER or FAILED
+    (TAKEN when the message changed hands meanwhile, e.g. it was withdrawn or its lease ran out)."""
+    mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == attempt]
+    if failure is None:
+        # Recorded even if the PIN was revoked meanwhile: the message did go out.
+        values = {"status": "sent", "sent_at": now, "body_encrypted": None, "next_attempt_at": None}
+        outcome = SENT
+    elif failure.permanent or attempt >= MAX_ATTEMPTS:
+        mine.append(WelcomeMessage.status == "queued")
+        values = {"status": "failed", "last_error": failure.reason, "body_encrypted": None, "next_attempt_at": None}
+        outcome = FAILED
+    else:
+        mine.append(WelcomeMessage.status == "queued")
+        values = {"last_error": failure.reason, "next_attempt_at": now + retry_delay(attempt)}
+        outcome = RETRY_LATER
+    changed = session.execute(
+        update(WelcomeMessage).where(*mine).values(**values).execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    if changed != 1:
+        return SENT if failure is None else TAKEN
+    return outcome
+
+
+def _withdraw_if_inactive(session: Session, message: WelcomeMessage, now: datetime) -> bool:
+    credential = message.credential
+    state = credential.state(now)
+    if state == "Active":
+        return False
+    withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, state))
+    session.commit()
+    return True
+
+
+def attempt(
+    session: Session,
+    message: WelcomeMessage,
+    mailer,
+    cipher: MessageCipher,
+    now_fn: Callable[[], datetime],
+    mail: OutgoingMail | None = None,
+) -> str:
+    """One attempt to send `message` now: the inline attempt (which passes the composed `mail`),
+    Retry and the worker. Returns SENT, RETRY_LATER, FAILED, WITHDRAWN or TAKEN."""
+    if _withdraw_if_inactive(session, message, now_fn()):
+        return WITHDRAWN
+    message_id, practice_id, recipient = message.id, message.practice_id, message.recipient
+    body = message.body_encrypted
+    number = claim(session, message, now_fn())
+    if number is None:
+        return TAKEN
+    failure = None
+    try:
+        if mail is None:
+            mail = cipher.decrypt(message_id, recipient, body)
+        mailer.send(mail, practice_id)
+    except BodyUnreadable as unreadable:
+        failure = DeliveryFailed(str(unreadable), permanent=True)
+    except DeliveryFailed as failed:
+        failure = failed
+    outcome = record(session, message_id, number, failure, now_fn())
+    log.info("welcome message %s attempt %s: %s", message_id, number, outcome)
+    return outcome
+
+
+@dataclass
+class OutboxReport:
+    sent: int = 0
+    retry_later: int = 0
+    failed: int = 0
+    withdrawn: int = 0
+
+    def add(self, outcome: str) -> None:
+        name = {SENT: "sent", RETRY_LATER: "retry_later", FAILED: "failed", WITHDRAWN: "withdrawn"}.get(outcome)
+        if name:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+def _for_update(query, session: Session):
+    """PostgreSQL: lock what we pick, and pass over rows another worker has locked."""
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True, of=WelcomeMessage)
+    return query
+
+
+def withdraw_inactive(session: Session, now: datetime) -> int:
+    """Erase every held body whose credential is no longer active (used, revoked, locked,
+    expired), due or not; a queued message becomes failed with the reason. Commits."""
+    query = (
+        select(WelcomeMessage)
+        .join(WelcomeMessage.credential)
+        .where(WelcomeMessage.body_encrypted.is_not(None), not_(RegistrationCredential.active_condition(now)))
+    )
+    withdrawn = 0
+    for message in session.scalars(_for_update(query, session)).all():
+        credential = message.credential
+        withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, credential.state(now)))
+        withdrawn += 1
+    session.commit()
+    return withdrawn
+
+
+def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: datetime, limit: int | None = None) -> OutboxReport:
+    """One pass of `outbox send`: withdraw messages of inactive credentials, then send every
+    queued message due by `now`, one at a time (each claimed, sent, recorded)."""
+    report = OutboxReport()
+    report.withdrawn += withdraw_inactive(session, now)
+    handled = 0
+    while limit is None or handled < limit:
+        query = (
+            select(WelcomeMessage)
+            .where(
+                WelcomeMessage.status == "queued",
+                WelcomeMessage.body_encrypted.is_not(None),
+                or_(WelcomeMessage.next_attempt_at.is_(None), WelcomeMessage.next_attempt_at <= now),
+            )
+            .order_by(WelcomeMessage.next_attempt_at, WelcomeMessage.id)
+            .limit(1)
+        )
+        message = session.scalar(_for_update(query, session))
+        if message is None:
+            session.rollback()
+            break
+        handled += 1
+        # The claim inside commits, which releases the row lock: from then on the claim's lease
+        # keeps other workers away (the row is no longer due).
+        report.add(attempt(session, message, mailer, cipher, lambda: now))
+    return report
