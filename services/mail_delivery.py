@@ -1,13 +1,17 @@
 """Sending a message: through SMTP with Flask-Mail, or into the development mailbox.
 
 Flask-Mail opens `smtplib.SMTP(server, port)` with no timeout; a mail server that accepts and
-never answers would hang the staff screen. `TimeoutConnection` gives every socket operation one.
+never answers would hang the staff screen. smtplib's own timeout is per socket operation, so a
+server that trickles a byte at a time could still hold an attempt for minutes. `TimeoutConnection`
+bounds the whole attempt (connect, greeting, every command and reply) by one deadline.
 """
 
 from __future__ import annotations
 
 import smtplib
 import socket
+import threading
+import time
 from dataclasses import dataclass
 
 import flask_mail
@@ -40,13 +44,55 @@ class DeliveryFailed(Exception):
         self.permanent = permanent
 
 
+class _Deadline:
+    """Cuts an SMTP attempt off when its time is up. smtplib's timeout is per socket operation,
+    and a reply read byte by byte restarts it each time; shutting the socket down from a timer
+    ends whatever read or write is under way."""
+
+    def __init__(self, seconds: float):
+        self.ends_at = time.monotonic() + seconds
+        self.expired = False
+        self._timer: threading.Timer | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        def cut_off() -> None:
+            self.expired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        self._timer = threading.Timer(max(0.0, self.ends_at - time.monotonic()), cut_off)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _with_deadline(smtp_class: type, deadline: _Deadline) -> type:
+    """An smtplib class whose connection the deadline watches from the moment it opens."""
+
+    class DeadlineSMTP(smtp_class):
+        def _get_socket(self, host, port, timeout):
+            sock = super()._get_socket(host, port, timeout)
+            deadline.watch(sock)
+            return sock
+
+    return DeadlineSMTP
+
+
 class TimeoutConnection(flask_mail.Connection):
+    """A Flask-Mail connection whose whole attempt must end within `timeout` seconds."""
+
     def __init__(self, mail, timeout: float):
         super().__init__(mail)
         self.timeout = timeout
+        self.deadline = _Deadline(timeout)
 
     def configure_host(self):
-        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        smtp_class = _with_deadline(smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP, self.deadline)
         host = smtp_class(self.mail.server, self.mail.port, timeout=self.timeout)
         if self.mail.use_tls:
             host.starttls()
@@ -74,8 +120,7 @@ class SmtpMailer:
             sender=self.default_sender,
         )
         try:
-            with TimeoutConnection(self.mail_state, self.timeout) as connection:
-                connection.send(message)
+            self._send_within_deadline(message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
             raise DeliveryFailed(_reply_reason(code, reply), permanent=_is_permanent(code)) from None
@@ -94,6 +139,20 @@ class SmtpMailer:
         except Exception as error:  # the PIN is committed: any failure must reach staff, not a 500
             # Not the network: building or encoding the message failed, and would fail again.
             raise DeliveryFailed(f"The message could not be sent ({type(error).__name__}).", permanent=True) from None
+
+
+    def _send_within_deadline(self, message: flask_mail.Message) -> None:
+        connection = TimeoutConnection(self.mail_state, self.timeout)
+        try:
+            with connection:
+                connection.send(message)
+        except Exception:
+            if connection.deadline.expired:
+                # Whatever smtplib made of the cut-off socket, the reason is the deadline.
+                raise TimeoutError("the SMTP attempt ran out of time") from None
+            raise
+        finally:
+            connection.deadline.cancel()
 
 
 class DevMailbox:

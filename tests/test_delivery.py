@@ -8,7 +8,6 @@ from __future__ import annotations
 import email
 import email.policy
 import html
-import re
 import socket
 import threading
 import time
@@ -193,6 +192,52 @@ def test_a_mail_server_that_never_answers_does_not_hang_the_screen(app, staff_cl
     assert row.status == "queued" and "did not answer in time" in row.last_error and row.body_encrypted
 
 
+@pytest.fixture
+def trickling_server():
+    """Greets one byte every 0.3 s: each read succeeds well within a 1 s socket timeout, so
+    only a deadline on the whole attempt stops it (the greeting would take over a minute)."""
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                for byte in b"220 " + b"x" * 200 + b"\r\n":
+                    if stop.wait(0.3):
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    sock.close()
+
+
+def test_a_trickling_mail_server_is_cut_off_by_the_attempts_deadline(app, staff_client, child, trickling_server):
+    point_mail_at(app, MAIL_PORT=trickling_server, MAIL_TIMEOUT_SECONDS=1)
+    started = time.monotonic()
+    response = issue(staff_client, child.id)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200 and pin_from(html.unescape(response.get_data(as_text=True)))
+    assert elapsed < 4, f"the screen waited {elapsed:.1f} s for a trickling mail server"
+    [row] = delivery_rows(app)
+    assert row.status == "queued" and "did not answer in time" in row.last_error
+
+
 def test_a_temporary_reply_is_retried_and_delivered_once(app, staff_client, child, flaky_server):
     port, server = flaky_server
     point_mail_at(app, MAIL_PORT=port)
@@ -254,7 +299,7 @@ def test_retry_sends_the_same_message_now(app, staff_client, child, mailbox, sin
     # Still failing: it stays queued, with the reason and a next try.
     answer = staff_client.post(url, headers={**HX, "X-CSRFToken": staff_client.csrf_token})
     text = html.unescape(answer.get_data(as_text=True))
-    assert answer.status_code == 200 and "Not delivered yet" in text and f'id="delivery-guardian"' in text
+    assert answer.status_code == 200 and "Not delivered yet" in text and 'id="delivery-guardian"' in text
     [row] = delivery_rows(app)
     assert row.status == "queued" and row.attempts == 2
 
