@@ -141,18 +141,24 @@ def _fail_after_commit(session: Session) -> NoReturn:
     raise RedemptionFailed()
 
 
+def _active_credential(
+    session: Session, credential_id: int | None, now: datetime, kind: str | None = None
+) -> RegistrationCredential | None:
+    """The credential with this id if it can still be redeemed (and is of `kind`), else None."""
+    if credential_id is None:
+        return None
+    query = select(RegistrationCredential).where(
+        RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now)
+    )
+    if kind is not None:
+        query = query.where(RegistrationCredential.kind == kind)
+    return session.scalar(query)
+
+
 def load_question(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
     """The active verification question a link names, or None (bad signature, inactive)."""
     credential_id = _token_credential_id(token, keys.secret_key, QUESTION_LINK_SALT, max_age=None)
-    if credential_id is None:
-        return None
-    return session.scalar(
-        select(RegistrationCredential).where(
-            RegistrationCredential.id == credential_id,
-            RegistrationCredential.kind == "question",
-            RegistrationCredential.active_condition(now),
-        )
-    )
+    return _active_credential(session, credential_id, now, kind="question")
 
 
 def redeem_question(
@@ -165,13 +171,7 @@ def redeem_question(
     now: datetime,
     keys: SigningKeys,
 ) -> Redeemed:
-    credential = session.scalar(
-        select(RegistrationCredential).where(
-            RegistrationCredential.id == credential_id,
-            RegistrationCredential.kind == "question",
-            RegistrationCredential.active_condition(now),
-        )
-    )
+    credential = _active_credential(session, credential_id, now, kind="question")
     if credential is None:
         spend_one_verification(keys.hash_method)
         _fail_after_commit(session)
@@ -182,20 +182,10 @@ def redeem_question(
     return _link(session, credential, registrant, now, keys)
 
 
-def desk_token_for(credential_id: int, secret_key: str) -> str:
-    return URLSafeTimedSerializer(secret_key, salt=DESK_TOKEN_SALT).dumps({"c": credential_id})
-
-
 def load_desk_credential(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
     """The active credential a Complete / Log In token stands in for (15 minutes), or None."""
     credential_id = _token_credential_id(token, keys.secret_key, DESK_TOKEN_SALT, max_age=DESK_TOKEN_MAX_AGE_SECONDS)
-    if credential_id is None:
-        return None
-    return session.scalar(
-        select(RegistrationCredential).where(
-            RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now)
-        )
-    )
+    return _active_credential(session, credential_id, now)
 
 
 def redeem_desk_token(
