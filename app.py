@@ -15,6 +15,7 @@ from config import Config
 from extensions import csrf, db, limiter, mail, migrate
 from logging_setup import install_log_filters
 from rate_limits import check_limits, choose_storage_uri, serves_web_requests
+from services.message_cipher import MessageCipher
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -48,6 +49,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER") and app.config[
         "SQLALCHEMY_DATABASE_URI"
     ].startswith("sqlite")
+    # A malformed OUTBOX_KEY stops the app (and the worker) at start, not at the first PIN issued.
+    MessageCipher.from_config(app.config)
     app.config["PIN_LOOKUP_KEY"] = hmac.new(
         app.config["SECRET_KEY"].encode(), b"pin-lookup-bucket", hashlib.sha256
     ).digest()

@@ -4,6 +4,7 @@ from models.base import db, utcnow
 from models.carrier import Carrier
 from models.credential import RegistrationCredential
 from models.message import DevMailboxMessage, WelcomeMessage
+from models.message_template import MessageTemplate
 from models.patient import Patient
 from models.portal_user import PortalLink, PortalUser
 from models.practice import Practice, StaffMembership, StaffUser
@@ -11,6 +12,7 @@ from models.practice import Practice, StaffMembership, StaffUser
 __all__ = [
     "Carrier",
     "DevMailboxMessage",
+    "MessageTemplate",
     "Patient",
     "PortalLink",
     "PortalUser",

@@ -42,6 +42,9 @@ class WelcomeMessage(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(500))
     # When a queued message is next due (the worker sends it at or after this time).
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While an attempt is under way: when its claim lapses (a sender that died lets go then).
+    # No one else may claim the message before that (services/outbox.py).
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     body_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 import flask_mail
 from sqlalchemy.orm import Session
@@ -26,6 +27,9 @@ class OutgoingMail:
     subject: str
     text: str
     html: str | None = None
+    # Names this very message in its Message-ID, the same on every attempt, so that a duplicate
+    # sent after a crash (at-least-once delivery) can be recognised and dropped by mail systems.
+    reference: str | None = None
 
 
 _TIMED_OUT = "The mail server did not answer in time."
@@ -119,6 +123,10 @@ class SmtpMailer:
             html=mail.html,
             sender=self.default_sender,
         )
+        if mail.reference:
+            sender = self.default_sender if isinstance(self.default_sender, str) else self.default_sender[-1]
+            domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+            message.msgId = f"<{mail.reference}@{domain}>"
         try:
             self._send_within_deadline(message)
         except smtplib.SMTPRecipientsRefused as error:

@@ -3,16 +3,17 @@
 A message row is written, queued, in the same transaction as its PIN (services/registration.py),
 with its body encrypted (services/message_cipher.py). Every attempt then goes the same way:
 
-1. **Claim** the message: one conditional UPDATE that counts the attempt and moves
-   `next_attempt_at` a lease ahead (CLAIM_LEASE), committed before any SMTP traffic. It is
-   conditional on the attempt count that was read, so of two claimants (two workers, a worker and
-   a Retry click) exactly one wins, on either database, and no database lock is held while a mail
-   server is slow. On PostgreSQL the worker also picks its candidates with
+1. **Claim** the message: one conditional UPDATE that counts the attempt and sets
+   `claimed_until` (and `next_attempt_at`) a lease ahead (CLAIM_LEASE), committed before any SMTP
+   traffic. It is conditional on the attempt count that was read and on no live claim, so of two
+   claimants (two workers, a worker and a Retry click, two Retry clicks) exactly one wins, on
+   either database, a Retry clicked while another attempt is at the mail server sends nothing, and
+   no database lock is held while a mail server is slow. On PostgreSQL the worker also picks its candidates with
    `SELECT ... FOR UPDATE SKIP LOCKED`, so concurrent workers pass over each other's rows instead of
    queueing on them. On SQLite run a single worker (README): the claim stays correct, but SQLite
    serialises every writer anyway.
 2. **Send**, outside any transaction.
-3. **Record** the outcome, conditional on the claimed attempt count: sent (body erased); a
+3. **Record** the outcome, conditional on the claimed attempt count, and release the claim: sent (body erased); a
    permanent failure (SMTP 5xx) or the MAX_ATTEMPTS-th temporary one, failed (body erased); a
    temporary failure (4xx, refused connection, timeout), still queued, due again after a backoff
    of one minute doubling up to one hour.
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, not_, or_, select, update
@@ -98,8 +99,11 @@ def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | Non
             WelcomeMessage.attempts == seen,
             WelcomeMessage.status != "sent",
             WelcomeMessage.body_encrypted.is_not(None),
+            or_(WelcomeMessage.claimed_until.is_(None), WelcomeMessage.claimed_until <= now),
         )
-        .values(status="queued", attempts=seen + 1, next_attempt_at=now + CLAIM_LEASE)
+        .values(
+            status="queued", attempts=seen + 1, next_attempt_at=now + CLAIM_LEASE, claimed_until=now + CLAIM_LEASE
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     session.commit()
@@ -112,15 +116,18 @@ def record(session: Session, message_id: int, attempt: int, failure: DeliveryFai
     mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == attempt]
     if failure is None:
         # Recorded even if the PIN was revoked meanwhile: the message did go out.
-        values = {"status": "sent", "sent_at": now, "body_encrypted": None, "next_attempt_at": None}
+        values = {"status": "sent", "sent_at": now, "body_encrypted": None, "next_attempt_at": None, "claimed_until": None}
         outcome = SENT
     elif failure.permanent or attempt >= MAX_ATTEMPTS:
         mine.append(WelcomeMessage.status == "queued")
-        values = {"status": "failed", "last_error": failure.reason, "body_encrypted": None, "next_attempt_at": None}
+        values = {
+            "status": "failed", "last_error": failure.reason, "body_encrypted": None,
+            "next_attempt_at": None, "claimed_until": None,
+        }
         outcome = FAILED
     else:
         mine.append(WelcomeMessage.status == "queued")
-        values = {"last_error": failure.reason, "next_attempt_at": now + retry_delay(attempt)}
+        values = {"last_error": failure.reason, "next_attempt_at": now + retry_delay(attempt), "claimed_until": None}
         outcome = RETRY_LATER
     changed = session.execute(
         update(WelcomeMessage).where(*mine).values(**values).execution_options(synchronize_session=False)
@@ -154,6 +161,7 @@ def attempt(
     if _withdraw_if_inactive(session, message, now_fn()):
         return WITHDRAWN
     message_id, practice_id, recipient = message.id, message.practice_id, message.recipient
+    reference = f"welcome-{message_id}.{message.created_at:%Y%m%d%H%M%S}"
     body = message.body_encrypted
     number = claim(session, message, now_fn())
     if number is None:
@@ -162,7 +170,7 @@ def attempt(
     try:
         if mail is None:
             mail = cipher.decrypt(message_id, recipient, body)
-        mailer.send(mail, practice_id)
+        mailer.send(replace(mail, reference=reference), practice_id)
     except BodyUnreadable as unreadable:
         failure = DeliveryFailed(str(unreadable), permanent=True)
     except DeliveryFailed as failed:
@@ -215,6 +223,7 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
     report = OutboxReport()
     report.withdrawn += withdraw_inactive(session, now)
     handled = 0
+    taken: list[int] = []  # claimed by someone else since we picked them: not again this pass
     while limit is None or handled < limit:
         query = (
             select(WelcomeMessage)
@@ -222,6 +231,8 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
                 WelcomeMessage.status == "queued",
                 WelcomeMessage.body_encrypted.is_not(None),
                 or_(WelcomeMessage.next_attempt_at.is_(None), WelcomeMessage.next_attempt_at <= now),
+                or_(WelcomeMessage.claimed_until.is_(None), WelcomeMessage.claimed_until <= now),
+                WelcomeMessage.id.not_in(taken),
             )
             .order_by(WelcomeMessage.next_attempt_at, WelcomeMessage.id)
             .limit(1)
@@ -233,5 +244,8 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
         handled += 1
         # The claim inside commits, which releases the row lock: from then on the claim's lease
         # keeps other workers away (the row is no longer due).
-        report.add(attempt(session, message, mailer, cipher, lambda: now))
+        outcome = attempt(session, message, mailer, cipher, lambda: now)
+        if outcome == TAKEN:
+            taken.append(message.id)
+        report.add(outcome)
     return report

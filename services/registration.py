@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from itsdangerous import URLSafeTimedSerializer
+from markupsafe import Markup
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,7 +25,9 @@ from services.outbox import CLAIM_LEASE, attempt, withdraw_messages, withdrawn_r
 from services.masking import mask_cell, mask_email
 from services.names import is_placeholder_first_name
 from services.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
-from services.welcome_messages import WelcomeDetails, compose_email, compose_text_message
+from services.message_templates import PracticeTemplates, email_for, letter_html_for, text_message_for
+from services.message_templates import load as load_templates
+from services.welcome_messages import WelcomeDetails
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,11 @@ class AlreadyIssued(Exception):
 
 class CredentialNotFound(Exception):
     """No credential with that id in this practice (another practice's looks the same)."""
+
+
+class NotReplaceable(Exception):
+    """The credential an issue was meant to replace is no longer its audience's open one (it was
+    used, revoked or replaced meanwhile): nothing was issued."""
 
 
 class CredentialNotActive(Exception):
@@ -112,6 +120,8 @@ class IssueOutcome:
     desk_token: str
     details: WelcomeDetails
     delivery: PendingDelivery | None
+    # The printed letter's body in the practice's wording (a PIN's); None: the built-in letter.
+    letter_html: Markup | None = None
 
 
 def question_link(portal_url: str, secret_key: str, credential_id: int) -> str:
@@ -193,9 +203,13 @@ def issue_credential(
     keys: SigningKeys,
     portal_url: str,
     carrier: Carrier | None = None,
+    replacing: int | None = None,
 ) -> IssueOutcome:
     """Issue one PIN or question for `patient`, replacing the audience's previous one, and record
-    its welcome message as queued. Commits. Raises UnofficialName or AlreadyIssued."""
+    its welcome message as queued. Commits. Raises UnofficialName or AlreadyIssued.
+    `replacing`: the id of the credential this issue is meant to replace (Print instead). Under the
+    patient's lock it must still be the audience's unused, unrevoked one, or nothing is issued
+    (NotReplaceable): a PIN issued or redeemed meanwhile is never revoked by a stale page."""
     if patient.practice_id != practice.id:
         raise ValueError("patient belongs to another practice")
     if needs_given_name(patient):
@@ -212,6 +226,7 @@ def issue_credential(
     recipient, masked = _recipient(request, carrier)
     expires_at = now + timedelta(days=practice.pin_lifetime_days)
     cipher = keys.message_cipher()
+    templates = load_templates(session, practice.id)
 
     try:
         _lock_patient(session, patient.id)
@@ -229,6 +244,8 @@ def issue_credential(
             .returning(RegistrationCredential.id)
             .execution_options(synchronize_session=False)
         ).all()
+        if replacing is not None and replacing not in replaced_ids:
+            raise NotReplaceable()
         replaced = len(replaced_ids)
         # A replaced PIN's message, if still held, is never sent: its body goes with it.
         withdraw_messages(session, replaced_ids, "Not sent: replaced by a newly issued PIN or question.")
@@ -264,7 +281,7 @@ def issue_credential(
         )
         delivery = None
         if recipient is not None:
-            mail = _compose(request.send_by, recipient, details)
+            mail = _compose(request.send_by, recipient, details, templates)
             message = WelcomeMessage(
                 practice_id=practice.id,
                 credential_id=credential.id,
@@ -311,6 +328,7 @@ def issue_credential(
         desk_token=desk_token,
         details=details,
         delivery=delivery,
+        letter_html=letter_html_for(details, templates),
     )
 
 
@@ -326,13 +344,13 @@ def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | No
     return None, None
 
 
-def _compose(send_by: str, recipient: str, details: WelcomeDetails) -> OutgoingMail:
+def _compose(send_by: str, recipient: str, details: WelcomeDetails, templates: PracticeTemplates) -> OutgoingMail:
     if send_by == "text":
-        body = compose_text_message(details)
+        body = text_message_for(details, templates)
         if body is None:
             raise ValueError("portal URL too long for a text message")
         return OutgoingMail(recipient=recipient, subject="", text=body)
-    email = compose_email(details)
+    email = email_for(details, templates)
     return OutgoingMail(recipient=recipient, subject=email.subject, text=email.text, html=email.html)
 
 

@@ -416,6 +416,16 @@ class TestWithItsOwnOutboxKey:
         assert mailbox.messages == []
 
 
+@pytest.mark.parametrize("key", ["not-a-fernet-key", Fernet.generate_key().decode() + ",short"])
+def test_a_malformed_outbox_key_stops_the_app_at_start(database_url, smtp, key):
+    """Not at the first PIN issued, when a parent is at the desk."""
+    from app import create_app
+    from tests.conftest import _config
+
+    with pytest.raises(ValueError, match="OUTBOX_KEY must be Fernet keys"):
+        create_app(_config(database_url[0], smtp[0].port, OUTBOX_KEY=key))
+
+
 def test_a_body_moved_to_another_row_is_refused(app, staff_client, child, practice, mailbox, sink_port):
     second = make_patient(app, practice, "Noah", "Carter", date(2019, 3, 3), guardian_email="other@example.com")
     point_mail_at(app, MAIL_PORT=free_port())

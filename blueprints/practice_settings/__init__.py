@@ -1,16 +1,20 @@
-"""Practice Settings: what a practice admin sets for the whole practice (the PIN lifetime)."""
+"""Practice Settings: what a practice admin sets for the whole practice: the PIN lifetime, and the
+wording of the PIN welcome messages (Message Templates, with a preview)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import IntegerField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import NumberRange, StopValidation
 
 from blueprints.auth import admin_required
+from blueprints.rendering import render_fragment_or_page
 from extensions import db
 from models.practice import MAX_PIN_LIFETIME_DAYS
+from services import message_templates
 from services.practice_settings import MIN_PIN_LIFETIME_DAYS, set_pin_lifetime
+from services.registration import portal_url_for
 
 bp = Blueprint("practice_settings", __name__)
 
@@ -53,3 +57,102 @@ def settings():
         min_days=MIN_PIN_LIFETIME_DAYS,
         max_days=MAX_PIN_LIFETIME_DAYS,
     ), status
+
+
+class TemplateForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect guards every POST
+
+    subject = StringField("Subject")
+    body = TextAreaField("Message")
+
+
+def _kind_or_404(kind: str) -> str:
+    if kind not in message_templates.KIND_LABELS:
+        abort(404)
+    return kind
+
+
+@bp.get("/practice/templates")
+@admin_required
+def templates():
+    """Message Templates: the three kinds, each built-in or the practice's own."""
+    saved = message_templates.load(db.session, g.practice.id)
+    return render_template(
+        "practice_settings/templates.html", labels=message_templates.KIND_LABELS, saved=saved
+    )
+
+
+@bp.route("/practice/templates/<kind>", methods=["GET", "POST"])
+@admin_required
+def template(kind: str):
+    """Edit one kind's template. POST `action`: `preview` (renders sample values, saves nothing),
+    `save` (refused with the reasons beside the fields: 422), `default` (back to the built-in
+    wording). htmx gets the editor fragment; without JavaScript, the page."""
+    kind = _kind_or_404(kind)
+    saved = message_templates.load(db.session, g.practice.id)
+    portal_url = portal_url_for(g.practice, current_app.config["PORTAL_URL"])
+    if request.method == "GET":
+        subject, body = saved.subject_and_body(kind)
+        form = TemplateForm(formdata=None, data={"subject": subject or "", "body": body})
+        return _editor(kind, form, saved, portal_url)
+    form = TemplateForm()
+    action = request.form.get("action", "preview")
+    if action == "default":
+        message_templates.restore_default(db.session, g.practice.id, kind)
+        subject, body = message_templates.DEFAULTS[kind]
+        form = TemplateForm(formdata=None, data={"subject": subject or "", "body": body})
+        return _editor(kind, form, message_templates.load(db.session, g.practice.id), portal_url,
+                       notice="Restored: the built-in wording is used again.")
+    subject = form.subject.data if kind == "email" else None
+    problems = message_templates.problems(kind, subject, form.body.data or "", g.practice, portal_url)
+    form.validate()  # no validators of its own: it only gives each field an errors list
+    for problem in problems:
+        getattr(form, problem.field).errors.append(problem.text)
+    if problems:
+        return _editor(kind, form, saved, portal_url, status=422)
+    if action == "save":
+        message_templates.save(db.session, g.practice, portal_url, kind, subject, form.body.data, g.staff.id)
+        return _editor(kind, form, message_templates.load(db.session, g.practice.id), portal_url,
+                       notice="Saved: new messages use this wording.", preview=True)
+    return _editor(kind, form, saved, portal_url, preview=True)
+
+
+def _editor(kind, form, saved, portal_url, status=200, notice=None, preview=False):
+    context = {
+        "kind": kind,
+        "label": message_templates.KIND_LABELS[kind],
+        "form": form,
+        "is_custom": saved.get(kind) is not None,
+        "notice": notice,
+        "placeholders": {
+            name: text for name, text in message_templates.PLACEHOLDERS.items()
+            if not (kind == "text" and name == "patient_first_name")
+        },
+        "preview": _preview(kind, form, portal_url) if preview else None,
+    }
+    return render_fragment_or_page(
+        "practice_settings/template.html", "practice_settings/_template_editor.html", status, **context
+    )
+
+
+def _preview(kind, form, portal_url):
+    """The message as a parent would get it, with the practice's own values and a sample PIN."""
+    details = message_templates.sample_details(g.practice, portal_url)
+    body = form.body.data or ""
+    values = message_templates.values_for(kind, details)
+    if kind == "email":
+        return {
+            "subject": message_templates.render(form.subject.data or "", values),
+            "text": message_templates.render(body, values),
+            "html": message_templates.render_html(body, details),
+        }
+    if kind == "text":
+        text = message_templates.render(body, values)
+        return {
+            "text": text,
+            "length": message_templates.gsm7_length(text),
+            "longest": message_templates.longest_text_length(body, g.practice, portal_url),
+            "limit": message_templates.SMS_LIMIT,
+        }
+    return {"html": message_templates.render_html(body, details, big_pin=True)}

@@ -13,6 +13,7 @@ from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
 from models import Patient, RegistrationCredential, WelcomeMessage, utcnow
+from services import print_instead as printing
 from services.carriers import list_carriers
 from services.mail_delivery import mailer_for
 from services.message_cipher import MessageCipher
@@ -52,8 +53,10 @@ def _window_context(patient: Patient) -> WindowContext:
     )
 
 
-def _render_window(patient: Patient, status: int = 200, **context):
-    """The window: as a dialog fragment for htmx, inside the account page otherwise."""
+def _render_window(patient: Patient, status: int = 200, as_dialog: bool = False, **context):
+    """The window: as a dialog fragment for htmx, inside the account page otherwise.
+    A POST's fragment is the window alone (it replaces the open one), unless `as_dialog`: then
+    it is the dialog itself, opened anew (Print instead, pressed on the account page)."""
     context.setdefault("form", None)
     context.setdefault("outcome", None)
     context.setdefault("refusal", None)
@@ -62,7 +65,7 @@ def _render_window(patient: Patient, status: int = 200, **context):
     if form is not None:
         context["pending"] = pending_credential(db.session, patient.id, form.audience, utcnow())
     fragment = "registration/_window.html"
-    if is_fragment_request() and request.method == "GET":
+    if is_fragment_request() and (request.method == "GET" or as_dialog):
         fragment = "registration/_dialog.html"
     return render_fragment_or_page(
         "registration/page.html", fragment, status, **account_context(patient), **context
@@ -235,5 +238,78 @@ def _delivery_answer(patient: Patient, audience: str, status: int, notice: Revok
         "patient_admin/_portal_summary.html",
         status,
         delivery_notices={audience: notice},
+        **account_context(patient),
+    )
+
+
+@bp.app_template_global()
+def print_instead_offered(message, now) -> bool:
+    """The account page's delivery region: whether `Print instead` is offered for `message`."""
+    return printing.offered(message, now)
+
+
+@bp.app_template_global()
+def printed_instead(credential) -> bool:
+    return printing.is_printed_instead(credential)
+
+
+@bp.post("/patients/<int:patient_id>/messages/<int:message_id>/print-instead")
+@staff_required
+def print_instead(patient_id: int, message_id: int):
+    """Print instead: issue a fresh PIN (not sent) in place of this undelivered message's one,
+    which it revokes, and show it once with the print-only letter, as Print PIN does.
+    For htmx, the Patient Registration dialog with the result (into the account page's dialog
+    slot) and the portal summary out of band; without JavaScript, the account page with the
+    window open. 409 (the delivery region says why) when already done for this message, sent,
+    superseded or no longer printable; 409 with the window's refusal for an unofficial name;
+    404 for another practice's (or another patient's) message. POST only: the PIN is never
+    behind a URL that a GET could show again."""
+    patient = get_patient_or_404(patient_id)
+    message = printing.find_message(db.session, g.practice.id, patient.id, message_id)
+    if message is None:
+        abort(404)
+    audience = message.credential.audience
+    config = current_app.config
+    try:
+        outcome = printing.print_instead(
+            db.session,
+            practice=g.practice,
+            patient=patient,
+            message=message,
+            staff_id=g.staff.id,
+            now=utcnow(),
+            keys=SigningKeys.from_config(config),
+            portal_url=portal_url_for(g.practice, config["PORTAL_URL"]),
+        )
+    except AlreadyIssued:
+        return _print_instead_refused(patient, audience, PRINTED_ALREADY)
+    except printing.PrintRefused as refused:
+        return _print_instead_refused(patient, audience, refused.reason)
+    except UnofficialName:
+        return _render_window(patient, status=409, as_dialog=True, refusal=_refusal_for(patient))
+    return _render_window(
+        patient,
+        as_dialog=True,
+        outcome=outcome,
+        delivery=None,
+        action="print",
+        printed_instead_of=message,
+        oob=is_fragment_request(),
+        letter_steps=registration_steps,
+    )
+
+
+PRINTED_ALREADY = "Already issued: a PIN was printed instead of this message already, and nothing more was issued."
+
+
+def _print_instead_refused(patient: Patient, audience: str, text: str):
+    """409 with the reason in the audience's delivery region: for htmx, the portal summary in
+    place of the one on the page (not the dialog slot the button aims at)."""
+    return render_fragment_or_page(
+        "patient_admin/account.html",
+        "patient_admin/_portal_summary.html",
+        409,
+        headers={"HX-Retarget": "#portal-summary", "HX-Reswap": "outerHTML"},
+        delivery_notices={audience: RevokeNotice("alert", text)},
         **account_context(patient),
     )
