@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from config import Config
 from extensions import csrf, db, limiter, mail, migrate
-from logging_setup import install_log_filters
+from logging_setup import install_log_filters, use_json_logs
 from rate_limits import check_limits, choose_storage_uri, serves_web_requests
 from services.message_cipher import MessageCipher
 
@@ -30,6 +30,16 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.execute("PRAGMA busy_timeout = 10000")
         cursor.execute("PRAGMA secure_delete = ON")
         cursor.close()
+
+
+def embedded(config) -> bool:
+    """Whether another origin may frame the staff screens (FRAME_ANCESTORS names one)."""
+    return any(source != "'self'" for source in config["FRAME_ANCESTORS"].split())
+
+
+def host_origins(config) -> list[str]:
+    """The origins allowed to frame us, as postMessage targets (schemes and hosts only)."""
+    return [source for source in config["FRAME_ANCESTORS"].split() if "://" in source and "*" not in source]
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -49,6 +59,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER") and app.config[
         "SQLALCHEMY_DATABASE_URI"
     ].startswith("sqlite")
+    if embedded(app.config):
+        # Inside another site's iframe the session cookie is a cross-site one: Secure,
+        # SameSite=None and Partitioned (CHIPS), which Chromium keeps with third-party cookies
+        # blocked. CSRF tokens live in that session, so forms keep working in the frame.
+        app.config.update(
+            SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="None", SESSION_COOKIE_PARTITIONED=True
+        )
     # A malformed OUTBOX_KEY stops the app (and the worker) at start, not at the first PIN issued.
     MessageCipher.from_config(app.config)
     app.config["PIN_LOOKUP_KEY"] = hmac.new(
@@ -57,6 +74,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.jinja_env.add_extension("jinja2.ext.do")
     install_log_filters()
+    if app.config.get("LOG_FORMAT") == "json":
+        use_json_logs()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)

@@ -18,6 +18,7 @@ from services.demo_data import seed_demo
 from services.mail_delivery import mailer_for
 from services.message_cipher import MessageCipher
 from services.outbox import send_due_messages
+from services.audit import record
 from services.patient_import import ImportFileError, check_utf8_file, import_patients
 from services.staff import (
     StaffError,
@@ -86,12 +87,20 @@ def staff_create(username: str, practice_name: str, admin: bool, password: str |
 def patients_import(csv_file: str, practice_name: str) -> None:
     """Upsert patients from a CSV file keyed by chart_number (safe to run twice)."""
     practice = _practice_or_fail(practice_name)
+    practice_id = practice.id
     try:
         check_utf8_file(csv_file)
         with open(csv_file, encoding="utf-8-sig", newline="") as handle:
             report = import_patients(db.session, practice, handle)
     except ImportFileError as error:
+        record(db.session, "import", "failure", practice_id=practice_id, detail="file refused (CLI)")
         _fail(str(error))
+    # Counts only: the file's name could name a patient.
+    record(
+        db.session, "import", practice_id=practice_id,
+        detail=f"CLI: created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"rejected {len(report.rejected)}",
+    )
     click.echo(f"created: {report.created}")
     click.echo(f"updated: {report.updated}")
     click.echo(f"unchanged: {report.unchanged}")

@@ -55,11 +55,21 @@ class Config:
         port = int(env.get("PORT") or DEFAULT_PORT)
         database_url = env.get("DATABASE_URL") or f"sqlite:///{self.instance_path / 'portal_pins.sqlite3'}"
         mail_server = env.get("MAIL_SERVER") or None
+        frame_ancestors = (env.get("FRAME_ANCESTORS") or "").strip() or "'self'"
         settings: dict[str, Any] = {
             "SECRET_KEY": env.get("SECRET_KEY") or load_or_create_secret_key(self.instance_path),
             "SQLALCHEMY_DATABASE_URI": database_url,
             "PORTAL_URL": env.get("PORTAL_URL") or f"http://127.0.0.1:{port}/portal/register",
-            "FRAME_ANCESTORS": env.get("FRAME_ANCESTORS") or "'self'",
+            "FRAME_ANCESTORS": frame_ancestors,
+            # Standalone: SameSite=Lax. Embedded (FRAME_ANCESTORS names other origins), create_app
+            # makes it Secure, SameSite=None and Partitioned.
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE")),
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            # "json": one JSON object per log line (logging_setup.py); otherwise Python's default.
+            "LOG_FORMAT": (env.get("LOG_FORMAT") or "").strip().lower() or None,
+            "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 15),
+            "SESSION_MAX_HOURS": float(env.get("SESSION_MAX_HOURS") or 8),
             "LAUNCH_SECRET": env.get("LAUNCH_SECRET") or None,
             # Mail: Flask-Mail's own names. No MAIL_SERVER means the development outbox page.
             "MAIL_SERVER": mail_server,

@@ -23,5 +23,8 @@ limiter = AppScopedLimiter(key_func=get_remote_address)
 portal_post_limit = limiter.shared_limit(portal_rate_limit, scope="portal-post", methods=["POST"])
 # `signin_post_limit`: staff sign-in, SIGNIN_RATE_LIMIT (default 10/minute).
 signin_post_limit = limiter.limit(signin_rate_limit, methods=["POST"])
+# `launch_limit`: /launch is a GET that anyone can call and that writes an audit row; it shares
+# the sign-in budget per client (a host portal launches one person at a time).
+launch_limit = limiter.shared_limit(signin_rate_limit, scope="launch", methods=["GET"])
 
-__all__ = ["csrf", "db", "limiter", "mail", "migrate", "portal_post_limit", "signin_post_limit"]
+__all__ = ["csrf", "db", "launch_limit", "limiter", "mail", "migrate", "portal_post_limit", "signin_post_limit"]

@@ -6,8 +6,11 @@ dates of birth) and tokens ride. The filter below rewrites it to the path alone.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import traceback
+from datetime import datetime, timezone
 
 _QUERY_IN_REQUEST_LINE = re.compile(r"(\"[A-Z]+ [^?\s\"]*)\?[^\s\"]*")
 _QUERY_IN_TEXT = re.compile(r"(/[^?\s\"]*)\?[^\s\"]*")
@@ -27,6 +30,52 @@ class QueryStringFilter(logging.Filter):
         record.msg = strip_query_strings(message).replace("\r", "\\r")
         record.args = ()
         return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, and within a request its
+    method, path (never the query string) and the staff and practice ids. Ids only: no names."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": strip_query_strings(record.getMessage()),
+        }
+        try:
+            entry.update(_request_fields())
+        except Exception:  # never lose the line itself
+            pass
+        if record.exc_info and record.exc_info[0]:
+            # The type and where it was raised; not the message, which may quote data (PHI).
+            entry["exception"] = record.exc_info[0].__name__
+            entry["traceback"] = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in
+                                  traceback.extract_tb(record.exc_info[2])]
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _request_fields() -> dict:
+    from flask import g, has_request_context, request
+
+    if not has_request_context():
+        return {}
+    fields = {"method": request.method, "path": request.path}
+    # Plain ints set by staff_required: reading an ORM object here could query the database
+    # (after a commit) or fail (after a failed flush), and lose the line being logged.
+    for name in ("staff_id", "practice_id"):
+        if isinstance(g.get(name), int):
+            fields[name] = g.get(name)
+    return fields
+
+
+def use_json_logs(level: int = logging.INFO) -> None:
+    """LOG_FORMAT=json: the root logger writes JSON lines to stderr (for a log shipper)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
 
 
 _installed = False

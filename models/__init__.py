@@ -1,5 +1,6 @@
 """Typed SQLAlchemy 2 models, one module per aggregate."""
 
+from models.audit import AuditEvent
 from models.base import db, utcnow
 from models.carrier import Carrier
 from models.credential import RegistrationCredential
@@ -8,8 +9,10 @@ from models.message_template import MessageTemplate
 from models.patient import Patient
 from models.portal_user import PortalLink, PortalUser
 from models.practice import Practice, StaffMembership, StaffUser
+from models.staff_session import SpentLaunchToken, StaffSession
 
 __all__ = [
+    "AuditEvent",
     "Carrier",
     "DevMailboxMessage",
     "MessageTemplate",
@@ -18,7 +21,9 @@ __all__ = [
     "PortalUser",
     "Practice",
     "RegistrationCredential",
+    "SpentLaunchToken",
     "StaffMembership",
+    "StaffSession",
     "StaffUser",
     "WelcomeMessage",
     "db",

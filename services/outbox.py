@@ -36,6 +36,7 @@ from sqlalchemy import case, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import RegistrationCredential, WelcomeMessage
+from services import audit
 from services.mail_delivery import DeliveryFailed, OutgoingMail
 from services.message_cipher import BodyUnreadable, MessageCipher
 
@@ -244,8 +245,16 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
         handled += 1
         # The claim inside commits, which releases the row lock: from then on the claim's lease
         # keeps other workers away (the row is no longer due).
+        message_id, practice_id, channel = message.id, message.practice_id, message.channel
+        patient_id = message.credential.patient_id
         outcome = attempt(session, message, mailer, cipher, lambda: now)
         if outcome == TAKEN:
-            taken.append(message.id)
+            taken.append(message_id)
+        elif outcome in (SENT, RETRY_LATER, FAILED):
+            audit.record(
+                session, "send", "success" if outcome == SENT else "failure", practice_id=practice_id,
+                patient_id=patient_id, detail=f"{'email' if channel == 'email' else 'text message'} {message_id} {outcome} (worker)",
+                now=now,
+            )
         report.add(outcome)
     return report

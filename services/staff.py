@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -110,3 +111,42 @@ def load_membership(session: Session, staff_id: int, practice_id: int) -> StaffM
             StaffUser.is_active.is_(True),
         )
     )
+
+
+def practice_staff(session: Session, practice_id: int) -> list[StaffMembership]:
+    return list(
+        session.scalars(
+            select(StaffMembership)
+            .join(StaffUser, StaffUser.id == StaffMembership.staff_id)
+            .where(StaffMembership.practice_id == practice_id)
+            .order_by(StaffUser.username)
+        )
+    )
+
+
+def add_new_staff(session: Session, practice: Practice, username: str, password: str, is_admin: bool) -> StaffUser:
+    """A practice admin adds a new login to their practice. An existing username is refused: the
+    page must never reset the password of someone who may work elsewhere (the CLI can add an
+    existing login to a practice). Commits."""
+    if find_staff_by_username(session, username):
+        raise StaffError("That username is taken. Choose another.")
+    try:
+        staff = create_staff(session, username, password, practice, is_admin)
+        session.commit()
+    except IntegrityError:  # the same username added at the same moment elsewhere
+        session.rollback()
+        raise StaffError("That username is taken. Choose another.") from None
+    return staff
+
+
+def remove_from_practice(session: Session, practice_id: int, staff_id: int) -> bool:
+    """End a staff member's membership of this practice (their sessions in it end at their next
+    request). Commits. False when they are not a member."""
+    membership = session.scalar(
+        select(StaffMembership).where(StaffMembership.practice_id == practice_id, StaffMembership.staff_id == staff_id)
+    )
+    if membership is None:
+        return False
+    session.delete(membership)
+    session.commit()
+    return True

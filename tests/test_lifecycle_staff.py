@@ -346,13 +346,23 @@ def test_staff_who_are_not_admins_get_403(app, staff_client, practice):
 
 
 def test_an_admin_of_another_practice_is_not_an_admin_here(app, practice, other_practice):
-    """alex works in both; signing in picks Birch (first by name), where alex is not an admin."""
+    """alex works in both: signing in asks which practice; in Birch alex is not an admin."""
     make_staff(app, practice, username="alex", admin=True)
     make_staff(app, other_practice, username="alex", admin=False)
-    client = signed_in_client(app, "alex")
-    assert "Birch Family Medicine" in client.get("/patients").get_data(as_text=True)
+    client = app.test_client()
+    signed = sign_in(client, username="alex")
+    assert signed.status_code == 302 and signed.headers["Location"].startswith("/practice/choose")
+    chooser = client.get("/practice/choose").get_data(as_text=True)
+    assert ">Birch Family Medicine</button>" in chooser and ">Cedar Pediatrics</button>" in chooser
+    assert client.get("/patients").headers["Location"].startswith("/practice/choose")  # nothing before choosing
+    token = csrf_token_from(chooser)
+    client.post("/practice/choose", data={"practice_id": other_practice.id, "csrf_token": token})
+    page = client.get("/patients").get_data(as_text=True)
+    assert "Birch Family Medicine · alex" in page and ">Switch practice</a>" in page
     assert client.get("/practice/settings").status_code == 403
-    assert ">Practice Settings</a>" not in client.get("/patients").get_data(as_text=True)
+    assert ">Practice Settings</a>" not in page
+    client.post("/practice/choose", data={"practice_id": practice.id, "csrf_token": token})
+    assert client.get("/practice/settings").status_code == 200
 
 
 def test_the_settings_page_needs_sign_in(client):

@@ -11,7 +11,9 @@ from datetime import date
 from werkzeug.serving import make_server
 
 from tests.support import free_port, make_patient, pin_from
+from tests.portal_support import register
 from tests.test_registration import issue
+from tests.test_sessions_and_launch import launch_token
 
 
 def test_the_whole_workflow_logs_no_phi_or_pin(app, staff_client, practice, mailbox, caplog):
@@ -22,9 +24,48 @@ def test_the_whole_workflow_logs_no_phi_or_pin(app, staff_client, practice, mail
     staff_client.get(f"/patients/{patient.id}")
     pin = pin_from(issue(staff_client, patient.id, email="maria.nunez@example.com").get_data(as_text=True))
     staff_client.get(f"/patients/{patient.id}")
+    # The rest of the workflow: a failed and a good redemption, revoke with a reason that names
+    # someone, print, a basic-info change, the worker, an embedded launch, sign-out.
+    parent = app.test_client()
+    register(parent, "ZZZZ-ZZZZ", "2012-03-14", email="maria.nunez@example.com")
+    register(parent, pin, "2012-03-14", email="maria.nunez@example.com")
+    second = pin_from(issue(staff_client, patient.id, send_by="none", action="print").get_data(as_text=True))
+    staff_client.post(
+        f"/patients/{patient.id}/credentials/2/revoke",
+        data={"revoke-guardian-reason": "Valentina Núñez asked for paper"},
+        headers={"HX-Request": "true", "X-CSRFToken": staff_client.csrf_token},
+    )
+    staff_client.post(
+        f"/patients/{patient.id}/basic-info",
+        data={"first_name": "Sofía", "last_name": "Núñez-Ruiz", "csrf_token": staff_client.csrf_token},
+    )
+    app.test_cli_runner().invoke(args=["outbox", "send"])
+    app.config["LAUNCH_SECRET"] = "shared-launch-secret"
+    token = launch_token({"staff": "alex", "practice": "Cedar Pediatrics", "jti": "j" * 20}, secret="shared-launch-secret")
+    app.test_client().get("/launch?token=" + token)
+    staff_client.post("/signout", data={"csrf_token": staff_client.csrf_token})
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
-    for secret in (pin, pin.replace("-", ""), "2012-03-14", "03/14/2012", "Núñez", "Sofía", "maria.nunez@example.com"):
+    for secret in (
+        pin, pin.replace("-", ""), second, "2012-03-14", "03/14/2012", "Núñez", "Nunez", "Sofía",
+        "maria.nunez@example.com", "Valentina", token, LAUNCH_SECRET_TEXT,
+    ):
         assert secret not in logged, f"{secret!r} reached the logs"
+
+
+LAUNCH_SECRET_TEXT = "shared-launch-secret"
+
+
+def test_json_log_lines_carry_the_path_and_ids_but_never_the_query(app, staff_client):
+    import json
+
+    from logging_setup import JsonFormatter
+
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, "searched %s", ("/patients?last=Nunez",), None)
+    with app.test_request_context("/patients?last=Nunez&dob=2012-03-14"):
+        line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["level"] == "INFO" and entry["path"] == "/patients" and entry["method"] == "GET"
+    assert entry["message"] == "searched /patients" and "Nunez" not in line and entry["time"].endswith("+00:00")
 
 
 def test_access_log_records_the_path_without_the_query_string(app, caplog):

@@ -11,10 +11,11 @@ from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from blueprints.auth import staff_required
+from blueprints.auth import audit, is_automatic, staff_required
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
 from models import Patient, RegistrationCredential, utcnow
+from services.audit import patient_history
 from services.basic_info import rename_patient
 from services.names import is_placeholder_first_name
 from services.patient_search import (
@@ -85,6 +86,8 @@ def search():
             page = max(1, int(request.args.get("page") or 1))
         except ValueError:
             page = 1
+        if "email" in request.args:
+            audit("search", detail="portal users by email")
         context["results"] = (
             search_portal_users(db.session, g.practice.id, email, page, page_size)
             if "email" in request.args
@@ -101,6 +104,12 @@ def search():
         criteria = PatientSearch()
         status = 422
     searched = not errors and (criteria.has_criteria or "status" in request.args)
+    if searched:
+        # That a search happened and its filter kinds; never the names or dates searched for.
+        # Recorded (committed) before the search runs, so the results are not reloaded row by row.
+        kinds = [key for key in ("last", "first", "dob") if request.args.get(key)]
+        kinds.append(f"status={criteria.status}" if request.args.get("status") else "status=all")
+        audit("search", detail="filters: " + ", ".join(kinds))
     context.update(
         criteria=criteria,
         errors=errors,
@@ -114,8 +123,16 @@ def search():
 def account(patient_id: int):
     """Patient Account page; for htmx, its portal summary fragment (status and credentials)."""
     patient = get_patient_or_404(patient_id)
+    if is_automatic():  # a delivery region refreshing itself: not a new look at the account
+        return render_fragment_or_page(
+            "patient_admin/account.html", "patient_admin/_portal_summary.html", **account_context(patient)
+        )
+    audit("view account", patient_id=patient.id)
     return render_fragment_or_page(
-        "patient_admin/account.html", "patient_admin/_portal_summary.html", **account_context(patient)
+        "patient_admin/account.html",
+        "patient_admin/_portal_summary.html",
+        history=patient_history(db.session, g.practice.id, patient.id),
+        **account_context(patient),
     )
 
 
@@ -203,12 +220,15 @@ def revoke(patient_id: int, credential_id: int):
         except CredentialNotActive as refused:
             state = refused.state  # used, revoked or replaced since the page was shown
         else:
+            # The reason is staff's free text (it may name the patient): not in the trail.
+            audit("revoke", patient_id=patient.id, detail=f"{noun} {credential.id}")
             done = f"{noun[0].upper()}{noun[1:]} revoked."
             if not is_fragment_request():
                 flash(done)
                 return redirect(url_for("patient_admin.account", patient_id=patient.id))
             return _render_summary(patient, notices={audience: RevokeNotice("status", done)})
     refusal = f"Not revoked: that {noun} is {state} already, not Active."
+    audit("revoke", "refused", patient_id=patient.id, detail=f"{noun} {credential.id} is {state}")
     return _render_summary(patient, 409, notices={audience: RevokeNotice("alert", refusal)})
 
 
@@ -245,6 +265,7 @@ def basic_info(patient_id: int):
     if form.validate_on_submit():
         rename_patient(patient, form.first_name.data, form.last_name.data)
         db.session.commit()
+        audit("basic-info change", patient_id=patient.id, detail="first and last name")
         flash("Basic info saved.")
         return redirect(url_for("patient_admin.account", patient_id=patient.id))
     status = 422 if request.method == "POST" else 200

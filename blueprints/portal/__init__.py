@@ -8,9 +8,11 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
+from blueprints.auth import STAFF_SESSION_KEY
 from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
 from extensions import db, portal_post_limit
 from models import Patient, PortalLink, PortalUser, utcnow
+from services.audit import record
 from services.portal_accounts import authenticate_portal_user
 from services.registration import SigningKeys
 from services.redemption import (
@@ -73,6 +75,15 @@ def _sign_in_portal_user(user_id: int) -> None:
     session[PORTAL_SESSION_KEY] = user_id
 
 
+def _audit_redeem(action: str, mode: str, patient_id: int | None = None, practice_id: int | None = None) -> None:
+    """A redemption in the audit trail: by a parent (no staff), with the patient when it worked.
+    A failure names no patient (which one was meant is unknown, and guessing would leak)."""
+    if patient_id is not None:
+        practice_id = db.session.scalar(select(Patient.practice_id).where(Patient.id == patient_id))
+    record(db.session, action, "success" if action == "redeem" else "failure", practice_id=practice_id,
+           patient_id=patient_id, detail=f"by {mode}", client_ip=request.remote_addr, now=_now())
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @portal_post_limit
 def register():
@@ -116,12 +127,15 @@ def register():
         except AudienceMismatch:
             failure = AUDIENCE_MESSAGE
         else:
-            if mode == "desk" or session.get("staff_id"):
+            _audit_redeem("redeem", mode, redeemed.patient_id)
+            if mode == "desk" or session.get(STAFF_SESSION_KEY):
                 # A shared front-desk computer (the desk's token, or a browser where staff are
                 # signed in): the account is ready, but the parent is not signed in here.
                 return render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name)
             _sign_in_portal_user(redeemed.portal_user_id)
             return redirect(url_for("portal.home"), code=303)
+        if failure:
+            _audit_redeem("failed redeem", mode, practice_id=credential.practice_id if mode == "question" else None)
     _forget_secrets(form)
     status = 422 if request.method == "POST" else 200
     return render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure), status
@@ -139,7 +153,7 @@ def sign_in():
         )
         if user is None:
             failure = "The email or password is not right."
-        elif session.get("staff_id"):
+        elif session.get(STAFF_SESSION_KEY):
             # Never mix a parent's portal session into a staff member's browser session.
             failure = "Staff are signed in on this browser. Sign in to the Patient Portal on your own device."
         else:
@@ -183,7 +197,7 @@ def add_child():
     failure = None
     if form.validate_on_submit():
         try:
-            redeem_pin(
+            redeemed = redeem_pin(
                 db.session, pin_entry=form.pin.data, date_of_birth=form.date_of_birth.data,
                 registrant=Registrant(portal_user_id=g.portal_user.id), now=_now(),
                 keys=SigningKeys.from_config(current_app.config), practice_id=g.portal_user.practice_id,
@@ -193,7 +207,9 @@ def add_child():
         except AudienceMismatch:
             failure = AUDIENCE_MESSAGE
         else:
+            _audit_redeem("redeem", "add child", redeemed.patient_id)
             return redirect(url_for("portal.home"), code=303)
+        _audit_redeem("failed redeem", "add child", practice_id=g.portal_user.practice_id)
     _forget_secrets(form)
     status = 422 if request.method == "POST" else 200
     return render_template("portal/add_child.html", form=form, failure=failure), status

@@ -3,17 +3,22 @@ wording of the PIN welcome messages (Message Templates, with a preview)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField, TextAreaField
-from wtforms.validators import NumberRange, StopValidation
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from blueprints.auth import admin_required
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for, stream_with_context
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
+
+from blueprints.auth import admin_required, audit
 from blueprints.rendering import render_fragment_or_page
 from extensions import db
 from models.practice import MAX_PIN_LIFETIME_DAYS
 from services import message_templates
+from services.audit import export_csv
 from services.practice_settings import MIN_PIN_LIFETIME_DAYS, set_pin_lifetime
+from services.staff import MIN_STAFF_PASSWORD_LENGTH, StaffError, add_new_staff, practice_staff, remove_from_practice
 from services.registration import portal_url_for
 
 bp = Blueprint("practice_settings", __name__)
@@ -48,6 +53,7 @@ def settings():
     form = PracticeSettingsForm(obj=g.practice)
     if form.validate_on_submit():
         set_pin_lifetime(db.session, g.practice.id, form.pin_lifetime_days.data, g.staff.id)
+        audit("settings change", detail=f"PIN lifetime {form.pin_lifetime_days.data} days")
         flash("Practice settings saved.")
         return redirect(url_for("practice_settings.settings"))
     status = 422 if request.method == "POST" else 200
@@ -100,6 +106,7 @@ def template(kind: str):
     action = request.form.get("action", "preview")
     if action == "default":
         message_templates.restore_default(db.session, g.practice.id, kind)
+        audit("settings change", detail=f"{kind} template: built-in wording restored")
         subject, body = message_templates.DEFAULTS[kind]
         form = TemplateForm(formdata=None, data={"subject": subject or "", "body": body})
         return _editor(kind, form, message_templates.load(db.session, g.practice.id), portal_url,
@@ -113,6 +120,7 @@ def template(kind: str):
         return _editor(kind, form, saved, portal_url, status=422)
     if action == "save":
         message_templates.save(db.session, g.practice, portal_url, kind, subject, form.body.data, g.staff.id)
+        audit("settings change", detail=f"{kind} template saved")
         return _editor(kind, form, message_templates.load(db.session, g.practice.id), portal_url,
                        notice="Saved: new messages use this wording.", preview=True)
     return _editor(kind, form, saved, portal_url, preview=True)
@@ -156,3 +164,98 @@ def _preview(kind, form, portal_url):
             "limit": message_templates.SMS_LIMIT,
         }
     return {"html": message_templates.render_html(body, details, big_pin=True)}
+
+
+AUDIT_RANGE_MESSAGE = "Enter a From and To date (YYYY-MM-DD), From on or before To."
+
+
+def _practice_day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(g.practice.timezone))
+
+
+@bp.get("/practice/audit")
+@admin_required
+def audit_trail():
+    """Audit trail: export a date range of the practice's events as CSV (admins only)."""
+    today = datetime.now(ZoneInfo(g.practice.timezone)).date()
+    return render_template("practice_settings/audit.html", start=today - timedelta(days=30), end=today, error=None)
+
+
+@bp.get("/practice/audit.csv")
+@admin_required
+def audit_export():
+    """The practice's audit events from the start of From to the end of To (the practice's days),
+    oldest first, as CSV. 422 (the page with the message) for a bad range."""
+    try:
+        start = date.fromisoformat(request.args.get("from", ""))
+        end = date.fromisoformat(request.args.get("to", ""))
+        if start > end:
+            raise ValueError
+        _practice_day_start(start - timedelta(days=1)), _practice_day_start(end + timedelta(days=2))
+    except (ValueError, OverflowError):
+        return render_template(
+            "practice_settings/audit.html", start=request.args.get("from", ""), end=request.args.get("to", ""),
+            error=AUDIT_RANGE_MESSAGE,
+        ), 422
+    audit("export", detail=f"audit trail {start.isoformat()} to {end.isoformat()}")
+    lines = export_csv(
+        db.session, g.practice.id, _practice_day_start(start), _practice_day_start(end + timedelta(days=1))
+    )
+    filename = f"audit-{start.isoformat()}-to-{end.isoformat()}.csv"
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+class AddStaffForm(FlaskForm):
+    class Meta:
+        csrf = False  # CSRFProtect guards every POST
+
+    username = StringField("Username", validators=[DataRequired(message="Enter a username."), Length(max=150)])
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired(message="Enter a password."),
+            Length(min=MIN_STAFF_PASSWORD_LENGTH, message=f"Use at least {MIN_STAFF_PASSWORD_LENGTH} characters."),
+        ],
+    )
+    is_admin = BooleanField("Practice admin")
+
+
+@bp.route("/practice/staff", methods=["GET", "POST"])
+@admin_required
+def staff():
+    """Staff: who works in this practice; an admin adds a new login or removes someone."""
+    form = AddStaffForm()
+    if form.validate_on_submit():
+        try:
+            added = add_new_staff(db.session, g.practice, form.username.data.strip(), form.password.data, form.is_admin.data)
+        except StaffError as error:
+            form.username.errors.append(str(error))
+        else:
+            audit("settings change", detail=f"staff {added.id} ({added.username}) added" + (" as admin" if form.is_admin.data else ""))
+            flash(f"{form.username.data.strip()} can now sign in to {g.practice.name}.")
+            return redirect(url_for("practice_settings.staff"))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "practice_settings/staff.html", form=form, members=practice_staff(db.session, g.practice.id)
+    ), status
+
+
+@bp.post("/practice/staff/<int:staff_id>/remove")
+@admin_required
+def remove_staff(staff_id: int):
+    """Remove a staff member from this practice (404 for someone who is not in it)."""
+    if staff_id == g.staff.id:
+        return render_template(
+            "practice_settings/staff.html", form=AddStaffForm(formdata=None),
+            members=practice_staff(db.session, g.practice.id),
+            refusal="You cannot remove yourself; ask another practice admin.",
+        ), 409
+    if not remove_from_practice(db.session, g.practice.id, staff_id):
+        abort(404)
+    audit("settings change", detail=f"staff {staff_id} removed")
+    flash("Removed from the practice. Their open sessions here end at their next click.")
+    return redirect(url_for("practice_settings.staff"))

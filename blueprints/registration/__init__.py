@@ -7,7 +7,7 @@ import secrets
 from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
-from blueprints.auth import staff_required
+from blueprints.auth import audit, staff_required
 from blueprints.patient_admin import RevokeNotice, account_context, get_patient_or_404
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
@@ -154,11 +154,18 @@ def issue(patient_id: int):
     except UnofficialName:
         return _render_window(patient, status=409, refusal=_refusal_for(patient))
 
+    kind = "PIN" if outcome.pin else "verification question"
+    replaced = ", replacing the pending one (revoked)" if outcome.replaced_previous else ""
+    audit("issue", patient_id=patient.id,
+          detail=f"{kind} {outcome.credential_id} for the {form.audience}, send by {issue_request.send_by}{replaced}")
     delivery_state = None
     if outcome.delivery is not None:
         mailer = mailer_for(config, current_app.extensions["mail"], db.session)
         delivery_state = deliver_welcome_message(db.session, outcome.delivery, mailer, utcnow)
+        audit_delivery(patient.id, delivery_state, "on issue")
     action = request.form.get("action", "send")
+    if action == "print":
+        audit("print", patient_id=patient.id, detail=f"{kind} {outcome.credential_id} letter")
     portal_url = portal_url_for(g.practice, config["PORTAL_URL"])
     return _render_window(
         patient,
@@ -216,6 +223,10 @@ def retry(patient_id: int, message_id: int):
     mailer = mailer_for(config, current_app.extensions["mail"], db.session)
     outcome = attempt(db.session, message, mailer, MessageCipher.from_config(config), utcnow)
     db.session.refresh(message)
+    if outcome in (SENT, RETRY_LATER, FAILED):
+        audit_delivery(patient.id, message, "retry")
+    else:  # nothing was sent: someone else is sending it, or its PIN is no longer active
+        audit("send", "refused", patient_id=patient.id, detail=f"message {message.id} retry: {outcome}")
     if outcome == SENT:
         return _delivery_answer(patient, audience, 200, RevokeNotice("status", "Sent."))
     if outcome == RETRY_LATER:
@@ -287,6 +298,9 @@ def print_instead(patient_id: int, message_id: int):
         return _print_instead_refused(patient, audience, refused.reason)
     except UnofficialName:
         return _render_window(patient, status=409, as_dialog=True, refusal=_refusal_for(patient))
+    audit("issue", patient_id=patient.id,
+          detail=f"PIN {outcome.credential_id} for the {audience}, printed instead of message {message_id} (its PIN revoked)")
+    audit("print", patient_id=patient.id, detail=f"PIN {outcome.credential_id} letter")
     return _render_window(
         patient,
         as_dialog=True,
@@ -313,3 +327,12 @@ def _print_instead_refused(patient: Patient, audience: str, text: str):
         delivery_notices={audience: RevokeNotice("alert", text)},
         **account_context(patient),
     )
+
+
+def audit_delivery(patient_id: int, message: WelcomeMessage, when: str) -> None:
+    """The audit row of one delivery attempt: sent, or not (queued for a retry, or failed)."""
+    channel = "email" if message.channel == "email" else "text message"
+    if message.status == "sent":
+        audit("send", patient_id=patient_id, detail=f"{channel} {message.id} sent ({when})")
+    else:
+        audit("send", "failure", patient_id=patient_id, detail=f"{channel} {message.id} {message.status} ({when})")

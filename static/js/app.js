@@ -131,6 +131,59 @@
     }
   });
 
+  // Embedded in the practice's portal: tell the host page our height, posted only to an origin
+  // FRAME_ANCESTORS allows (the <meta name="host-origins">), never to "*". An open modal window is
+  // sized by the frame's viewport (max-height in vh), so the height asked for leaves it room.
+  (function postHeightToHost() {
+    var meta = document.querySelector('meta[name="host-origins"]');
+    if (window.parent === window || !meta) return;
+    var allowed = meta.content.split(/\s+/).filter(Boolean);
+    var ancestors = window.location.ancestorOrigins;
+    var target = ancestors && ancestors.length && allowed.indexOf(ancestors[0]) !== -1 ? ancestors[0]
+      : allowed.length === 1 ? allowed[0] : null;
+    if (!target) return;
+    var sent = -1;
+    function post(force) {
+      var height = document.documentElement.getBoundingClientRect().height;
+      var dialog = document.querySelector("dialog[open]");
+      if (dialog) {
+        var fraction = Math.min(parseFloat(getComputedStyle(dialog).maxHeight) / window.innerHeight || 1, 1);
+        height = Math.max(height, (dialog.scrollHeight + dialog.offsetHeight - dialog.clientHeight) / fraction + 2);
+      }
+      height = Math.ceil(height);
+      if (height === sent && force !== true) return;
+      sent = height;
+      window.parent.postMessage({ type: "portal-registration:height", height: height }, target);
+    }
+    window.addEventListener("load", function () { post(true); });
+    document.addEventListener("close", post, true);  // a window closed
+    if (!window.ResizeObserver) return;
+    var observer = new ResizeObserver(post);
+    observer.observe(document.documentElement);
+    if (document.body) observer.observe(document.body);
+    document.addEventListener("htmx:afterSettle", function () {
+      var dialog = document.querySelector("dialog[open]");
+      if (dialog) observer.observe(dialog);
+      post();
+    });
+  })();
+
+  // Automatic logoff on screen too: once the session's idle limit has passed without a click or a
+  // key (a region refreshing itself does not count), leave the page, and the patient data on it,
+  // for Sign in. The server has ended the session by then; this only clears the screen.
+  (function idleLogoff() {
+    var seconds = Number(document.body && document.body.dataset.idleSeconds);
+    if (!seconds) return;
+    var timer;
+    function restart() {
+      clearTimeout(timer);
+      timer = setTimeout(function () { window.location.assign(document.body.dataset.endedUrl); }, (seconds + 5) * 1000);
+    }
+    document.addEventListener("click", restart, true);
+    document.addEventListener("keydown", restart, true);
+    restart();
+  })();
+
   // A request that fails without a swap (network error, 5xx) must not leave a blank tab.
   document.addEventListener("htmx:afterRequest", function (event) {
     if (portalTab && !event.detail.successful && event.detail.xhr && event.detail.xhr.status !== 409 && event.detail.xhr.status !== 422) {

@@ -51,7 +51,7 @@ def test_an_admin_fixes_a_refused_text_template_previews_and_saves_it(admin, liv
     expect(page.get_by_text("With the longest values this text message has")).to_be_visible()
     expect(page.get_by_label("Message", exact=True)).to_have_attribute("aria-invalid", "true")
     assert_accessible(page, "Text message template, refused")
-    shot(page, "30-template-refused")
+    shot(page, "40-template-refused")
 
     page.get_by_label("Message", exact=True).fill(GOOD_TEXT)
     page.get_by_role("button", name="Preview", exact=True).click()
@@ -63,7 +63,7 @@ def test_an_admin_fixes_a_refused_text_template_previews_and_saves_it(admin, liv
     expect(page.get_by_role("button", name="Restore default", exact=True)).to_be_visible()
     assert_same_document(page)
     assert_accessible(page, "Text message template, saved with preview")
-    shot(page, "31-template-saved")
+    shot(page, "41-template-saved")
 
 
 @pytest.mark.parametrize("shape", ["many-paragraphs", "one-long-paragraph"])
@@ -94,7 +94,7 @@ def test_the_largest_letter_allowed_prints_on_one_page(admin, live_server, app, 
     pin = shown_pin(dialog)
     page.wait_for_function("() => window.__printCalls === 1")
     page.emulate_media(media="print")
-    shot(page, f"32-letter-{shape}")
+    shot(page, f"42-letter-{shape}")
     pdf = page.pdf(format="Letter", print_background=True)
     assert pdf_page_count(pdf) == 1, "the largest letter the checks allow must fit one Letter page"
     assert pin in pdf_text(pdf)
