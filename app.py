@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -81,6 +82,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
+
+    if app.config.get("PROXY_COUNT"):
+        # Behind N trusted proxies: the client's address and scheme come from their headers
+        # (rate limits and the audit trail count the client, not the proxy).
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
     from blueprints import register_blueprints
     from blueprints.security_headers import install_security_headers

@@ -67,6 +67,9 @@ class Config:
             "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE")),
             "SESSION_COOKIE_SAMESITE": "Lax",
             # "json": one JSON object per log line (logging_setup.py); otherwise Python's default.
+            # How many reverse proxies stand in front (each appends to X-Forwarded-For): 0 trusts
+            # none. Set it behind a proxy so rate limits and the audit trail see the client's address.
+            "PROXY_COUNT": int(env.get("PROXY_COUNT") or 0),
             "LOG_FORMAT": (env.get("LOG_FORMAT") or "").strip().lower() or None,
             "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 15),
             "SESSION_MAX_HOURS": float(env.get("SESSION_MAX_HOURS") or 8),
