@@ -8,7 +8,7 @@ HTMX_VERSION := 2.0.11
 HTMX_SHA256 := d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717
 HTMX := static/vendor/htmx.min.js
 
-.PHONY: run test install htmx clean
+.PHONY: run test install htmx clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (not part of `make test`): figures into benchmarks/RESULTS.md. Quick mode:
+# `make bench BENCH_SIZES=10000`; SQLite only: `make bench BENCH_DATABASES=sqlite`.
+# PostgreSQL databases named $(BENCH_POSTGRES)_<size> are created and WIPED (names must start with bench).
+BENCH_SIZES ?= 10000,100000,1000000
+BENCH_DATABASES ?= sqlite,postgresql
+BENCH_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_search
+BENCH_REQUESTS ?= 200
+bench: install
+	$(BIN)/python benchmarks/bench_search.py --sizes $(BENCH_SIZES) --databases $(BENCH_DATABASES) \
+	  --postgres $(BENCH_POSTGRES) --requests $(BENCH_REQUESTS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) static/vendor tests/artifacts .pytest_cache
