@@ -724,6 +724,10 @@ def bench_one(database: str, url: str, n: int, args, report: dict) -> dict:
 # RESULTS.md
 
 
+def size_label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else f"{n:,}"
+
+
 def fmt(value: float | None) -> str:
     if value is None or value != value:
         return "–"
@@ -770,7 +774,7 @@ def render(store: dict) -> str:
                         ("http", "Over HTTP (werkzeug, one keep-alive connection), ms p50 / p95"),
                         ("inprocess_no_audit", "In-process without the audit row (benchmark monkeypatch), ms p50 / p95")):
         out += [f"### {title}", ""]
-        header = "| query | matches (largest) | " + " | ".join(f"{label_db[d]} {n // 1000:,}k" for d in databases for n in sizes) + " |"
+        header = "| query | matches (largest) | " + " | ".join(f"{label_db[d]} {size_label(n)}" for d in databases for n in sizes) + " |"
         out += [header, "| --- | ---: | " + " | ".join("---:" for _ in databases for _ in sizes) + " |"]
         for label in labels:
             cells = []
@@ -787,7 +791,7 @@ def render(store: dict) -> str:
 
     # Targets and growth.
     lo, hi = sizes[0], sizes[-1]
-    out += [f"### Targets: p95 ≤ {TARGET_P95_MS:.0f} ms at {hi:,}, growth p95({hi // 1000:,}k) / p95({lo // 1000:,}k) ≤ {TARGET_GROWTH}", ""]
+    out += [f"### Targets: p95 ≤ {TARGET_P95_MS:.0f} ms at {hi:,}, growth p95({size_label(hi)}) / p95({size_label(lo)}) ≤ {TARGET_GROWTH}", ""]
     if len(sizes) < 2:
         out += ["Only one size was run: no growth ratio.", ""]
     header = "| query | " + " | ".join(f"{label_db[d]} {m}" for d in databases for m in ("in-process p95 → growth", "HTTP p95 → growth")) + " |"
@@ -814,9 +818,9 @@ def render(store: dict) -> str:
     out.append("")
 
     # Where the time goes.
-    out += [f"### Where a request's time goes (in-process, {hi // 1000:,}k, medians in ms)", ""]
-    out += ["| query | database | request | search_patients() | audit() (INSERT + COMMIT) | rest (session, template, WSGI) | request without audit | audit rows per search | statements per request |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    out += [f"### Where a request's time goes (in-process, {size_label(hi)}, medians in ms)", ""]
+    out += ["| query | database | request | search_patients() | audit() (INSERT + COMMIT) | rest (session, template, WSGI) | request without audit | audit rows per search |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label in labels:
         for d in databases:
             r = runs.get(f"{d}:{hi}")
@@ -824,19 +828,15 @@ def render(store: dict) -> str:
                 continue
             e = r["queries"][label]
             total, search, audit = e["inprocess"]["p50"], e["search_call"]["p50"], e["audit_call"]["p50"]
-            kinds: dict[str, int] = {}
-            for kind, _t in e["statements"]:
-                kinds[kind] = kinds.get(kind, 0) + 1
-            stmts = ", ".join(f"{k}{' ×' + str(v) if v > 1 else ''}" for k, v in kinds.items())
             out.append(
                 f"| {label} | {label_db[d]} | {fmt(total)} | {fmt(search)} | {fmt(audit)} | {fmt(total - search - audit)} | "
-                f"{fmt(e['inprocess_no_audit']['p50'])} | {e['audit_rows_per_search']:.2f} | {stmts} |"
+                f"{fmt(e['inprocess_no_audit']['p50'])} | {e['audit_rows_per_search']:.2f} |"
             )
     out.append("")
 
     # The statements of one request.
     probe = "last, 2 letters (ma)"
-    out += [f"### The SQL statements of one request (`{probe}`, {hi // 1000:,}k, one request captured, ms each)", ""]
+    out += [f"### The SQL statements of one request (`{probe}`, {size_label(hi)}, one request captured, ms each)", ""]
     out += ["| # | " + " | ".join(label_db[d] for d in databases) + " |", "| ---: | " + " | ".join("---" for _ in databases) + " |"]
     lists = [runs.get(f"{d}:{hi}", {}).get("queries", {}).get(probe, {}).get("statements", []) for d in databases]
     for i in range(max((len(x) for x in lists), default=0)):
@@ -847,10 +847,11 @@ def render(store: dict) -> str:
     out.append("")
 
     # EXPLAIN summary.
-    out += [f"### EXPLAIN summary at {hi // 1000:,}k (the search statement as the app ran it)", ""]
-    out += ["PostgreSQL rows: first the plan for the statement with its values (a custom plan, what a connection's first 5 "
-            "executions get), then, after `→ prepared:`, the plan once prepared (psycopg prepares a statement on its 5th "
-            "execution on a connection; PostgreSQL then switches to a generic plan, shown with $n, when it looks no dearer).", ""]
+    out += [f"### EXPLAIN summary at {size_label(hi)} (the search statement as the app ran it)", ""]
+    out += ["PostgreSQL rows: first the plan the app gets, planned with the statement's values (a custom plan: the app's "
+            "statements are never prepared, because the ROLLBACK with which the pool takes back each request's connection "
+            "clears psycopg's prepared-statement cache, psycopg/_preparing.py `_should_discard`); then, after `→ prepared:`, "
+            "for comparison, the plan PostgreSQL uses after PREPARE and 6 EXECUTEs (generic, shown with $n, or still custom).", ""]
     out += ["| query | database | patients accessed by | ORDER BY | status subqueries | index? | PG execution ms / rows removed by filter |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     for label in labels:
@@ -945,6 +946,8 @@ def main() -> None:
     if args.note:
         store["notes"] = args.note
     if args.render_only:
+        if args.note:
+            RESULTS_JSON.write_text(json.dumps(store, indent=1, default=str))
         write_results(store)
         return
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]

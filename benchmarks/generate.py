@@ -35,8 +35,8 @@ are approximate):
   half-siblings do not), the guardian's email, cell and carrier; siblings 1-4 years apart, 3% of
   families with twins. Email addresses are on reserved `.example` domains (gmail.example, ...).
   Cells are 555-01xx numbers (fictional, but valid for the app's phonenumbers check).
-- Dates of birth: ages 0 to 21 with more young children (age 0 about 9% of patients, age 20
-  about 1%), as a pediatric panel has.
+- Dates of birth: ages 0 to 21 with more young children, as a pediatric panel has: about 6-7% of
+  patients per year of age up to 7, 5% at 10, 3% at 17, 1% at 20 (measured at 1M).
 - Portal status, by family: 30% registered in the previous system (imported_portal_status),
   15% registered here (a portal user linked to each child through a used PIN), 3% an imported
   pending PIN, 5% an active PIN issued here (some replacing a revoked one), 2% self registered,

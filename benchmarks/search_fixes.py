@@ -9,9 +9,10 @@ search, the SQL the app runs is captured from services.patient_search.search_pat
 `before_cursor_execute`), then timed on one raw connection, R times after 3 warm-ups:
 
 - as the app runs it (baseline);
-- inside a transaction that applies one candidate change (an index, statistics, a different
-  query shape) and is rolled back afterwards: DDL is transactional on both databases, so the
-  benchmark database is left as it was.
+- with one candidate change applied (an index, statistics, a different query shape, two
+  columns): on PostgreSQL inside a transaction that is rolled back afterwards (DDL is
+  transactional); on SQLite on a copy of the file, committed, then deleted. The benchmark
+  databases are left as they were.
 
 On PostgreSQL each statement is timed twice: unprepared (a custom plan, as a connection's first 5
 executions run) and prepared (psycopg's `prepare=True`; PostgreSQL may then use a generic plan,
@@ -95,7 +96,8 @@ def columns_statement(practice_id: int, criteria, now, page_size: int):
     imported = Patient.imported_portal_status
     naive_now = now.replace(tzinfo=None)
     registered = or_(linked.is_(True), imported == "registered")
-    pending = or_(active_until > naive_now, imported == "pending")
+    # IS NOT NULL keeps the test two-valued: NOT (NULL > now) would drop the row from every filter.
+    pending = or_(and_(active_until.is_not(None), active_until > naive_now), imported == "pending")
     self_registered = imported == "self_registered"
     status = case((registered, "registered"), (pending, "pending"), (self_registered, "self_registered"),
                   else_="unregistered").label("portal_status")
@@ -217,24 +219,38 @@ def time_statement(run, runs: int) -> dict:
 
 
 def trial_sqlite(path: str, statements: list[str], cases, runs: int) -> dict:
+    """On a copy of the database file, the changes committed (inside a still-open transaction,
+    SQLite reads rewritten pages back from its spill area, which would distort the timings)."""
+    import shutil
+
+    copy = Path(path).with_name(Path(path).stem + "-trial.sqlite3")
+    if statements:
+        shutil.copyfile(path, copy)
+        path = str(copy)
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA foreign_keys = ON")
     results = {}
     try:
-        connection.execute("BEGIN")
         started = time.perf_counter()
-        for ddl in statements:
-            connection.execute(ddl)
+        if statements:
+            connection.execute("BEGIN")
+            for ddl in statements:
+                connection.execute(ddl)
+            connection.execute("COMMIT")
         results["_setup_s"] = time.perf_counter() - started
+        connection.execute("BEGIN")
         for label, (sql, params) in cases.items():
             plan = [row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params)]
             results[label] = {
                 "plan": plan,
+                "ids": [row[0] for row in connection.execute(sql, params).fetchall()],
                 "time": time_statement(lambda: connection.execute(sql, params).fetchall(), runs),
             }
     finally:
         connection.execute("ROLLBACK")
         connection.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{copy}{suffix}").unlink(missing_ok=True)
     return results
 
 
@@ -267,8 +283,10 @@ def trial_postgres(url: str, statements: list[str], cases, runs: int) -> dict:
                     cursor.execute(sql, params, prepare=True)
                     cursor.fetchall()
 
+                cursor.execute(sql, params)
                 results[label] = {
                     "plan": plan,
+                    "ids": [row[0] for row in cursor.fetchall()],
                     "time": time_statement(unprepared, runs),
                     "time_prepared": time_statement(prepared, runs),
                 }
@@ -291,8 +309,9 @@ def main() -> None:
 
     out = [START_MARK, f"## Search: candidate fixes tried (benchmarks/search_fixes.py, {args.size:,} patients)", ""]
     out.append(
-        "Each candidate is applied inside a transaction on the benchmark database, timed, and rolled back; the product is "
-        "unchanged. Times are the search statement alone on one connection (no HTTP, no ORM, no audit row), "
+        "Each candidate is applied to the benchmark database (PostgreSQL: in a transaction rolled back afterwards; SQLite: "
+        "on a copy of the file), timed, and undone; the product is unchanged. Every candidate returns the same patients, in "
+        "the same order, as the baseline (checked; a difference would be marked DIFFERENT ROWS). Times are the search statement alone on one connection (no HTTP, no ORM, no audit row), "
         f"p50 / p95 ms over {args.runs} runs. PostgreSQL: unprepared (custom plan) | prepared (plan cache)."
     )
     out.append("")
@@ -345,9 +364,12 @@ def main() -> None:
         out += ["| search | " + " | ".join(rows) + " |", "| --- | " + " | ".join("---" for _ in rows) + " |"]
         for label in cases:
             cells = []
+            baseline_ids = next(iter(rows.values()))[label]["ids"]
             for name, result in rows.items():
                 r = result[label]
                 t = f"{bench_search.fmt(r['time']['p50'])} / {bench_search.fmt(r['time']['p95'])}"
+                if r["ids"] != baseline_ids:
+                    t += " (DIFFERENT ROWS)"
                 if "time_prepared" in r:
                     t += f" \\| {bench_search.fmt(r['time_prepared']['p50'])} / {bench_search.fmt(r['time_prepared']['p95'])}"
                 cells.append(t)
