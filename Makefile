@@ -38,16 +38,30 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks (not part of `make test`): figures into benchmarks/RESULTS.md. Quick mode:
-# `make bench BENCH_SIZES=10000`; SQLite only: `make bench BENCH_DATABASES=sqlite`.
-# PostgreSQL databases named $(BENCH_POSTGRES)_<size> are created and WIPED (names must start with bench).
+# Benchmarks (not part of `make test`, never run by CI): figures into benchmarks/RESULTS.md.
+# `make bench` runs them all (about an hour on 2 cores, most of it building and searching 1M
+# patients); each has its own target. Run them on an otherwise idle machine.
+# Quick search run: `make bench-search BENCH_SIZES=10000`; SQLite only: BENCH_DATABASES=sqlite.
+# PostgreSQL databases whose names start with `bench` are created and WIPED.
 BENCH_SIZES ?= 10000,100000,1000000
 BENCH_DATABASES ?= sqlite,postgresql
 BENCH_POSTGRES ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench_search
 BENCH_REQUESTS ?= 200
-bench: install
+.PHONY: bench-weight bench-search bench-import bench-issue bench-weak-pc bench-load
+bench: bench-weight bench-search bench-import bench-issue bench-weak-pc bench-load
+bench-weight: install
+	$(BIN)/python benchmarks/bench_weight.py
+bench-search: install
 	$(BIN)/python benchmarks/bench_search.py --sizes $(BENCH_SIZES) --databases $(BENCH_DATABASES) \
 	  --postgres $(BENCH_POSTGRES) --requests $(BENCH_REQUESTS) $(BENCH_ARGS)
+bench-import: install
+	$(BIN)/python benchmarks/bench_import.py --databases $(BENCH_DATABASES)
+bench-issue: install
+	$(BIN)/python benchmarks/bench_issue.py --databases $(BENCH_DATABASES)
+bench-weak-pc: install
+	$(BIN)/python benchmarks/bench_weak_pc.py
+bench-load: install
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) static/vendor tests/artifacts .pytest_cache

@@ -1,5 +1,6 @@
 """Flask extensions, created once and bound to an app in `create_app` with `init_app`."""
 
+from flask_compress import Compress
 from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -9,6 +10,7 @@ from models import db
 from rate_limits import AppScopedLimiter, portal_rate_limit, signin_rate_limit
 
 migrate = Migrate()
+compress = Compress()
 csrf = CSRFProtect()
 mail = Mail()
 # Per client (its address). Storage comes from RATELIMIT_STORAGE_URI, chosen in create_app.
@@ -27,4 +29,4 @@ signin_post_limit = limiter.limit(signin_rate_limit, methods=["POST"])
 # the sign-in budget per client (a host portal launches one person at a time).
 launch_limit = limiter.shared_limit(signin_rate_limit, scope="launch", methods=["GET"])
 
-__all__ = ["csrf", "db", "launch_limit", "limiter", "mail", "migrate", "portal_post_limit", "signin_post_limit"]
+__all__ = ["compress", "csrf", "db", "launch_limit", "limiter", "mail", "migrate", "portal_post_limit", "signin_post_limit"]

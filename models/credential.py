@@ -11,7 +11,7 @@ from models.base import UTCDateTime, db, utcnow
 from models.patient import Patient
 from models.practice import StaffUser
 
-MAX_FAILED_ATTEMPTS = 5
+MAX_FAILED_ATTEMPTS = 5  # also in the trigger of migration c7a4e1f2b9d0 (patients.pin_active_until)
 AUDIENCE_LABELS = {"guardian": "Parent/Guardian", "minor": "Minor"}
 
 # "Active" as far as an index can know: not used and not revoked (expiry needs now()).

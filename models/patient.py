@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import SortableText, UTCDateTime, db, utcnow
@@ -22,7 +22,9 @@ class Patient(db.Model):
         # Serves name searches: practice, then normalised last and first name prefixes.
         Index("ix_patients_practice_name", "practice_id", "last_name_norm", "first_name_norm"),
         Index("ix_patients_practice_first_name", "practice_id", "first_name_norm"),
-        Index("ix_patients_practice_dob", "practice_id", "date_of_birth"),
+        # A date-of-birth search: the equality and the name order from one index (no sort, and no
+        # walk of the whole practice in name order, which SQLite chose without statistics).
+        Index("ix_patients_practice_dob_name", "practice_id", "date_of_birth", "last_name_norm", "first_name_norm"),
         # Portal redemption counts a wrong PIN against every pending PIN of that birth date,
         # across practices: without this index that update scans all patients (a timing leak).
         Index("ix_patients_dob", "date_of_birth"),
@@ -49,6 +51,11 @@ class Patient(db.Model):
     # The status the previous system reported; the shown status is derived (services.portal_status).
     imported_portal_status: Mapped[str] = mapped_column(String(20), default="unregistered")
     name_is_unofficial: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The portal status's two live inputs, kept by database triggers (migration c7a4e1f2b9d0) from
+    # portal_links and registration_credentials, so search filters on columns instead of
+    # subqueries. Never written by the app; read through services.portal_status.
+    portal_linked: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    pin_active_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,17 +1,23 @@
-"""The portal status, derived (CONTRACT section 1) and never stored.
+"""The portal status, derived (CONTRACT section 1) and never stored as such.
 
 Registered when a portal user is linked (or the import says so); Pending while a credential is
 active (or the import says a PIN from the previous system is pending); Self Registered when the
 import says so; otherwise Unregistered. One SQL expression serves both display and filtering.
+
+It reads two columns of the patient row that database triggers keep from portal_links and
+registration_credentials (models.patient): `portal_linked`, and `pin_active_until`, the latest
+expiry among credentials neither used, revoked nor locked. A credential is active exactly when
+`pin_active_until > now`, so expiry needs no write. Reading columns rather than EXISTS subqueries
+keeps a search's cost to the rows it touches (benchmarks/RESULTS.md, finding 1).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, not_, or_, select
+from sqlalchemy import and_, case, not_, or_, select
 
-from models import Patient, PortalLink, RegistrationCredential
+from models import Patient
 
 STATUS_LABELS = {
     "registered": "Registered",
@@ -22,22 +28,11 @@ STATUS_LABELS = {
 SEARCH_STATUSES = ("all", "registered", "pending", "self_registered", "unregistered")
 
 
-def _linked():
-    return exists(select(PortalLink.id).where(PortalLink.patient_id == Patient.id))
-
-
-def _has_active_credential(now: datetime):
-    return exists(
-        select(RegistrationCredential.id).where(
-            RegistrationCredential.patient_id == Patient.id,
-            RegistrationCredential.active_condition(now),
-        )
-    )
-
-
 def _conditions(now: datetime):
-    registered = or_(_linked(), Patient.imported_portal_status == "registered")
-    pending = or_(_has_active_credential(now), Patient.imported_portal_status == "pending")
+    registered = or_(Patient.portal_linked, Patient.imported_portal_status == "registered")
+    # IS NOT NULL keeps the comparison two-valued, so NOT pending holds for patients without a PIN.
+    has_active_credential = and_(Patient.pin_active_until.is_not(None), Patient.pin_active_until > now)
+    pending = or_(has_active_credential, Patient.imported_portal_status == "pending")
     self_registered = Patient.imported_portal_status == "self_registered"
     return registered, pending, self_registered
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models import StaffMembership, StaffSession, StaffUser
 
@@ -93,22 +93,24 @@ def resume(session: Session, token: str | None, limits: SessionLimits, now: date
         if row.ended_at is None:
             end(session, row.id, reason, now)
         raise SessionEnded(reason)
-    membership = None
-    if row.practice_id is not None:
-        membership = session.scalar(
-            select(StaffMembership).where(
-                StaffMembership.staff_id == row.staff_id, StaffMembership.practice_id == row.practice_id
-            )
-        )
-        if membership is None:  # removed from the practice meanwhile
-            end(session, row.id, "membership", now)
-            raise SessionEnded("membership")
     if activity and now - row.last_seen_at >= ACTIVITY_RESOLUTION:
         session.execute(
             update(StaffSession).where(StaffSession.id == row.id).values(last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
         session.commit()
+    membership = None
+    if row.practice_id is not None:
+        # After the commit above (which expires what was loaded), and with its staff member and
+        # practice in the same query: no lazy load later in the request.
+        membership = session.scalar(
+            select(StaffMembership)
+            .options(joinedload(StaffMembership.staff), joinedload(StaffMembership.practice))
+            .where(StaffMembership.staff_id == row.staff_id, StaffMembership.practice_id == row.practice_id)
+        )
+        if membership is None:  # removed from the practice meanwhile
+            end(session, row.id, "membership", now)
+            raise SessionEnded("membership")
     return LiveSession(row=row, membership=membership)
 
 

@@ -11,7 +11,14 @@ from sqlalchemy import delete, insert, select, text
 
 from app import create_app
 from extensions import db
-from tests.support import csrf_token_from, make_practice, make_staff, sign_in, start_smtp_server
+from tests.support import (
+    csrf_token_from,
+    make_practice,
+    make_staff,
+    portal_status_inputs_disagreeing,
+    sign_in,
+    start_smtp_server,
+)
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 PORTAL_URL = "http://portal.example.test/portal/register"
@@ -122,8 +129,13 @@ def app(database_url, smtp, app_config):
     app = create_app(_config(url, smtp[0].port, **app_config))
     yield app
     with app.app_context():
-        _empty_tables(carriers)
-        db.engine.dispose()
+        try:
+            # Whatever the test did, the triggers must have kept the status inputs right.
+            db.session.rollback()
+            assert portal_status_inputs_disagreeing(db.session) == []
+        finally:
+            _empty_tables(carriers)
+            db.engine.dispose()
 
 
 @pytest.fixture

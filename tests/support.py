@@ -14,8 +14,11 @@ from types import SimpleNamespace
 
 from aiosmtpd.controller import Controller
 
+from sqlalchemy import exists, func, or_, select
+
 from extensions import db
-from models import Patient, Practice
+from models import Patient, PortalLink, Practice, RegistrationCredential
+from models.credential import MAX_FAILED_ATTEMPTS
 from services.staff import create_practice, create_staff
 
 STAFF_PASSWORD = "correct-horse-battery"
@@ -122,3 +125,21 @@ def pin_from(html: str) -> str:
     match = re.search(r'class="pin">([0-9A-Z]{4}-[0-9A-Z]{4})<', html)
     assert match, "no PIN shown"
     return match.group(1)
+
+
+def portal_status_inputs_disagreeing(session) -> list[int]:
+    """Patients whose trigger-kept portal_linked / pin_active_until differ from what the links
+    and credentials say (computed here the slow way, with subqueries). [] when all agree."""
+    linked = exists(select(PortalLink.id).where(PortalLink.patient_id == Patient.id))
+    active_until = (
+        select(func.max(RegistrationCredential.expires_at))
+        .where(
+            RegistrationCredential.patient_id == Patient.id,
+            RegistrationCredential.used_at.is_(None),
+            RegistrationCredential.revoked_at.is_(None),
+            RegistrationCredential.failed_attempts < MAX_FAILED_ATTEMPTS,
+        )
+        .scalar_subquery()
+    )
+    wrong = or_(Patient.portal_linked != linked, Patient.pin_active_until.is_distinct_from(active_until))
+    return list(session.scalars(select(Patient.id).where(wrong).order_by(Patient.id)))

@@ -231,3 +231,37 @@ class TestEmbedded:
         assert cookie.get("httponly") is True
         assert cookie.get("samesite") == "None"
         assert cookie.get("partitioned") is True
+
+
+CHROME_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+
+
+def test_static_files_go_out_compressed_and_cached_by_version(app, client):
+    import re as regex
+    from pathlib import Path
+
+    import brotli
+
+    page = client.get("/signin", headers={"Accept-Encoding": CHROME_ACCEPT_ENCODING})
+    html = page.get_data(as_text=True)
+    assert "Content-Encoding" not in page.headers  # HTML holds CSRF tokens (and PINs): never compressed
+    urls = regex.findall(r'(?:src|href)="(/static/[^"?]+)\?v=([0-9a-f]{16})"', html)
+    assert sorted(path for path, _ in urls) == ["/static/css/app.css", "/static/js/app.js", "/static/vendor/htmx.min.js"]
+    for path, version in urls:
+        on_disk = Path(app.static_folder, path.removeprefix("/static/")).read_bytes()
+        response = client.get(f"{path}?v={version}", headers={"Accept-Encoding": CHROME_ACCEPT_ENCODING})
+        body = response.get_data()
+        assert response.status_code == 200 and response.headers["Content-Encoding"] == "br"
+        assert brotli.decompress(body) == on_disk and len(body) < len(on_disk) / 2
+        assert response.headers["Cache-Control"] == "public, max-age=31536000"
+        assert "Accept-Encoding" in response.headers["Vary"]
+        # A stale or missing version is not cached for long, and revalidates by ETag.
+        plain = client.get(f"{path}?v=0000000000000000", headers={"Accept-Encoding": CHROME_ACCEPT_ENCODING})
+        assert plain.headers["Cache-Control"] == "no-cache"
+        again = client.get(path, headers={"Accept-Encoding": CHROME_ACCEPT_ENCODING, "If-None-Match": plain.headers["ETag"]})
+        assert again.status_code == 304 and again.get_data() == b""
+        # A client that takes no compression gets the file as it is.
+        identity = client.get(f"{path}?v={version}", headers={"Accept-Encoding": "identity"})
+        assert "Content-Encoding" not in identity.headers and identity.get_data() == on_disk
+        for r in (response, plain, again, identity):
+            r.close()

@@ -148,3 +148,35 @@ def test_user_search_finds_portal_users_by_email_prefix(app, staff_client, patie
     page = staff_client.get("/patients?mode=user").get_data(as_text=True)
     assert "<th scope=\"col\">Email</th>" not in page  # nothing searched yet
     assert 'aria-pressed="true">User<' in page
+
+
+def _statements_of(app, request):
+    from sqlalchemy import event
+
+    from extensions import db
+
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda conn, cursor, statement, *rest: seen.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        response = request()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert response.status_code == 200
+    return [s for s in seen if s.split()[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+
+
+def test_a_results_fragment_costs_four_statements(app, staff_client, patients):
+    """Each is a round trip on PostgreSQL (benchmarks/RESULTS.md, 'fixed cost'): the session, the
+    membership with its staff member and practice, the audit row, the search. The header's
+    practice count is for full pages only."""
+    statements = _statements_of(app, lambda: staff_client.get("/patients?last=nu", headers=HX))
+    kinds = [re.match(r"(SELECT|INSERT INTO) .*?\b(?:FROM )?(\w+)[ (]", s).group(2) if s.startswith("INSERT")
+             else re.search(r" FROM (\w+)", s).group(1) for s in statements]
+    assert kinds == ["staff_sessions", "staff_memberships", "audit_events", "patients"], statements
+    assert "JOIN staff_users" in statements[1] and "JOIN practices" in statements[1]
+    full_page = _statements_of(app, lambda: staff_client.get("/patients?last=nu"))
+    assert any("count(*)" in s for s in full_page)  # the practice count, for `Switch practice`
+    assert not any("count(*)" in s for s in statements)

@@ -61,11 +61,13 @@ def audit(action: str, outcome: str = "success", patient_id: int | None = None, 
     """One audit row for the signed-in staff member (or nobody yet), from this request."""
     staff = g.get("staff")
     practice = g.get("practice")
+    # staff_required leaves plain values on g: reading them costs no query, where the ORM objects
+    # may have been expired by a commit earlier in the request.
     record(
         db.session, action, outcome,
-        practice_id=practice.id if practice else None,
-        staff_id=staff.id if staff else None,
-        staff_username=staff.username if staff else None,
+        practice_id=g.get("practice_id") or (practice.id if practice else None),
+        staff_id=g.get("staff_id") or (staff.id if staff else None),
+        staff_username=g.get("staff_username") or (staff.username if staff else None),
         patient_id=patient_id, detail=detail, client_ip=client_ip(), now=now(), commit=commit,
     )
 
@@ -124,10 +126,19 @@ def staff_required(view):
         g.is_practice_admin = live.membership.is_admin
         g.staff_session_id = live.row.id
         g.staff_id, g.practice_id = live.row.staff_id, live.row.practice_id  # plain ints, for logs
-        g.can_switch_practice = staff_sessions.practice_count(db.session, live.row.staff_id) > 1
+        g.staff_username = live.membership.staff.username
         return view(*args, **kwargs)
 
     return wrapped
+
+
+@bp.app_template_global()
+def can_switch_practice() -> bool:
+    """For the page header (full pages only, so fragments skip the query): more than one practice."""
+    if "can_switch_practice" not in g:
+        staff_id = g.get("staff_id")
+        g.can_switch_practice = bool(staff_id) and staff_sessions.practice_count(db.session, staff_id) > 1
+    return g.can_switch_practice
 
 
 def admin_required(view):

@@ -51,7 +51,7 @@ def get_patient_or_404(patient_id: int) -> Patient:
     """The patient, if it belongs to the signed-in practice; 404 otherwise (never 403, which
     would confirm that the id exists elsewhere)."""
     patient = db.session.scalar(
-        select(Patient).where(Patient.id == patient_id, Patient.practice_id == g.practice.id)
+        select(Patient).where(Patient.id == patient_id, Patient.practice_id == g.practice_id)
     )
     if patient is None:
         abort(404)
@@ -89,7 +89,7 @@ def search():
         if "email" in request.args:
             audit("search", detail="portal users by email")
         context["results"] = (
-            search_portal_users(db.session, g.practice.id, email, page, page_size)
+            search_portal_users(db.session, g.practice_id, email, page, page_size)
             if "email" in request.args
             else None
         )
@@ -113,7 +113,7 @@ def search():
     context.update(
         criteria=criteria,
         errors=errors,
-        results=search_patients(db.session, g.practice.id, criteria, utcnow(), page_size) if searched else None,
+        results=search_patients(db.session, g.practice_id, criteria, utcnow(), page_size) if searched else None,
     )
     return render_fragment_or_page("patient_admin/search.html", "patient_admin/_results.html", status, **context)
 
@@ -131,7 +131,7 @@ def account(patient_id: int):
     return render_fragment_or_page(
         "patient_admin/account.html",
         "patient_admin/_portal_summary.html",
-        history=patient_history(db.session, g.practice.id, patient.id),
+        history=patient_history(db.session, g.practice_id, patient.id),
         **account_context(patient),
     )
 
@@ -201,7 +201,7 @@ def revoke(patient_id: int, credential_id: int):
         select(RegistrationCredential).where(
             RegistrationCredential.id == credential_id,
             RegistrationCredential.patient_id == patient.id,
-            RegistrationCredential.practice_id == g.practice.id,
+            RegistrationCredential.practice_id == g.practice_id,
         )
     )
     if credential is None:
@@ -214,7 +214,7 @@ def revoke(patient_id: int, credential_id: int):
         if not form.validate():
             return _render_summary(patient, 422, submitted={audience: form})
         try:
-            revoke_credential(db.session, g.practice.id, credential.id, form.reason.data, g.staff.id, utcnow())
+            revoke_credential(db.session, g.practice_id, credential.id, form.reason.data, g.staff_id, utcnow())
         except CredentialNotFound:
             abort(404)
         except CredentialNotActive as refused:

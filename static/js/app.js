@@ -68,6 +68,15 @@
     if (win && window.htmx) window.htmx.process(win);
   });
 
+  // New search results: drop the old rows ourselves before htmx swaps. htmx would otherwise fire
+  // two cleanup events per old element (each walking up the page for extensions): ~90 ms per
+  // search on a 6x-throttled PC (benchmarks/RESULTS.md, weak PC). The rows hold no htmx state
+  // worth cleaning (no polling, no timers); focus is in the search form, not in them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.shouldSwap && target && target.id === "search-results") target.replaceChildren();
+  });
+
   document.addEventListener("htmx:afterSettle", function () {
     openDialogIfNew();
     afterWindowSwap();
@@ -161,7 +170,16 @@
     var observer = new ResizeObserver(post);
     observer.observe(document.documentElement);
     if (document.body) observer.observe(document.body);
-    document.addEventListener("htmx:afterSettle", function () {
+    // New search results: drop the old rows ourselves before htmx swaps. htmx would otherwise fire
+  // two cleanup events per old element (each walking up the page for extensions): ~90 ms per
+  // search on a 6x-throttled PC (benchmarks/RESULTS.md, weak PC). The rows hold no htmx state
+  // worth cleaning (no polling, no timers); focus is in the search form, not in them.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (event.detail.shouldSwap && target && target.id === "search-results") target.replaceChildren();
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
       var dialog = document.querySelector("dialog[open]");
       if (dialog) observer.observe(dialog);
       post();
