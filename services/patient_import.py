@@ -8,18 +8,30 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient, Practice
 from models.patient import IMPORTED_PORTAL_STATUSES
 from services.contact import ContactError, normalize_email_address, normalize_us_cell
+from services.names import normalize_name
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
 BATCH_SIZE = 500
+# PostgreSQL: refresh the planner's statistics when the patients written since the last ANALYZE
+# reach this many, or the count at that ANALYZE if larger (so a few times per import). Without
+# statistics, the lookup of a batch's existing charts scanned the whole practice: 2-4 s per batch
+# at 56k rows, an import that slowed as it went (benchmarks/RESULTS.md, import).
+ANALYZE_EVERY = 20_000
+
+# Siblings share a guardian's email and cell: validate each distinct value once (pure functions;
+# a value that fails is not cached, and is checked again, failing again).
+_email = lru_cache(maxsize=8192)(normalize_email_address)
+_cell = lru_cache(maxsize=8192)(normalize_us_cell)
 _READ_COLUMNS = REQUIRED_COLUMNS + (
     "sex",
     "guardian_email",
@@ -107,12 +119,12 @@ def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
     values["sex"] = (row.get("sex") or "").strip()[:16] or None
     email = (row.get("guardian_email") or "").strip()
     try:
-        values["guardian_email"] = normalize_email_address(email) if email else None
+        values["guardian_email"] = _email(email) if email else None
     except ContactError:
         raise _RowError("guardian_email is not a valid email address") from None
     cell = (row.get("guardian_cell") or "").strip()
     try:
-        values["guardian_cell"] = normalize_us_cell(cell) if cell else None
+        values["guardian_cell"] = _cell(cell) if cell else None
     except ContactError:
         raise _RowError("guardian_cell is not a valid US phone number") from None
     carrier_name = (row.get("guardian_cell_carrier") or "").strip()
@@ -172,6 +184,7 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
     carriers = {name.lower(): cid for cid, name in session.execute(select(Carrier.id, Carrier.name))}
     report = ImportReport()
     batch: dict[str, tuple[int, dict]] = {}
+    statistics = _Statistics(session)
     try:
         for row in reader:
             line = reader.line_num
@@ -185,10 +198,12 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
             if values["chart_number"] in batch:
                 # The same chart twice in one batch: write the first before reading the second.
                 _write_batch(session, practice_id, batch, report)
+                statistics.after_batch(report)
                 batch = {}
             batch[values["chart_number"]] = (line, values)
             if len(batch) >= BATCH_SIZE:
                 _write_batch(session, practice_id, batch, report)
+                statistics.after_batch(report)
                 batch = {}
     except UnicodeDecodeError:
         raise ImportFileError(f"The file is not UTF-8 text (after line {reader.line_num}).") from None
@@ -199,6 +214,22 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
     return report
 
 
+class _Statistics:
+    """Keeps PostgreSQL's statistics on patients current while an import grows the table."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.enabled = session.get_bind().dialect.name == "postgresql"
+        self.written_at_last = 0
+
+    def after_batch(self, report: ImportReport) -> None:
+        written = report.created + report.updated
+        if self.enabled and written - self.written_at_last >= max(ANALYZE_EVERY, self.written_at_last):
+            self.session.execute(text("ANALYZE patients"))
+            self.session.commit()
+            self.written_at_last = written
+
+
 def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int, dict]], report: ImportReport) -> None:
     existing = {
         patient.chart_number: patient
@@ -206,20 +237,28 @@ def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int,
             select(Patient).where(Patient.practice_id == practice_id, Patient.chart_number.in_(list(batch)))
         )
     }
+    new_rows = []
     for chart, (_line, values) in batch.items():
         patient = existing.get(chart)
         if patient is None:
-            patient = Patient(practice_id=practice_id, chart_number=chart)
-            _apply(patient, values)
-            session.add(patient)
+            # New patients go in one multi-row INSERT, not an ORM object each (the unit of work
+            # was most of an import's time); the column defaults apply as for an ORM insert.
+            new_rows.append({**values, **_name_columns(values), "practice_id": practice_id})
             report.created += 1
         elif _differs(patient, values):
             _apply(patient, values)
             report.updated += 1
         else:
             report.unchanged += 1
+    if new_rows:
+        session.execute(insert(Patient), new_rows)
     session.commit()
     session.expunge_all()
+
+
+def _name_columns(values: dict) -> dict:
+    """The name columns exactly as Patient.set_names sets them (_parse_row has normalised spaces)."""
+    return {"first_name_norm": normalize_name(values["first_name"]), "last_name_norm": normalize_name(values["last_name"])}
 
 
 def _apply(patient: Patient, values: dict) -> None:

@@ -547,3 +547,30 @@ def test_reimport_without_optional_columns_keeps_what_is_on_file(app, runner, pr
         patient = db.session.scalar(sa_select(Patient).where(Patient.chart_number == "P1"))
         assert patient.guardian_email == "ava.parent@example.com" and patient.guardian_cell == "6175550123"
         assert patient.guardian_cell_carrier_id is not None and patient.imported_portal_status == "pending"
+
+
+def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_table(app, cedar, tmp_path, monkeypatch):
+    """Without fresh statistics, PostgreSQL looked up each batch's charts by scanning the whole
+    practice, so a 100k import slowed as it went (benchmarks/RESULTS.md, import). The import runs
+    ANALYZE when the rows written since the last one reach ANALYZE_EVERY (or that count)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("ANALYZE is PostgreSQL's; SQLite plans this lookup by its unique index as it is")
+    import services.patient_import as patient_import
+
+    monkeypatch.setattr(patient_import, "ANALYZE_EVERY", 1_000)
+    analyzed = []
+    real_execute = db.session.execute
+
+    def counting(statement, *args, **kwargs):
+        if str(statement).strip() == "ANALYZE patients":
+            analyzed.append(str(statement))
+        return real_execute(statement, *args, **kwargs)
+
+    path = write_csv(tmp_path / "grow.csv", list(generated_rows(4_500, contacts_every=50)))
+    with app.app_context():
+        monkeypatch.setattr(db.session, "execute", counting)
+        report, _ = _import_file(app, cedar.id, path)
+        monkeypatch.undo()
+        assert report.created == 4_500
+        # At 1,000 written (>= 1,000), then 2,000 (1,000 more >= max(1,000, 1,000)), then 4,000.
+        assert len(analyzed) == 3
