@@ -127,8 +127,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
-    # Static files (CSS, JS) go out compressed (zstd, brotli or deflate, whichever the browser
-    # takes), keeping their ETag (suffixed) for revalidation. HTML is left alone: pages carry the
+    # Static files (CSS, JS) go out compressed (brotli, else gzip, zstd or deflate, as the browser
+    # accepts), keeping their ETag (suffixed) for revalidation. HTML is left alone: pages carry the
     # CSRF token and, once, a PIN beside text the user typed, which is what BREACH needs.
     app.config.setdefault("COMPRESS_MIMETYPES", ["text/css", "text/javascript", "application/javascript"])
     app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip", "zstd", "deflate"])

@@ -153,11 +153,12 @@ INSTRUMENT = r"""
   const CHECKS = {
     // A new results fragment is in the DOM.
     search: (old) => { const el = document.getElementById("patient-results"); return !!el && el !== old.results; },
-    // The re-rendered window is in, with Cell Carrier enabled (Text Message) or disabled (back).
-    toggle_text: (old) => { const w = document.getElementById("registration-window"); const s = w && w.querySelector("#carrier");
-      return !!w && w !== old.window && !!s && !s.disabled; },
-    toggle_email: (old) => { const w = document.getElementById("registration-window"); const s = w && w.querySelector("#carrier");
-      return !!w && w !== old.window && !!s && s.disabled; },
+    // The server's re-rendered Cell Carrier is in (the window, or since the Send by swap was
+    // narrowed, the contact fields), enabled (Text Message) or disabled (back).
+    toggle_text: (old) => { const s = document.querySelector("#registration-window #carrier");
+      return !!s && s !== old.carrier && !s.disabled; },
+    toggle_email: (old) => { const s = document.querySelector("#registration-window #carrier");
+      return !!s && s !== old.carrier && s.disabled; },
     // The Patient Registration dialog is open and visible.
     dialog: () => { const d = document.getElementById("registration-dialog"); return !!d && d.open && d.checkVisibility(); },
     // What-if (no round trip): Cell Carrier enabled / disabled in whatever window is there.
@@ -208,7 +209,8 @@ INSTRUMENT = r"""
   W.arm = function (o) {
     W.drain();
     const r = {requests: [], aborted: 0, afterRequest: 0, keys: [], inputs: []};
-    const old = {results: document.getElementById("patient-results"), window: document.getElementById("registration-window")};
+    const old = {results: document.getElementById("patient-results"), window: document.getElementById("registration-window"),
+                 carrier: document.getElementById("carrier")};
     const check = CHECKS[o.check];
     const listeners = [];
     let mo = null, reached = false, timer = null, resolveP, rejectP;

@@ -19,6 +19,10 @@ executions run) and prepared (psycopg's `prepare=True`; PostgreSQL may then use 
 as it does from the app's 6th execution of the same SQL on a connection).
 
 Writes its table between the `search_fixes` markers of benchmarks/RESULTS.md.
+
+Historical: it tried the candidates on the schema before migration c7a4e1f2b9d0, which adopted
+two of them (the status columns, the date-of-birth index); on the current schema its set-up
+statements no longer apply. Its section in RESULTS.md is the record of the choice.
 """
 
 from __future__ import annotations
