@@ -95,6 +95,32 @@ def test_wrong_birth_dates_lock_the_pin_and_clear_pending(app, staff_client, cli
     assert status(app, patient.id) == "unregistered"
 
 
+def test_a_wrong_birth_date_under_the_lock_leaves_patient_rows_alone(app, staff_client, client, patient, mailbox):
+    """On PostgreSQL a refresh locks the patient row, and a wrong birth date counts against every
+    pending PIN of that date in every practice: counts under the lock must not touch patients
+    (neither its version, xmin, nor its last locker, xmax, changes), or they would contend with
+    staff issuing. The 5th does."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("row versions (xmin) are PostgreSQL's; SQLite writes one transaction at a time")
+    pin = issue_pin(staff_client, patient.id, mailbox)
+
+    def row_version() -> tuple:
+        with app.app_context():
+            value = db.session.execute(
+                text("SELECT xmin::text, xmax::text FROM patients WHERE id = :p"), {"p": patient.id}
+            ).one()
+            db.session.remove()
+            return tuple(value)
+
+    before = row_version()
+    for _ in range(4):
+        register(client, pin, "05/18/2018")
+    assert live_credentials(app, patient.id)[0].failed_attempts == 4
+    assert row_version() == before
+    register(client, pin, "05/18/2018")
+    assert row_version() != before and inputs(app, patient.id) == (False, None)
+
+
 def test_expiry_needs_no_write(app, staff_client, patient, mailbox):
     issue_pin(staff_client, patient.id, mailbox)
     (credential,) = live_credentials(app, patient.id)

@@ -16,6 +16,10 @@ bulk UPDATEs, imports, psql):
 
 On PostgreSQL the credential trigger locks the patient row before reading, so two transactions
 changing one patient's credentials cannot leave a stale value. On SQLite, writes are serial.
+An UPDATE fires it only when the status can change (CHANGES_STATUS below): wrong-PIN counts under
+the lock do not touch patients. One lock-order conflict remains, for a single patient: a parent
+redeeming a PIN (credential row, then patient row) at the instant staff re-issue for the same
+patient (patient row, then credential row); PostgreSQL then aborts one of the two as a deadlock.
 Beware: an Alembic batch operation that recreates registration_credentials or portal_links on
 SQLite drops their triggers; recreate them (tests/conftest.py checks the columns after every test).
 
@@ -35,6 +39,17 @@ branch_labels = None
 depends_on = None
 
 LOCKED_AT = 5  # models.credential.MAX_FAILED_ATTEMPTS
+
+# An UPDATE moves the value only when one of these changes: a wrong-PIN count that stays under
+# the lock leaves patients alone. That matters on PostgreSQL, where refreshing locks the patient
+# row: a wrong birth date counts against every pending PIN of that date in every practice, and
+# locking all their patients would meet staff issuing for one of them (patient row, then its
+# credential) in the opposite order: a deadlock.
+CHANGES_STATUS = (
+    "OLD.patient_id IS DISTINCT FROM NEW.patient_id OR OLD.used_at IS DISTINCT FROM NEW.used_at"
+    " OR OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR OLD.expires_at IS DISTINCT FROM NEW.expires_at"
+    f" OR (OLD.failed_attempts < {LOCKED_AT}) <> (NEW.failed_attempts < {LOCKED_AT})"
+)
 
 ACTIVE_UNTIL = (
     "SELECT max(c.expires_at) FROM registration_credentials c WHERE c.patient_id = {pid}"
@@ -66,8 +81,12 @@ POSTGRESQL_UP = [
         RETURN NULL;
     END $$""",
     """CREATE TRIGGER registration_credentials_keep_pin_active_until
-    AFTER INSERT OR DELETE OR UPDATE OF patient_id, used_at, revoked_at, failed_attempts, expires_at
+    AFTER INSERT OR DELETE
     ON registration_credentials FOR EACH ROW EXECUTE FUNCTION registration_credentials_keep_pin_active_until()""",
+    f"""CREATE TRIGGER registration_credentials_keep_pin_active_until_on_update
+    AFTER UPDATE OF patient_id, used_at, revoked_at, failed_attempts, expires_at
+    ON registration_credentials FOR EACH ROW WHEN ({CHANGES_STATUS})
+    EXECUTE FUNCTION registration_credentials_keep_pin_active_until()""",
     f"""CREATE FUNCTION portal_links_keep_portal_linked() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
@@ -88,6 +107,7 @@ POSTGRESQL_UP = [
 POSTGRESQL_DOWN = [
     "DROP TRIGGER portal_links_keep_portal_linked ON portal_links",
     "DROP FUNCTION portal_links_keep_portal_linked()",
+    "DROP TRIGGER registration_credentials_keep_pin_active_until_on_update ON registration_credentials",
     "DROP TRIGGER registration_credentials_keep_pin_active_until ON registration_credentials",
     "DROP FUNCTION registration_credentials_keep_pin_active_until()",
     "DROP FUNCTION patients_refresh_pin_active_until(integer)",
@@ -107,7 +127,7 @@ SQLITE_TRIGGERS = {
         f"AFTER INSERT ON registration_credentials BEGIN {_sqlite_refresh_until('NEW.patient_id')} END",
     "registration_credentials_pin_active_until_update":
         "AFTER UPDATE OF patient_id, used_at, revoked_at, failed_attempts, expires_at ON registration_credentials"
-        f" BEGIN {_sqlite_refresh_until('OLD.patient_id')} {_sqlite_refresh_until('NEW.patient_id')} END",
+        f" FOR EACH ROW WHEN {CHANGES_STATUS} BEGIN {_sqlite_refresh_until('OLD.patient_id')} {_sqlite_refresh_until('NEW.patient_id')} END",
     "registration_credentials_pin_active_until_delete":
         f"AFTER DELETE ON registration_credentials BEGIN {_sqlite_refresh_until('OLD.patient_id')} END",
     "portal_links_portal_linked_insert":
