@@ -62,12 +62,17 @@ class Patient(db.Model):
     practice: Mapped[Practice] = relationship()
     guardian_cell_carrier: Mapped[Carrier | None] = relationship()
 
+    @staticmethod
+    def name_columns(first_name: str, last_name: str) -> dict[str, str]:
+        """Both names, single-spaced, with their search copies: the four columns together, so
+        they never disagree (set_names, and the import's bulk INSERT)."""
+        first, last = " ".join(first_name.split()), " ".join(last_name.split())
+        return {"first_name": first, "last_name": last,
+                "first_name_norm": normalize_name(first), "last_name_norm": normalize_name(last)}
+
     def set_names(self, first_name: str, last_name: str) -> None:
-        """Set both names and their search copies together, so they never disagree."""
-        self.first_name = " ".join(first_name.split())
-        self.last_name = " ".join(last_name.split())
-        self.first_name_norm = normalize_name(self.first_name)
-        self.last_name_norm = normalize_name(self.last_name)
+        for column, value in self.name_columns(first_name, last_name).items():
+            setattr(self, column, value)
 
     @property
     def display_name(self) -> str:

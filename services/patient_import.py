@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from models import Carrier, Patient, Practice
 from models.patient import IMPORTED_PORTAL_STATUSES
 from services.contact import ContactError, normalize_email_address, normalize_us_cell
-from services.names import normalize_name
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
 BATCH_SIZE = 500
@@ -243,7 +242,8 @@ def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int,
         if patient is None:
             # New patients go in one multi-row INSERT, not an ORM object each (the unit of work
             # was most of an import's time); the column defaults apply as for an ORM insert.
-            new_rows.append({**values, **_name_columns(values), "practice_id": practice_id})
+            new_rows.append({**values, **Patient.name_columns(values["first_name"], values["last_name"]),
+                             "practice_id": practice_id})
             report.created += 1
         elif _differs(patient, values):
             _apply(patient, values)
@@ -254,11 +254,6 @@ def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int,
         session.execute(insert(Patient), new_rows)
     session.commit()
     session.expunge_all()
-
-
-def _name_columns(values: dict) -> dict:
-    """The name columns exactly as Patient.set_names sets them (_parse_row has normalised spaces)."""
-    return {"first_name_norm": normalize_name(values["first_name"]), "last_name_norm": normalize_name(values["last_name"])}
 
 
 def _apply(patient: Patient, values: dict) -> None:
