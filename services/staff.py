@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Practice, StaffMembership, StaffUser
+from services import audit
+from services.actor import Actor, unit_of_work
 
 MIN_STAFF_PASSWORD_LENGTH = 10
 # Checked when the username is unknown, so both failures cost the same time.
@@ -50,6 +52,15 @@ def create_practice(session: Session, name: str, portal_url: str | None, timezon
     practice = Practice(name=name, portal_url=portal_url or None, timezone=timezone)
     session.add(practice)
     session.flush()
+    return practice
+
+
+def create_practice_from_command_line(session: Session, actor: Actor, name: str, portal_url: str | None,
+                                     timezone: str) -> Practice:
+    """`practice create`: the practice, with the first row of its own audit trail."""
+    with unit_of_work(session):
+        practice = create_practice(session, name, portal_url, timezone)
+        audit.record(session, actor.in_practice(practice.id), "settings change", detail="practice created")
     return practice
 
 
@@ -124,29 +135,44 @@ def practice_staff(session: Session, practice_id: int) -> list[StaffMembership]:
     )
 
 
-def add_new_staff(session: Session, practice: Practice, username: str, password: str, is_admin: bool) -> StaffUser:
-    """A practice admin adds a new login to their practice. An existing username is refused: the
-    page must never reset the password of someone who may work elsewhere (the CLI can add an
-    existing login to a practice). Commits."""
+def add_new_staff(session: Session, actor: Actor, username: str, password: str, is_admin: bool) -> StaffUser:
+    """A practice admin adds a new login to their practice, audited with it. An existing username
+    is refused: the page must never reset the password of someone who may work elsewhere (the
+    CLI can add an existing login to a practice)."""
     if find_staff_by_username(session, username):
         raise StaffError("That username is taken. Choose another.")
     try:
-        staff = create_staff(session, username, password, practice, is_admin)
-        session.commit()
+        with unit_of_work(session):
+            staff = create_staff(session, username, password, session.get(Practice, actor.practice_id), is_admin)
+            _audit_added(session, actor, staff, is_admin)
     except IntegrityError:  # the same username added at the same moment elsewhere
-        session.rollback()
         raise StaffError("That username is taken. Choose another.") from None
     return staff
 
 
-def remove_from_practice(session: Session, practice_id: int, staff_id: int) -> bool:
-    """End a staff member's membership of this practice (their sessions in it end at their next
-    request). Commits. False when they are not a member."""
+def add_staff_from_command_line(session: Session, actor: Actor, username: str, password: str, is_admin: bool) -> StaffUser:
+    """`staff create`: a new login, or an existing one added to the actor's practice (a password
+    given resets it), audited in that practice."""
+    with unit_of_work(session):
+        staff = create_staff(session, username, password, session.get(Practice, actor.practice_id), is_admin)
+        _audit_added(session, actor, staff, is_admin)
+    return staff
+
+
+def _audit_added(session: Session, actor: Actor, staff: StaffUser, is_admin: bool) -> None:
+    audit.record(session, actor, "settings change",
+                 detail=f"staff {staff.id} ({staff.username}) added" + (" as admin" if is_admin else ""))
+
+
+def remove_from_practice(session: Session, actor: Actor, staff_id: int) -> bool:
+    """End a staff member's membership of the actor's practice (their sessions in it end at their
+    next request), audited with it. False when they are not a member."""
     membership = session.scalar(
-        select(StaffMembership).where(StaffMembership.practice_id == practice_id, StaffMembership.staff_id == staff_id)
+        select(StaffMembership).where(StaffMembership.practice_id == actor.practice_id, StaffMembership.staff_id == staff_id)
     )
     if membership is None:
         return False
-    session.delete(membership)
-    session.commit()
+    with unit_of_work(session):
+        session.delete(membership)
+        audit.record(session, actor, "settings change", detail=f"staff {staff_id} removed")
     return True
