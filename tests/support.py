@@ -19,7 +19,7 @@ from sqlalchemy import exists, func, or_, select
 from extensions import db
 from models import Patient, PortalLink, Practice, RegistrationCredential
 from models.credential import MAX_FAILED_ATTEMPTS
-from services.staff import create_practice, create_staff
+from services.staff import PASSWORD_HASH_METHOD, create_practice, create_staff
 
 STAFF_PASSWORD = "correct-horse-battery"
 
@@ -78,7 +78,10 @@ def make_practice(app, name: str = "Cedar Pediatrics", timezone: str = "America/
 
 def make_staff(app, practice, username: str = "alex", admin: bool = False) -> int:
     with app.app_context():
-        staff = create_staff(db.session, username, STAFF_PASSWORD, db.session.get(Practice, practice.id), admin)
+        staff = create_staff(
+            db.session, username, STAFF_PASSWORD, db.session.get(Practice, practice.id), admin,
+            hash_method=app.config.get("HASH_METHOD", PASSWORD_HASH_METHOD),
+        )
         db.session.commit()
         return staff.id
 

@@ -89,7 +89,7 @@ def test_no_pin_or_answer_in_the_database_or_the_logs_after_a_full_flow(app, cli
 
 @pytest.mark.slow
 def test_every_failure_kind_takes_the_same_time(app, staff_client, practice, mailbox):
-    """200 tries of each failure kind through HTTP; their medians differ by under 20 ms. Each
+    """40 tries of each failure kind through HTTP; their medians differ by under 20 ms. Each
     attempt costs one real scrypt verification (n=2**14, ~40 ms here): a path that skipped it,
     or verified twice, would stand out by more than the margin."""
     app.config.update(HASH_METHOD="scrypt:16384:8:1", PORTAL_RATE_LIMIT="100000/minute")
@@ -99,7 +99,7 @@ def test_every_failure_kind_takes_the_same_time(app, staff_client, practice, mai
     client = app.test_client()
     token = csrf_token_from(client.get("/portal/register").get_data(as_text=True))
     timings: dict[str, list[float]] = {kind: [] for kind in kinds}
-    for round_number in range(200):
+    for round_number in range(40):
         if round_number % 4 == 0:
             with app.app_context():  # keep the wrong-date-of-birth PIN pending: it counts its failures
                 db.session.execute(
