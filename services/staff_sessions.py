@@ -180,12 +180,13 @@ class Started:
     practice_id: int | None
 
 
-def sign_in(session: Session, actor: Actor, username: str, password: str, replacing: int | None) -> Started | None:
+def sign_in(session: Session, actor: Actor, username: str, password: str, replacing: int | None,
+            hash_method: str) -> Started | None:
     """Staff sign-in with a password. On success a new session (ending the browser's previous
     one, `replacing`, so no copy of its cookie outlives it) in the only practice, or with the
     practice to choose. None on failure, recorded against the login only when the username is a
     real one (what was typed could be anything: a patient's name, a password in the wrong box)."""
-    signed_in = authenticate_staff(session, username, password)
+    signed_in = authenticate_staff(session, username, password, hash_method)
     choices = memberships(session, signed_in.staff_id) if signed_in else []
     if not choices:
         known = find_staff_by_username(session, username or "")

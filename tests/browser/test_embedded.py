@@ -32,8 +32,8 @@ from werkzeug.serving import make_server
 from blueprints.security_headers import postmessage_targets
 from extensions import db
 from models import AuditEvent, StaffSession
-from tests.browser.conftest import CHROMIUM_ARGS, CSP_REPORTER, EXPECTED_CONSOLE_ERROR, ConsoleLog
-from tests.browser.helpers import credential_rows, open_account, open_registration, radio, shown_pin
+from tests.support.browser_pages import credential_rows, open_account, open_registration, radio, shown_pin
+from tests.support.chromium import CHROMIUM_ARGS, CSP_REPORTER, EXPECTED_CONSOLE_ERROR, ConsoleLog
 
 pytestmark = pytest.mark.browser
 
