@@ -22,6 +22,7 @@ from services.outbox import send_due_messages
 from services.actor import Actor
 from services.patient_import import ImportFileError, import_patients_file
 from services.staff import (
+    PASSWORD_HASH_METHOD,
     StaffError,
     add_staff_from_command_line,
     create_practice_from_command_line,
@@ -77,7 +78,8 @@ def staff_create(username: str, practice_name: str, admin: bool, password: str |
         # An existing login added to another practice keeps its password (no prompt).
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        add_staff_from_command_line(db.session, _actor(practice.id), username, password or "", admin)
+        add_staff_from_command_line(db.session, _actor(practice.id), username, password or "", admin,
+                                    current_app.config.get("HASH_METHOD") or PASSWORD_HASH_METHOD)
     except StaffError as error:
         _fail(str(error))
     role = "practice admin" if admin else "staff"

@@ -19,6 +19,7 @@ from blueprints.access import (
     staff_actor,
     use_context,
 )
+from blueprints.configured import signing_keys
 from extensions import db, launch_limit, signin_post_limit
 from services import staff_sessions
 from services.launch import LaunchRefused
@@ -53,7 +54,8 @@ def sign_in():
     form = SignInForm()
     error = None
     if form.validate_on_submit():
-        started = staff_sessions.sign_in(db.session, client_actor(), form.username.data, form.password.data, _replacing())
+        started = staff_sessions.sign_in(db.session, client_actor(), form.username.data, form.password.data,
+                                         _replacing(), signing_keys().hash_method)
         if started is not None:
             _keep(started)
             next_path = local_path(request.args.get("next"))

@@ -12,7 +12,7 @@ from wtforms import BooleanField, IntegerField, PasswordField, StringField, Text
 from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
 
 from blueprints.access import admin_required, current_practice, staff_actor
-from blueprints.configured import default_portal_url
+from blueprints.configured import default_portal_url, signing_keys
 from blueprints.rendering import render_fragment_or_page
 from extensions import db
 from models.practice import MAX_PIN_LIFETIME_DAYS
@@ -223,7 +223,8 @@ def staff():
     form = AddStaffForm()
     if form.validate_on_submit():
         try:
-            add_new_staff(db.session, staff_actor(), form.username.data.strip(), form.password.data, form.is_admin.data)
+            add_new_staff(db.session, staff_actor(), form.username.data.strip(), form.password.data,
+                          form.is_admin.data, signing_keys().hash_method)
         except StaffError as error:
             form.username.errors.append(str(error))
         else:
