@@ -13,9 +13,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from config import Config
-from extensions import compress, csrf, db, limiter, mail, migrate
+from extensions import compress, csrf, db, mail, migrate
 from logging_setup import install_log_filters, use_json_logs
-from rate_limits import check_limits, choose_storage_uri, serves_web_requests
+from rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
 from services.message_cipher import MessageCipher
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -126,7 +126,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     mail.init_app(app)
-    limiter.init_app(app)
+    RateLimits(app)
     # Static files (CSS, JS) go out compressed (brotli, else gzip, zstd or deflate, as the browser
     # accepts), keeping their ETag (suffixed) for revalidation. HTML is left alone: pages carry the
     # CSRF token and, once, a PIN beside text the user typed, which is what BREACH needs.
@@ -147,6 +147,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from commands import register_commands
 
     register_blueprints(app)
+    limit_marked_views(app)
     install_security_headers(app)
     register_commands(app)
     return app
