@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from config import Config
 from extensions import compress, csrf, db, mail, migrate
+from blueprints.static_versions import VersionedStaticFlask, install_static_versions
 from logging_setup import install_log_filters, use_json_logs
 from rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
 from services.message_cipher import MessageCipher
@@ -43,53 +44,8 @@ def host_origins(config) -> list[str]:
     return [source for source in config["FRAME_ANCESTORS"].split() if "://" in source and "*" not in source]
 
 
-STATIC_MAX_AGE_SECONDS = 365 * 24 * 3600
-
-
-def install_static_versions(app: Flask) -> None:
-    """url_for('static', ...) adds ?v=<the file's content hash>, and a request carrying the
-    current hash may be cached for a year: a browser fetches (and the server compresses) each
-    file once per release, and a new release changes the URL. Without (or with a stale) `v`, the
-    file is served as before: no-cache, revalidated by ETag."""
-    hashes: dict[tuple[str, int, int], str] = {}  # derived from the files; safe per process
-
-    def version_of(filename: str) -> str | None:
-        path = Path(app.static_folder, filename)
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        key = (filename, stat.st_mtime_ns, stat.st_size)
-        if key not in hashes:
-            hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return hashes[key]
-
-    @app.url_defaults
-    def add_static_version(endpoint: str, values: dict) -> None:
-        if endpoint == "static" and "v" not in values and (version := version_of(values.get("filename", ""))):
-            values["v"] = version
-
-    default_max_age = app.get_send_file_max_age
-
-    def get_send_file_max_age(filename: str | None) -> int | None:
-        if filename and request.args.get("v") and request.args.get("v") == version_of(filename):
-            return STATIC_MAX_AGE_SECONDS
-        return default_max_age(filename)
-
-    app.get_send_file_max_age = get_send_file_max_age
-
-    @app.after_request
-    def read_static_file(response):
-        # Our files are small (htmx is the largest, 52 KB): read them whole, so Flask-Compress
-        # compresses one body (with Content-Length) instead of a stream whose file it never closes.
-        if request.endpoint == "static" and response.direct_passthrough and response.status_code == 200:
-            response.direct_passthrough = False
-            response.make_sequence()  # reads the file; closes it when the response is closed
-        return response
-
-
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
+    app = VersionedStaticFlask(__name__, instance_path=str(BASE_DIR / "instance"))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(Config(Path(app.instance_path)).as_mapping())
     if test_config:
