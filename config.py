@@ -16,7 +16,7 @@ from models.base import utcnow
 from services.pins import HASH_METHOD
 
 DEFAULT_PORT = 5000
-# Per-client limits in Flask-Limiter's syntax (CONTRACT section 3); env vars override them.
+# Per-client limits in Flask-Limiter's syntax (the production defaults); env vars override them.
 DEFAULT_PORTAL_RATE_LIMIT = "20/minute;200/day"
 DEFAULT_SIGNIN_RATE_LIMIT = "10/minute"
 

@@ -1,6 +1,8 @@
 """Per-client rate limits (Flask-Limiter): where the counters live, the limits read at request
-time, and the refusal to serve web requests without shared storage (CONTRACT sections 3 and 4).
+time, and the refusal to serve web requests without shared storage.
 
+- Each app has its own Limiter (RateLimits). Views carry a mark (`limited_by`), which create_app
+  turns into that Limiter's limit (`limit_marked_views`).
 - Storage is `RATELIMIT_STORAGE_URI` (Redis in production). When it is unset, the embedded SQLite
   default counts in memory (one process, one machine). With any other `DATABASE_URL` a process that
   serves web requests refuses to start: in-memory counters are per process, so every gunicorn
