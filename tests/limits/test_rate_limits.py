@@ -18,8 +18,8 @@ import pytest
 
 from app import create_app
 from config import Config
-from extensions import csrf, db, limiter, portal_post_limit
-from rate_limits import RateLimitStorageRequired, describe_wait, retry_after_seconds
+from extensions import csrf, db, portal_post_limit
+from rate_limits import RateLimitStorageRequired, current_limiter, describe_wait, limit_marked_views, retry_after_seconds
 from tests.support.builders import STAFF_PASSWORD, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.network import free_port
@@ -121,6 +121,7 @@ def _stand_in_add_child():
 def _with_stand_ins(app):
     app.add_url_rule("/_test/register", "stand_in_register", _stand_in_register, methods=["GET", "POST"])
     app.add_url_rule("/_test/add-child", "stand_in_add_child", _stand_in_add_child, methods=["GET", "POST"])
+    limit_marked_views(app)  # as create_app does for the views it registers
     return app.test_client()
 
 
@@ -160,7 +161,7 @@ def test_two_instances_sharing_redis_share_the_limit(app, twin, practice):
     refused(sign_in(second))
     refused(sign_in(first))
     with app.app_context():
-        assert type(limiter.storage).__name__ == "RedisStorage"
+        assert type(current_limiter().storage).__name__ == "RedisStorage"
 
 
 @pytest.mark.parametrize("app_config", [{"SIGNIN_RATE_LIMIT": "3/minute"}], indirect=True)
@@ -175,9 +176,9 @@ def test_two_instances_counting_in_memory_do_not_share(app, twin, practice):
     refused(sign_in(first))
     refused(sign_in(second))
     with app.app_context():
-        first_storage = limiter.storage
+        first_storage = current_limiter().storage
     with twin.app_context():
-        assert limiter.storage is not first_storage
+        assert current_limiter().storage is not first_storage
 
 
 # --- refusing to start without shared storage ---------------------------------------------------
@@ -210,7 +211,7 @@ def test_storage_choice_on_each_database():
     shared = create_app(_settings(RATELIMIT_STORAGE_URI=REDIS_URL))  # Redis is not contacted here
     assert shared.config["RATELIMIT_STORAGE_URI"] == REDIS_URL
     with shared.app_context():
-        assert type(limiter.storage).__name__ == "RedisStorage"
+        assert type(current_limiter().storage).__name__ == "RedisStorage"
         db.engine.dispose()
 
 
