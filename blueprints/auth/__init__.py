@@ -12,7 +12,6 @@ from flask import (
     abort,
     current_app,
     g,
-    make_response,
     redirect,
     render_template,
     request,
@@ -23,6 +22,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from blueprints.htmx import client_redirect, current_htmx
 from blueprints.rendering import is_fragment_request
 from extensions import db, launch_limit, signin_post_limit
 from models import utcnow
@@ -36,8 +36,6 @@ bp = Blueprint("auth", __name__)
 # The Flask session key of the staff session's token (the portal checks it to refuse a parent's
 # sign-in on a desk computer where staff are signed in).
 STAFF_SESSION_KEY = "staff_sid"
-# htmx sends this from regions that refresh themselves: reading, not activity.
-AUTOMATIC_HEADER = "X-Automatic-Refresh"
 
 
 class SignInForm(FlaskForm):
@@ -73,9 +71,9 @@ def audit(action: str, outcome: str = "success", patient_id: int | None = None, 
 
 
 def is_automatic() -> bool:
-    """A region refreshing itself: an htmx fragment request carrying AUTOMATIC_HEADER. A full
+    """A region refreshing itself (an htmx fragment request carrying X-Automatic-Refresh). A full
     page never counts as automatic, whatever its headers (so it is always audited)."""
-    return request.headers.get(AUTOMATIC_HEADER) == "true" and is_fragment_request()
+    return current_htmx().automatic_refresh
 
 
 def _ended(reason: str):
@@ -85,10 +83,8 @@ def _ended(reason: str):
     ended = reason in ("idle", "too old")
     target = url_for("auth.sign_in", next=_local_path(request.full_path) if not is_automatic() else None,
                      ended="1" if ended else None)
-    if is_fragment_request() or is_automatic():
-        response = make_response("", 286 if is_automatic() else 200)
-        response.headers["HX-Redirect"] = target
-        return response
+    if is_fragment_request():
+        return client_redirect(target)
     return redirect(target)
 
 
@@ -116,10 +112,8 @@ def staff_required(view):
         if live is None:
             return _ended(g.get("session_end_reason", "none"))
         if live.membership is None:
-            if is_fragment_request() or is_automatic():
-                response = make_response("", 286 if is_automatic() else 200)
-                response.headers["HX-Redirect"] = url_for("auth.choose_practice")
-                return response
+            if is_fragment_request():
+                return client_redirect(url_for("auth.choose_practice"))
             return redirect(url_for("auth.choose_practice"))
         g.staff = live.membership.staff
         g.practice = live.membership.practice

@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, request, ur
 from sqlalchemy import select
 
 from blueprints.auth import audit, staff_required
+from blueprints.htmx import current_htmx
 from blueprints.patient_admin import RevokeNotice, account_context, get_patient_or_404
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
@@ -105,7 +106,7 @@ def toggle(patient_id: int):
         return _render_window(patient, refusal=refusal)
     form = RegistrationForm(_window_context(patient))
     # htmx names the element whose change asked for this render (the Send to fieldset's id).
-    form.apply_audience_defaults(audience_changed=request.headers.get("HX-Trigger") == "send_to")
+    form.apply_audience_defaults(audience_changed=current_htmx().trigger == "send_to")
     form.collect_warnings()
     return _render_window(patient, form=form)
 
@@ -186,7 +187,7 @@ def _already_issued_response(patient: Patient):
             "registration/page.html",
             "registration/_notice.html",
             409,
-            headers={"HX-Retarget": "#registration-notice", "HX-Reswap": "outerHTML"},
+            retarget="#registration-notice", reswap="outerHTML",
             notice=notice,
         )
     return _render_window(patient, status=409, notice=notice)
@@ -323,7 +324,7 @@ def _print_instead_refused(patient: Patient, audience: str, text: str):
         "patient_admin/account.html",
         "patient_admin/_portal_summary.html",
         409,
-        headers={"HX-Retarget": "#portal-summary", "HX-Reswap": "outerHTML"},
+        retarget="#portal-summary", reswap="outerHTML",
         delivery_notices={audience: RevokeNotice("alert", text)},
         **account_context(patient),
     )
