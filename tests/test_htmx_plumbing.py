@@ -1,8 +1,10 @@
-"""blueprints/htmx.py: the reader of htmx's request headers and the response helpers."""
+"""blueprints/htmx.py: the reader of htmx's request headers and the response helpers, then the
+events the Patient Registration window's fragments send the page."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from flask import Flask, make_response
@@ -15,6 +17,7 @@ from blueprints.htmx import (
     stop_polling,
     trigger_client_event,
 )
+from tests.support import idempotency_key_from, make_patient
 
 HX = {"HX-Request": "true"}
 
@@ -139,3 +142,65 @@ def test_client_event_params_are_json_with_no_control_character_left(bare_app):
     value = response.headers["HX-Trigger"]
     assert value.isascii() and not any(ord(char) < 0x20 or ord(char) == 0x7F for char in value)
     assert json.loads(value) == {"note\r\n": {"text": "line one\r\nSet-Cookie: x=1", "name": "Núñez"}}
+
+
+# The Patient Registration window: its fragments tell the page what they bring.
+
+@pytest.fixture
+def child(app, practice):
+    return make_patient(app, practice, "Emma", "Carter", date(2018, 5, 17), guardian_email="dana.carter@example.com")
+
+
+def settle_events(response) -> dict:
+    return json.loads(response.headers.get("HX-Trigger-After-Settle", "{}"))
+
+
+def issue(client, patient_id: int, key: str, htmx: bool = True, **fields):
+    data = {"method": "pin", "access": "full", "send_by": "email", "email": "dana.carter@example.com",
+            "action": "send", "idempotency_key": key, **fields}
+    headers = {**(HX if htmx else {}), "X-CSRFToken": client.csrf_token}
+    return client.post(f"/patients/{patient_id}/registration", data=data, headers=headers)
+
+
+def test_the_window_opens_with_an_event_and_a_toggle_sends_none(staff_client, child):
+    opened = staff_client.get(f"/patients/{child.id}/registration", headers=HX)
+    assert opened.status_code == 200 and settle_events(opened) == {"registration:opened": {}}
+    # Loaded as a page (no htmx), the window is open in place: no event.
+    page = staff_client.get(f"/patients/{child.id}/registration")
+    assert "HX-Trigger-After-Settle" not in page.headers
+    toggled = staff_client.post(
+        f"/patients/{child.id}/registration/form", data={"method": "question", "access": "full", "send_by": "email"},
+        headers={**HX, "HX-Trigger": "method", "X-CSRFToken": staff_client.csrf_token},
+    )
+    assert toggled.status_code == 200 and "HX-Trigger-After-Settle" not in toggled.headers
+
+
+def test_an_invalid_issue_sends_registration_invalid(staff_client, child):
+    key = idempotency_key_from(staff_client.get(f"/patients/{child.id}/registration", headers=HX).get_data(as_text=True))
+    invalid = issue(staff_client, child.id, key, email="not an address")
+    assert invalid.status_code == 422 and settle_events(invalid) == {"registration:invalid": {}}
+    assert 'aria-invalid="true"' in invalid.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("action, print_letter, open_portal", [
+    ("send", False, False), ("print", True, False), ("complete", False, True),
+])
+def test_an_issued_result_says_whether_to_print_or_open_the_portal(staff_client, child, mailbox, action, print_letter,
+                                                                  open_portal):
+    key = idempotency_key_from(staff_client.get(f"/patients/{child.id}/registration", headers=HX).get_data(as_text=True))
+    issued = issue(staff_client, child.id, key, action=action)
+    assert issued.status_code == 200
+    assert settle_events(issued) == {"registration:issued": {"printLetter": print_letter, "openPortal": open_portal}}
+    # The desk link stays in the body: no token rides in a header.
+    assert "desk=" not in issued.headers["HX-Trigger-After-Settle"]
+    # The same window again: 409 Already issued, with the notice retargeted and no event.
+    again = issue(staff_client, child.id, key, action=action)
+    assert again.status_code == 409 and "HX-Trigger-After-Settle" not in again.headers
+    assert again.headers["HX-Retarget"] == "#registration-notice" and again.headers["HX-Reswap"] == "outerHTML"
+
+
+def test_without_javascript_an_issued_result_sends_no_event(staff_client, child, mailbox):
+    key = idempotency_key_from(staff_client.get(f"/patients/{child.id}/registration").get_data(as_text=True))
+    issued = issue(staff_client, child.id, key, htmx=False, action="print")
+    assert issued.status_code == 200 and "<html" in issued.get_data(as_text=True)
+    assert "HX-Trigger-After-Settle" not in issued.headers and "HX-Retarget" not in issued.headers

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, request, ur
 from sqlalchemy import select
 
 from blueprints.auth import audit, staff_required
-from blueprints.htmx import current_htmx
+from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.patient_admin import RevokeNotice, account_context, get_patient_or_404
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
@@ -36,6 +36,11 @@ from services.registration import (
 from services.welcome_messages import registration_steps, text_message_possible
 
 bp = Blueprint("registration", __name__)
+
+# The events a window fragment sends the page (static/js/app.js listens), once it has settled.
+WINDOW_OPENED = "registration:opened"  # a new dialog: open it as a modal
+WINDOW_ISSUED = "registration:issued"  # the result, shown once: {"printLetter": bool, "openPortal": bool}
+WINDOW_INVALID = "registration:invalid"  # fields in error: the first one takes the focus
 
 
 def _window_context(patient: Patient) -> WindowContext:
@@ -68,9 +73,25 @@ def _render_window(patient: Patient, status: int = 200, as_dialog: bool = False,
     fragment = "registration/_window.html"
     if is_fragment_request() and (request.method == "GET" or as_dialog):
         fragment = "registration/_dialog.html"
-    return render_fragment_or_page(
+    response = render_fragment_or_page(
         "registration/page.html", fragment, status, **account_context(patient), **context
     )
+    if is_fragment_request():
+        _send_window_events(response, opened=fragment == "registration/_dialog.html", issued=context["outcome"] is not None,
+                            action=context.get("action"), invalid=status == 422)
+    return response
+
+
+def _send_window_events(response, opened: bool, issued: bool, action: str | None, invalid: bool) -> None:
+    """The page's script reacts to these rather than looking for ids after every swap. Opened
+    comes first: a dialog that opens with its result gives the focus to the result."""
+    if opened:
+        trigger_client_event(response, WINDOW_OPENED, after="settle")
+    if issued:
+        trigger_client_event(response, WINDOW_ISSUED, {"printLetter": action == "print", "openPortal": action == "complete"},
+                             after="settle")
+    elif invalid:
+        trigger_client_event(response, WINDOW_INVALID, after="settle")
 
 
 def _refusal_for(patient: Patient) -> str | None:
