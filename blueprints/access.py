@@ -10,9 +10,10 @@ from datetime import datetime
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, make_response, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
 
+from blueprints.htmx import client_redirect, current_htmx
 from blueprints.rendering import is_fragment_request
 from extensions import db
 from models import Patient, Practice, utcnow
@@ -22,8 +23,6 @@ from services.actor import Actor
 # The Flask session key of the staff session's token (the portal checks it to refuse a parent's
 # sign-in on a desk computer where staff are signed in).
 STAFF_SESSION_KEY = "staff_sid"
-# htmx sends this from regions that refresh themselves: reading, not activity.
-AUTOMATIC_HEADER = "X-Automatic-Refresh"
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,9 @@ def staff_actor() -> Actor:
 
 
 def is_automatic() -> bool:
-    """A region refreshing itself: an htmx fragment request carrying AUTOMATIC_HEADER. A full
-    page never counts as automatic, whatever its headers (so it is always audited)."""
-    return request.headers.get(AUTOMATIC_HEADER) == "true" and is_fragment_request()
+    """A region refreshing itself (reading, not activity). A full page never counts as
+    automatic, whatever its headers (so it is always audited)."""
+    return current_htmx().automatic_refresh
 
 
 def live_session() -> staff_sessions.LiveSession | None:
@@ -108,10 +107,8 @@ def local_path(candidate: str | None) -> str | None:
 def _leave_for(target: str):
     """A full page goes to `target`; htmx loads it as a full page; a self-refreshing region gets
     286, which stops its polling, and the page leaves with it, so no PHI stays shown."""
-    if is_fragment_request() or is_automatic():
-        response = make_response("", 286 if is_automatic() else 200)
-        response.headers["HX-Redirect"] = target
-        return response
+    if is_fragment_request():
+        return client_redirect(target)
     return redirect(target)
 
 

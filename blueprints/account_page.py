@@ -77,9 +77,11 @@ def account_context(
     }
 
 
-def render_summary(patient: Patient, status: int = 200, headers: dict | None = None, **context_args):
-    """The portal summary for htmx, the whole Patient Account page otherwise."""
+def render_summary(patient: Patient, status: int = 200, retarget: str | None = None, reswap: str | None = None,
+                   **context_args):
+    """The portal summary for htmx (retargeted and reswapped when asked), the whole Patient
+    Account page otherwise."""
     return render_fragment_or_page(
-        "patient_admin/account.html", "patient_admin/_portal_summary.html", status, headers=headers,
-        **account_context(patient, **context_args),
+        "patient_admin/account.html", "patient_admin/_portal_summary.html", status, retarget=retarget,
+        reswap=reswap, **account_context(patient, **context_args),
     )

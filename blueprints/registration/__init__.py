@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, account_context, render_summary
 from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
+from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
@@ -35,6 +36,10 @@ from services.welcome_messages import registration_steps, text_message_possible
 bp = Blueprint("registration", __name__)
 
 ACTIONS = ("print", "send", "complete")  # Print PIN, Send PIN / Verification Question, Complete / Log In
+# The events a window fragment sends the page (static/js/app.js listens), once it has settled.
+WINDOW_OPENED = "registration:opened"  # a new dialog: open it as a modal
+WINDOW_ISSUED = "registration:issued"  # the result, shown once: {"printLetter": bool, "openPortal": bool}
+WINDOW_INVALID = "registration:invalid"  # fields in error: the first one takes the focus
 
 
 def _window_context(patient: Patient) -> WindowContext:
@@ -66,9 +71,25 @@ def _render_window(patient: Patient, status: int = 200, as_dialog: bool = False,
     fragment = "registration/_window.html"
     if is_fragment_request() and (request.method == "GET" or as_dialog):
         fragment = "registration/_dialog.html"
-    return render_fragment_or_page(
+    response = render_fragment_or_page(
         "registration/page.html", fragment, status, **account_context(patient), **context
     )
+    if is_fragment_request():
+        _send_window_events(response, opened=fragment == "registration/_dialog.html", issued=context["outcome"] is not None,
+                            action=context.get("action"), invalid=status == 422)
+    return response
+
+
+def _send_window_events(response, opened: bool, issued: bool, action: str | None, invalid: bool) -> None:
+    """The page's script reacts to these rather than looking for ids after every swap. Opened
+    comes first: a dialog that opens with its result gives the focus to the result."""
+    if opened:
+        trigger_client_event(response, WINDOW_OPENED, after="settle")
+    if issued:
+        trigger_client_event(response, WINDOW_ISSUED, {"printLetter": action == "print", "openPortal": action == "complete"},
+                             after="settle")
+    elif invalid:
+        trigger_client_event(response, WINDOW_INVALID, after="settle")
 
 
 def _refusal_for(patient: Patient) -> str | None:
@@ -104,7 +125,7 @@ def toggle(patient_id: int):
         return _render_window(patient, refusal=refusal)
     form = RegistrationForm(_window_context(patient))
     # htmx names the element whose change asked for this render (the Send to fieldset's id).
-    form.apply_audience_defaults(audience_changed=request.headers.get("HX-Trigger") == "send_to")
+    form.apply_audience_defaults(audience_changed=current_htmx().trigger == "send_to")
     form.collect_warnings()
     return _render_window(patient, form=form)
 
@@ -162,7 +183,7 @@ def _already_issued_response(patient: Patient):
             "registration/page.html",
             "registration/_notice.html",
             409,
-            headers={"HX-Retarget": "#registration-notice", "HX-Reswap": "outerHTML"},
+            retarget="#registration-notice", reswap="outerHTML",
             notice=notice,
         )
     return _render_window(patient, status=409, notice=notice)
@@ -265,5 +286,5 @@ PRINTED_ALREADY = "Already issued: a PIN was printed instead of this message alr
 def _print_instead_refused(patient: Patient, audience: str, text: str):
     """409 with the reason in the audience's delivery region: for htmx, the portal summary in
     place of the one on the page (not the dialog slot the button aims at)."""
-    return render_summary(patient, 409, headers={"HX-Retarget": "#portal-summary", "HX-Reswap": "outerHTML"},
+    return render_summary(patient, 409, retarget="#portal-summary", reswap="outerHTML",
                           delivery_notices={audience: Notice("alert", text)})

@@ -9,6 +9,7 @@ per press), and what the parent can do (the new PIN registers, the old one does 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 from datetime import date, timedelta
@@ -100,7 +101,9 @@ def test_a_failed_message_is_replaced_by_a_printed_pin_shown_once(
     assert "Print letter again</button>" in body
     # The print-only letter, printed automatically, as Print PIN does; the PIN only here and in the status.
     dialog = body[: body.index("</dialog>")]
-    letter = dialog[dialog.index('<section class="print-letter" data-auto-print'):]
+    letter = dialog[dialog.index('<section class="print-letter"'):]
+    assert json.loads(response.headers["HX-Trigger-After-Settle"]) == {
+        "registration:opened": {}, "registration:issued": {"printLetter": True, "openPortal": False}}
     assert new_pin in letter and "Cedar Pediatrics" in letter and "portal.example.test/portal/register" in letter
     elsewhere = body.replace(status, "").replace(letter[: letter.index("</section>")], "")
     assert new_pin not in elsewhere and old_pin not in body
@@ -168,7 +171,8 @@ def test_without_javascript_the_post_answers_the_account_page_with_the_window_op
     body = text(response)
     assert response.status_code == 200 and "<html" in body and "<dialog open" in body
     pin = pin_from(body)
-    assert 'data-auto-print' in body and pin in body[body.index('class="print-letter"'):]
+    assert pin in body[body.index('class="print-letter"'):]
+    assert "HX-Trigger-After-Settle" not in response.headers  # a page load prints nothing by itself
     assert "Not sent (printed instead)" in body and 'hx-swap-oob' not in body
     assert "HX-Request" in response.headers["Vary"]
     # The PIN is behind no URL: a GET is refused, and the account page does not show it.
