@@ -17,7 +17,8 @@ from blueprints.htmx import (
     stop_polling,
     trigger_client_event,
 )
-from tests.support import idempotency_key_from, make_patient
+from tests.support.builders import make_patient
+from tests.support.html_readers import idempotency_key_from
 
 HX = {"HX-Request": "true"}
 
