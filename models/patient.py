@@ -9,8 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import SortableText, UTCDateTime, db, utcnow
 from models.carrier import Carrier
+from models.names import normalize_name
 from models.practice import Practice
-from services.names import normalize_name
 
 IMPORTED_PORTAL_STATUSES = ("unregistered", "pending", "registered", "self_registered")
 
@@ -40,7 +40,7 @@ class Patient(db.Model):
     chart_number: Mapped[str] = mapped_column(String(64))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    # Lower-cased, accent-free copies of the names, for prefix search (see services.names).
+    # Lower-cased, accent-free copies of the names, for prefix search (models.names).
     first_name_norm: Mapped[str] = mapped_column(SortableText(100))
     last_name_norm: Mapped[str] = mapped_column(SortableText(100))
     date_of_birth: Mapped[date] = mapped_column(Date)

@@ -10,7 +10,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Patient, PortalLink, PortalUser
-from services.names import normalize_name
+from models.names import normalize_name
 from services.portal_status import SEARCH_STATUSES, portal_status_expression, portal_status_filter
 
 # Past the last code point, so `x >= p AND x < p + PREFIX_END` is "starts with p" byte-wise.
