@@ -412,7 +412,7 @@ def bulk_write_batch(session, practice_id: int, batch: dict, report) -> None:
 
     import services.patient_import as importer
     from models import Patient
-    from services.names import normalize_name
+    from models.names import normalize_name
 
     existing = {
         patient.chart_number: patient

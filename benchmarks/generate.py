@@ -12,7 +12,7 @@ only databases whose name starts with `bench` are accepted) and migrated with
 patients, and its staff login is `bench` / `bench-search-password`. Patients are then loaded in
 bulk: PostgreSQL by COPY (psycopg's `cursor.copy`), SQLite by executemany in 20,000-row batches
 inside one transaction. The normalised search columns are filled by the model's own
-`Patient.set_names` (services.names.normalize_name), so the app's search finds every row; a
+`Patient.set_names` (models.names.normalize_name), so the app's search finds every row; a
 check at the end runs services.patient_search on a sample of rows.
 
 What the data looks like (names are from compact frequency tables written from memory of the
@@ -209,7 +209,7 @@ PIN_LIFETIME = timedelta(days=7)
 
 
 def ascii_fold(value: str) -> str:
-    from services.names import normalize_name
+    from models.names import normalize_name
 
     return "".join(ch for ch in normalize_name(value) if ch.isalnum())
 
@@ -711,7 +711,7 @@ def check(database_url: str, report: BuildReport, samples: int = 50) -> None:
     from extensions import db
     from models import Patient as P
     from models import utcnow
-    from services.names import normalize_name
+    from models.names import normalize_name
     from services.patient_search import PatientSearch, search_patients
 
     app = make_app(database_url)

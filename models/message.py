@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
 from models.credential import RegistrationCredential
+from models.vocabulary import Channel, MessageStatus, one_of
 
 
 class WelcomeMessage(db.Model):
@@ -21,11 +22,11 @@ class WelcomeMessage(db.Model):
 
     __tablename__ = "welcome_messages"
     __table_args__ = (
-        CheckConstraint("channel IN ('email', 'text')", name="channel_known"),
-        CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status_known"),
-        CheckConstraint("status <> 'sent' OR sent_at IS NOT NULL", name="sent_has_time"),
-        CheckConstraint("status <> 'failed' OR last_error IS NOT NULL", name="failed_has_reason"),
-        CheckConstraint("status <> 'sent' OR body_encrypted IS NULL", name="sent_holds_no_body"),
+        CheckConstraint(one_of("channel", Channel), name="channel_known"),
+        CheckConstraint(one_of("status", MessageStatus), name="status_known"),
+        CheckConstraint(f"status <> '{MessageStatus.SENT}' OR sent_at IS NOT NULL", name="sent_has_time"),
+        CheckConstraint(f"status <> '{MessageStatus.FAILED}' OR last_error IS NOT NULL", name="failed_has_reason"),
+        CheckConstraint(f"status <> '{MessageStatus.SENT}' OR body_encrypted IS NULL", name="sent_holds_no_body"),
         # The worker's question: queued messages due by now.
         Index("ix_welcome_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
@@ -37,7 +38,7 @@ class WelcomeMessage(db.Model):
     )
     channel: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(254))
-    status: Mapped[str] = mapped_column(String(10), default="queued")
+    status: Mapped[str] = mapped_column(String(10), default=MessageStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     # When a queued message is next due (the worker sends it at or after this time).
@@ -53,12 +54,12 @@ class WelcomeMessage(db.Model):
 
     @property
     def status_label(self) -> str:
-        return self.status.capitalize()
+        return MessageStatus(self.status).label
 
     @property
     def holds_body(self) -> bool:
         """Whether Retry can still send this very message (its body is not erased yet)."""
-        return self.body_encrypted is not None and self.status != "sent"
+        return self.body_encrypted is not None and self.status != MessageStatus.SENT
 
 
 class DevMailboxMessage(db.Model):

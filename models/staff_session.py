@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
 from models.practice import Practice, StaffUser
+from models.vocabulary import SessionVia, one_of
 
 
 class StaffSession(db.Model):
@@ -19,7 +20,7 @@ class StaffSession(db.Model):
 
     __tablename__ = "staff_sessions"
     __table_args__ = (
-        CheckConstraint("via IN ('signin', 'launch')", name="via_known"),
+        CheckConstraint(one_of("via", SessionVia), name="via_known"),
         CheckConstraint("last_seen_at >= created_at", name="seen_after_start"),
         CheckConstraint("ended_at IS NULL OR ended_at >= created_at", name="ends_after_start"),
         CheckConstraint("(ended_at IS NULL) = (end_reason IS NULL)", name="end_has_reason"),

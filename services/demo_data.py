@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 
 from models import Patient, PortalLink, PortalUser
+from models.vocabulary import AccessLevel, PortalStatus
 from services.carriers import find_carrier_by_name
 from services.staff import create_practice, create_staff, find_practice_by_name
 
@@ -73,7 +74,8 @@ def seed_demo(session: Session, today: date) -> DemoLogin:
                 guardian_cell=cell if carrier_name else None,
                 guardian_cell_carrier_id=carriers[carrier_name].id if carrier_name else None,
                 imported_portal_status=rng.choices(
-                    ["unregistered", "pending", "self_registered", "registered"], weights=[70, 10, 8, 12]
+                    [PortalStatus.UNREGISTERED, PortalStatus.PENDING, PortalStatus.SELF_REGISTERED, PortalStatus.REGISTERED],
+                    weights=[70, 10, 8, 12],
                 )[0],
             )
             patient.set_names(rng.choice(GIVEN_NAMES), last)
@@ -82,12 +84,12 @@ def seed_demo(session: Session, today: date) -> DemoLogin:
 
     # Fixed patients that the walkthrough in README.md names.
     fixed = [
-        ("MG0001", "Baby Boy", "Núñez", today - timedelta(days=3), "unregistered", True),
-        ("MG0002", "Sofía", "Núñez", date(today.year - 14, 3, 14), "unregistered", False),
-        ("MG0003", "Mateo", "Núñez", date(today.year - 7, 9, 2), "unregistered", False),
-        ("MG0004", "Ava", "Okafor", date(today.year - 12, 1, 5), "unregistered", False),
+        ("MG0001", "Baby Boy", "Núñez", today - timedelta(days=3), True),
+        ("MG0002", "Sofía", "Núñez", date(today.year - 14, 3, 14), False),
+        ("MG0003", "Mateo", "Núñez", date(today.year - 7, 9, 2), False),
+        ("MG0004", "Ava", "Okafor", date(today.year - 12, 1, 5), False),
     ]
-    for chart_number, first, last, dob, status, unofficial in fixed:
+    for chart_number, first, last, dob, unofficial in fixed:
         patient = Patient(
             practice_id=practice.id,
             chart_number=chart_number,
@@ -96,7 +98,7 @@ def seed_demo(session: Session, today: date) -> DemoLogin:
             guardian_email="maria.nunez@example.com",
             guardian_cell="6175550143",
             guardian_cell_carrier_id=carriers["Verizon"].id,
-            imported_portal_status=status,
+            imported_portal_status=PortalStatus.UNREGISTERED,
             name_is_unofficial=unofficial,
         )
         patient.set_names(first, last)
@@ -106,7 +108,7 @@ def seed_demo(session: Session, today: date) -> DemoLogin:
     # A few portal users, so User search and the Registered status show something real.
     registered = (
         session.query(Patient)
-        .filter(Patient.practice_id == practice.id, Patient.imported_portal_status == "registered")
+        .filter(Patient.practice_id == practice.id, Patient.imported_portal_status == PortalStatus.REGISTERED)
         .order_by(Patient.id)
         .limit(12)
         .all()
@@ -119,6 +121,6 @@ def seed_demo(session: Session, today: date) -> DemoLogin:
             user = PortalUser(practice_id=practice.id, email=patient.guardian_email)
             session.add(user)
             session.flush()
-        session.add(PortalLink(portal_user_id=user.id, patient_id=patient.id, access_level="full"))
+        session.add(PortalLink(portal_user_id=user.id, patient_id=patient.id, access_level=AccessLevel.FULL))
     session.commit()
     return DemoLogin(DEMO_PRACTICE, DEMO_USERNAME, DEMO_PASSWORD, created=True)

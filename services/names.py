@@ -1,9 +1,10 @@
-"""Name normalisation for search, and the placeholder names newborns are registered under."""
+"""The placeholder names newborns are registered under (search normalisation: models/names.py)."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from models.names import normalize_name
 
 # First names a hospital gives before the parents choose one. Compared after normalisation.
 # Spacing and hyphens between the words are ignored ('BabyBoy', 'Baby-Girl 2', 'TwinA'); a
@@ -13,13 +14,6 @@ _PLACEHOLDER_FIRST_NAME = re.compile(
     rf"^(?:(?:baby|infant|newborn){_SEP}(?:boy|girl)?|boy|girl|unknown)(?:{_SEP}\d+|[ -]+[a-z])?$"
     rf"|^twin(?:{_SEP}(?:[a-z]|\d+))?$"
 )
-
-
-def normalize_name(value: str) -> str:
-    """Lower-case, accent-free, single-spaced: 'Núñez ' -> 'nunez'."""
-    decomposed = unicodedata.normalize("NFKD", value)
-    without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(without_marks.casefold().split())
 
 
 def is_placeholder_first_name(first_name: str) -> bool:

@@ -31,11 +31,13 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import case, not_, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import RegistrationCredential, WelcomeMessage
+from models.vocabulary import AuditAction, AuditOutcome, Channel, CredentialKind, CredentialState, MessageStatus
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.mail_delivery import DeliveryFailed, OutgoingMail
@@ -50,13 +52,25 @@ LONGEST_RETRY_DELAY = timedelta(hours=1)
 # being sent; and the delay after which a message whose sender died is picked up again.
 CLAIM_LEASE = timedelta(minutes=5)
 
-SENT, RETRY_LATER, FAILED, WITHDRAWN, TAKEN = "sent", "retry later", "failed", "withdrawn", "taken"
+
+class AttemptOutcome(StrEnum):
+    """What one attempt came to; the value is what the log and the audit detail say."""
+
+    SENT = "sent"
+    RETRY_LATER = "retry later"
+    FAILED = "failed"
+    WITHDRAWN = "withdrawn"
+    TAKEN = "taken"
+
+
+# Short names, as the callers know them.
+SENT, RETRY_LATER, FAILED, WITHDRAWN, TAKEN = AttemptOutcome
 
 _NOT_ACTIVE_WORDING = {
-    "Used": "was used",
-    "Revoked": "was revoked",
-    "Locked": "was locked",
-    "Expired": "expired",
+    CredentialState.USED: "was used",
+    CredentialState.REVOKED: "was revoked",
+    CredentialState.LOCKED: "was locked",
+    CredentialState.EXPIRED: "expired",
 }
 
 
@@ -66,7 +80,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def withdrawn_reason(kind: str, state: str) -> str:
-    noun = "PIN" if kind == "pin" else "verification question"
+    noun = CredentialKind(kind).noun
     return f"Not sent: the {noun} {_NOT_ACTIVE_WORDING.get(state, 'is no longer active')} before it could be delivered."
 
 
@@ -76,14 +90,15 @@ def withdraw_messages(session: Session, credential_ids: Iterable[int], reason: s
     ids = list(credential_ids)
     if not ids:
         return
-    queued = WelcomeMessage.status == "queued"
+    queued = WelcomeMessage.status == MessageStatus.QUEUED
     session.execute(
         update(WelcomeMessage)
         .where(WelcomeMessage.credential_id.in_(ids), or_(queued, WelcomeMessage.body_encrypted.is_not(None)))
         .values(
             body_encrypted=None,
             next_attempt_at=None,
-            status=case((queued, "failed"), else_=WelcomeMessage.status),
+            # A plain string: a literal in a CASE has no column type to bind an enum member by.
+            status=case((queued, MessageStatus.FAILED.value), else_=WelcomeMessage.status),
             last_error=case((queued, reason), else_=WelcomeMessage.last_error),
         )
         .execution_options(synchronize_session=False)
@@ -99,12 +114,12 @@ def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | Non
         .where(
             WelcomeMessage.id == message.id,
             WelcomeMessage.attempts == seen,
-            WelcomeMessage.status != "sent",
+            WelcomeMessage.status != MessageStatus.SENT,
             WelcomeMessage.body_encrypted.is_not(None),
             or_(WelcomeMessage.claimed_until.is_(None), WelcomeMessage.claimed_until <= now),
         )
         .values(
-            status="queued", attempts=seen + 1, next_attempt_at=now + CLAIM_LEASE, claimed_until=now + CLAIM_LEASE
+            status=MessageStatus.QUEUED, attempts=seen + 1, next_attempt_at=now + CLAIM_LEASE, claimed_until=now + CLAIM_LEASE
         )
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -131,20 +146,20 @@ def record(session: Session, message: WelcomeMessage, number: int, failure: Deli
     mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == number]
     if failure is None:
         # Recorded even if the PIN was revoked meanwhile: the message did go out.
-        values = {"status": "sent", "sent_at": now, "body_encrypted": None, "next_attempt_at": None, "claimed_until": None}
+        values = {"status": MessageStatus.SENT, "sent_at": now, "body_encrypted": None, "next_attempt_at": None, "claimed_until": None}
         outcome = SENT
     elif failure.permanent or number >= MAX_ATTEMPTS:
-        mine.append(WelcomeMessage.status == "queued")
+        mine.append(WelcomeMessage.status == MessageStatus.QUEUED)
         values = {
-            "status": "failed", "last_error": failure.reason, "body_encrypted": None,
+            "status": MessageStatus.FAILED, "last_error": failure.reason, "body_encrypted": None,
             "next_attempt_at": None, "claimed_until": None,
         }
         outcome = FAILED
     else:
-        mine.append(WelcomeMessage.status == "queued")
+        mine.append(WelcomeMessage.status == MessageStatus.QUEUED)
         values = {"last_error": failure.reason, "next_attempt_at": now + retry_delay(number), "claimed_until": None}
         outcome = RETRY_LATER
-    channel = "email" if message.channel == "email" else "text message"
+    channel = "email" if message.channel == Channel.EMAIL else "text message"
     with unit_of_work(session):
         changed = session.execute(
             update(WelcomeMessage).where(*mine).values(**values).execution_options(synchronize_session=False)
@@ -152,8 +167,9 @@ def record(session: Session, message: WelcomeMessage, number: int, failure: Deli
         if changed != 1:
             outcome = SENT if failure is None else TAKEN
         if outcome != TAKEN:
-            status = {SENT: "sent", RETRY_LATER: "queued", FAILED: "failed"}[outcome]
-            audit.record(session, asked.actor, "send", "success" if outcome == SENT else "failure",
+            status = {SENT: MessageStatus.SENT, RETRY_LATER: MessageStatus.QUEUED, FAILED: MessageStatus.FAILED}[outcome]
+            audit.record(session, asked.actor, AuditAction.SEND,
+                         AuditOutcome.SUCCESS if outcome == SENT else AuditOutcome.FAILURE,
                          patient_id=asked.patient_id, detail=f"{channel} {message_id} {status} ({asked.when})")
     return outcome
 
@@ -161,7 +177,7 @@ def record(session: Session, message: WelcomeMessage, number: int, failure: Deli
 def _withdraw_if_inactive(session: Session, message: WelcomeMessage, asked: Attempt) -> bool:
     credential = message.credential
     state = credential.state(asked.actor.now())
-    if state == "Active":
+    if state == CredentialState.ACTIVE:
         return False
     with unit_of_work(session):
         withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, state))
@@ -173,7 +189,7 @@ def _audit_refusal(session: Session, message: WelcomeMessage, asked: Attempt, ou
     """Staff asked for a send that did not happen (its PIN is no longer active, or someone else
     is sending it): the trail says so. The worker's passes over such messages are not events."""
     if asked.when != "worker":
-        audit.record(session, asked.actor, "send", "refused", patient_id=asked.patient_id,
+        audit.record(session, asked.actor, AuditAction.SEND, AuditOutcome.REFUSED, patient_id=asked.patient_id,
                      detail=f"message {message.id} {asked.when}: {outcome}")
 
 
@@ -260,7 +276,7 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
         query = (
             select(WelcomeMessage)
             .where(
-                WelcomeMessage.status == "queued",
+                WelcomeMessage.status == MessageStatus.QUEUED,
                 WelcomeMessage.body_encrypted.is_not(None),
                 or_(WelcomeMessage.next_attempt_at.is_(None), WelcomeMessage.next_attempt_at <= now),
                 or_(WelcomeMessage.claimed_until.is_(None), WelcomeMessage.claimed_until <= now),

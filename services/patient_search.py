@@ -10,8 +10,8 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Patient, PortalLink, PortalUser
-from services.names import normalize_name
-from services.portal_status import SEARCH_STATUSES, portal_status_expression, portal_status_filter
+from models.names import normalize_name
+from services.portal_status import ALL_STATUSES, SEARCH_STATUSES, portal_status_expression, portal_status_filter
 
 # Past the last code point, so `x >= p AND x < p + PREFIX_END` is "starts with p" byte-wise.
 PREFIX_END = "\U0010ffff"
@@ -32,12 +32,12 @@ class PatientSearch:
     last: str = ""
     first: str = ""
     dob: date | None = None
-    status: str = "all"
+    status: str = ALL_STATUSES
     page: int = 1
 
     @property
     def has_criteria(self) -> bool:
-        return bool(self.last or self.first or self.dob) or self.status != "all"
+        return bool(self.last or self.first or self.dob) or self.status != ALL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def parse_patient_search(args) -> PatientSearch:
             dob = parse_date_of_birth(raw_dob)
         except ValueError:
             errors["dob"] = "Enter the date of birth as MM/DD/YYYY."
-    status = (args.get("status") or "all").strip()
+    status = (args.get("status") or ALL_STATUSES).strip()
     if status not in SEARCH_STATUSES:
         errors["status"] = "Choose a Search by option from the list."
     try:
@@ -111,7 +111,7 @@ def search_patients(
         query = query.where(_starts_with(Patient.first_name_norm, search.first))
     if search.dob:
         query = query.where(Patient.date_of_birth == search.dob)
-    if search.status != "all":
+    if search.status != ALL_STATUSES:
         query = query.where(portal_status_filter(search.status, now))
     query = (
         query.order_by(Patient.last_name_norm, Patient.first_name_norm, Patient.id)

@@ -18,46 +18,48 @@ from datetime import datetime
 from sqlalchemy import and_, case, not_, or_, select
 
 from models import Patient
+from models.vocabulary import PortalStatus
 
-STATUS_LABELS = {
-    "registered": "Registered",
-    "pending": "Pending",
-    "self_registered": "Self Registered",
-    "unregistered": "Unregistered",
-}
-SEARCH_STATUSES = ("all", "registered", "pending", "self_registered", "unregistered")
+# The order the derivation tries them in, which is also the order search offers them in.
+DERIVED_ORDER = (PortalStatus.REGISTERED, PortalStatus.PENDING, PortalStatus.SELF_REGISTERED, PortalStatus.UNREGISTERED)
+STATUS_LABELS = {status: status.label for status in DERIVED_ORDER}
+# Search by "all" filters on no status.
+ALL_STATUSES = "all"
+SEARCH_STATUSES = (ALL_STATUSES, *DERIVED_ORDER)
 
 
 def _conditions(now: datetime):
-    registered = or_(Patient.portal_linked, Patient.imported_portal_status == "registered")
+    imported = Patient.imported_portal_status
+    registered = or_(Patient.portal_linked, imported == PortalStatus.REGISTERED)
     # IS NOT NULL keeps the comparison two-valued, so NOT pending holds for patients without a PIN.
     has_active_credential = and_(Patient.pin_active_until.is_not(None), Patient.pin_active_until > now)
-    pending = or_(has_active_credential, Patient.imported_portal_status == "pending")
-    self_registered = Patient.imported_portal_status == "self_registered"
+    pending = or_(has_active_credential, imported == PortalStatus.PENDING)
+    self_registered = imported == PortalStatus.SELF_REGISTERED
     return registered, pending, self_registered
 
 
 def portal_status_expression(now: datetime):
-    """A CASE giving one of STATUS_LABELS' keys for each patient row."""
+    """A CASE giving one of the PortalStatus values for each patient row."""
     registered, pending, self_registered = _conditions(now)
+    # Plain strings: a literal in a CASE has no column type to bind an enum member by.
     return case(
-        (registered, "registered"),
-        (pending, "pending"),
-        (self_registered, "self_registered"),
-        else_="unregistered",
+        (registered, PortalStatus.REGISTERED.value),
+        (pending, PortalStatus.PENDING.value),
+        (self_registered, PortalStatus.SELF_REGISTERED.value),
+        else_=PortalStatus.UNREGISTERED.value,
     )
 
 
 def portal_status_filter(status: str, now: datetime):
     """A WHERE clause selecting patients whose derived status is `status`."""
     registered, pending, self_registered = _conditions(now)
-    if status == "registered":
+    if status == PortalStatus.REGISTERED:
         return registered
-    if status == "pending":
+    if status == PortalStatus.PENDING:
         return and_(not_(registered), pending)
-    if status == "self_registered":
+    if status == PortalStatus.SELF_REGISTERED:
         return and_(not_(registered), not_(pending), self_registered)
-    if status == "unregistered":
+    if status == PortalStatus.UNREGISTERED:
         return and_(not_(registered), not_(pending), not_(self_registered))
     raise ValueError(f"unknown status {status!r}")
 

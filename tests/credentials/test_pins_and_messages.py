@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.names import is_placeholder_first_name, normalize_name
+from models.names import normalize_name
+from services.names import is_placeholder_first_name
 from services.pins import PIN_ALPHABET, format_pin, generate_pin, normalize_answer, normalize_pin_entry
 from services.welcome_messages import WelcomeDetails, compose_email, compose_text_message, gsm7_length
 
