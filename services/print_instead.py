@@ -15,6 +15,7 @@ meanwhile is never revoked by a page that was stale."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import select
@@ -31,6 +32,8 @@ from services.registration import (
     issue_credential,
     latest_credentials,
 )
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "print-instead-"
 CHANGED_MEANWHILE = "Not printed: this PIN changed while it was being replaced. Its current state is shown here."
@@ -124,7 +127,7 @@ def print_instead(
     )
     message_id, replaced_id = message.id, credential.id
     try:
-        return issue_credential(
+        outcome = issue_credential(
             session, actor, patient=patient, request=request, keys=keys,
             default_portal_url=default_portal_url, replacing=replaced_id,
         )
@@ -132,3 +135,9 @@ def print_instead(
         session.expire_all()
         message = session.get(WelcomeMessage, message_id)
         raise PrintRefused(refusal(session, message, now) or CHANGED_MEANWHILE) from None
+    # Ids only (no PIN, no PHI): who replaced which message's PIN with which printed one.
+    log.info(
+        "welcome message %s: credential %s replaced by printed credential %s, staff %s, practice %s",
+        message_id, replaced_id, outcome.credential_id, actor.staff_id, actor.practice_id,
+    )
+    return outcome

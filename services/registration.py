@@ -436,6 +436,8 @@ def revoke_credential(
                 audit.record(session, actor, "revoke", patient_id=patient_id, detail=f"{noun} {credential_id}")
         session.refresh(credential)
         if revoked == 1:
+            # The table has no revoked_by column; the log keeps who did it (ids only, no reason).
+            log.info("credential %s revoked by staff %s in practice %s", credential_id, actor.staff_id, actor.practice_id)
             return credential
         state = credential.state(now)
     audit.record_alone(session, actor, "revoke", "refused", patient_id=patient_id, detail=f"{noun} {credential_id} is {state}")

@@ -11,6 +11,7 @@ import pytest
 
 from extensions import db
 from models import Practice, RegistrationCredential
+from services.actor import Actor
 from services.registration import CredentialNotActive, CredentialNotFound, revoke_credential
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from
@@ -268,25 +269,27 @@ def test_revoke_a_verification_question(app, staff_client, child, mailbox):
 
 
 class TestRevokeService:
-    """revoke_credential on its own: plain values and a session, as the CLI would call it."""
+    """revoke_credential on its own: an actor, a session and plain values, as the CLI would call it."""
 
     def test_revokes_an_active_credential_and_refuses_the_rest(self, app, staff_client, practice, other_practice, child, mailbox):
         issue(staff_client, child.id)
         credential = only_credential(app, child.id)
         now = datetime.now(timezone.utc)
+        here, later = Actor(practice.id, clock=lambda: now), Actor(practice.id, clock=lambda: now + timedelta(days=8))
         with app.app_context():
+            credential = db.session.get(RegistrationCredential, credential.id)
             with pytest.raises(CredentialNotFound):
-                revoke_credential(db.session, other_practice.id, credential.id, "x", None, now)
+                revoke_credential(db.session, Actor(other_practice.id, clock=lambda: now), credential, "x")
             with pytest.raises(ValueError):
-                revoke_credential(db.session, practice.id, credential.id, "  ", None, now)
+                revoke_credential(db.session, here, credential, "  ")
             # Past its expiry it is not active any more.
             with pytest.raises(CredentialNotActive) as refused:
-                revoke_credential(db.session, practice.id, credential.id, "x", None, now + timedelta(days=8))
+                revoke_credential(db.session, later, credential, "x")
             assert refused.value.state == "Expired"
-            revoked = revoke_credential(db.session, practice.id, credential.id, " Lost letter ", None, now)
+            revoked = revoke_credential(db.session, here, credential, " Lost letter ")
             assert revoked.revoked_reason == "Lost letter" and revoked.revoked_at == now
             with pytest.raises(CredentialNotActive):
-                revoke_credential(db.session, practice.id, credential.id, "again", None, now)
+                revoke_credential(db.session, here, credential, "again")
 
 
 # Locked ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from models import Patient, Practice, RegistrationCredential, WelcomeMessage, ut
 from services import print_instead as print_instead_service
 from services.print_instead import PrintRefused
 from services.redemption import FAILURE_MESSAGE
+from services.actor import Actor
 from services.registration import REPLACED_REASON, SigningKeys
 from tests.support.app_settings import set_clock
 from tests.support.builders import make_patient, make_staff
@@ -306,13 +307,11 @@ def test_the_replaced_pin_is_checked_again_under_the_patients_lock(
         with pytest.raises(PrintRefused) as refused:
             print_instead_service.print_instead(
                 db.session,
-                practice=db.session.get(Practice, practice.id),
+                Actor(practice.id),
                 patient=db.session.get(Patient, child.id),
                 message=db.session.get(WelcomeMessage, message.id),
-                staff_id=None,
-                now=utcnow(),
                 keys=SigningKeys.from_config(app.config),
-                portal_url=app.config["PORTAL_URL"],
+                default_portal_url=app.config["PORTAL_URL"],
             )
         db.session.remove()
     assert refused.value.reason == "Not printed: that PIN is Revoked. Use Register Patient to issue a new PIN."

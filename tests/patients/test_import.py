@@ -15,6 +15,7 @@ from sqlalchemy import event, func, select
 
 from extensions import db
 from models import Carrier, Patient, Practice
+from services.actor import Actor
 from services.patient_import import import_patients
 from tests.support.builders import make_practice, make_staff, snapshot
 from tests.support.staff_screens import sign_in
@@ -455,14 +456,14 @@ def test_the_import_is_scoped_to_the_named_practice(app, runner, cedar, tmp_path
 def _import_file(app, practice_id: int, path, trace: bool = False) -> tuple[object, int]:
     """Run the service on a file as the CLI opens it; with trace, also the peak traced memory."""
     with app.app_context():
-        practice = db.session.get(Practice, practice_id)
+        actor = Actor.for_command_line(practice_id)
         with open(path, encoding="utf-8-sig", newline="") as handle:
             if not trace:
-                return import_patients(db.session, practice, handle), 0
+                return import_patients(db.session, actor, handle), 0
             gc.collect()
             tracemalloc.start()
             try:
-                report = import_patients(db.session, practice, handle)
+                report = import_patients(db.session, actor, handle)
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()
@@ -481,18 +482,18 @@ def test_rows_are_written_in_batches_while_the_file_is_still_being_read(app, ced
             yield line
 
     with app.app_context():
-        practice = db.session.get(Practice, cedar.id)
         session = db.session()
         listener = lambda _session: read_at_commit.append(lines_read)  # noqa: E731
         event.listen(session, "after_commit", listener)
         try:
             with open(path, encoding="utf-8-sig", newline="") as handle:
-                report = import_patients(db.session, practice, counting(handle))
+                report = import_patients(db.session, Actor.for_command_line(cedar.id), counting(handle))
         finally:
             event.remove(session, "after_commit", listener)
     assert report.created == 2_400 and not report.rejected
-    # Header + 500 rows read when the first batch is committed, then every 500 rows.
-    assert read_at_commit == [501, 1001, 1501, 2001, 2401]
+    # Header + 500 rows read when the first batch (with its audit row) is committed, then every
+    # 500 rows; the import's totals are audited last.
+    assert read_at_commit == [501, 1001, 1501, 2001, 2401, 2401]
 
 
 @pytest.mark.slow

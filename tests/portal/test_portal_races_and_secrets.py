@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import PortalLink, RegistrationCredential, utcnow
+from services.actor import Actor
 from services.redemption import RedemptionFailed, Registrant, redeem_pin
 from services.registration import SigningKeys
 from tests.support.builders import make_patient
@@ -43,9 +44,9 @@ def test_ten_concurrent_redeems_of_one_pin_give_one_link_and_nine_refusals(app, 
             try:
                 barrier.wait(timeout=30)
                 redeem_pin(
-                    db.session, pin_entry=pin, date_of_birth=date(2018, 5, 17),
+                    db.session, Actor(practice_id=None), pin_entry=pin, date_of_birth=date(2018, 5, 17),
                     registrant=Registrant(email=f"parent{n}@example.com", password=PARENT_PASSWORD),
-                    now=utcnow(), keys=SigningKeys.from_config(app.config),
+                    keys=SigningKeys.from_config(app.config),
                 )
                 outcomes.append("linked")
             except RedemptionFailed:
