@@ -1,12 +1,15 @@
-"""A practice's own wording for its PIN welcome messages, and the checks that keep it inside
-CONTRACT section 2.
+"""A practice's own wording for its PIN welcome messages, and the checks that keep it within
+what a welcome message may say.
 
 A template is plain text with placeholders in braces (`{pin}`); `{{` and `}}` stand for a brace
-itself. Placeholders are substituted one by one, never with `str.format`, so a template cannot
-reach anything but the values below. A practice without a template of a kind gets the built-in
-wording (services/welcome_messages.py). Templates word PIN messages; a verification question's
-message keeps the built-in wording, whose steps and link differ (and a link leaves no room in a
-text message).
+itself, and a single brace on its own is refused. `string.Formatter().parse` reads a template;
+the values are substituted here, one by one from its pieces, never with `str.format`, so a
+template cannot reach anything but the values below, and a placeholder is only its name: a
+format spec (`{pin:.0}` would print nothing), a conversion (`{pin!r}`), an attribute (`{pin.x}`)
+or an index (`{pin[0]}`) is refused. A practice without a template of a kind gets the built-in
+wording: the built-in messages (templates/messages/) with each value replaced by its
+placeholder. Templates word PIN messages; a verification question's message keeps the built-in
+wording, whose steps and link differ (and a link leaves no room in a text message).
 
 Saving is refused (`problems`) when a template:
 - lacks the PIN, the portal URL, the expiry or the practice's name;
@@ -18,8 +21,11 @@ Saving is refused (`problems`) when a template:
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import SimpleNamespace
+from typing import NamedTuple
 
 from markupsafe import Markup, escape
 from sqlalchemy import delete, select
@@ -36,6 +42,8 @@ from services.welcome_messages import (
     compose_email,
     compose_text_message,
     gsm7_length,
+    letter_text,
+    text_message_wordings,
     to_gsm7,
 )
 
@@ -59,46 +67,32 @@ KIND_LABELS = {"email": "Email", "text": "Text message", "letter": "Printed lett
 LONGEST_PIN = "WWWW-WWWW"
 LONGEST_SHORT_EXPIRY = "Sep 30"
 
-# A letter prints on one Letter page (CONTRACT section 2; tests/browser/test_message_templates.py
-# prints the worst cases these allow to PDF and counts one page).
+# A letter prints on one Letter page (tests/browser/test_message_templates.py prints the worst
+# cases these allow to PDF and counts one page).
 LETTER_MAX_CHARACTERS = 1200
 LETTER_MAX_LINES = 24
 
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+")
+_FORMATTER = string.Formatter()
+BRACE_PROBLEM = "A brace must enclose a placeholder such as {pin}; write {{ or }} for a brace itself."
 
-DEFAULT_EMAIL_SUBJECT = "Your {practice_name} patient portal registration"
-DEFAULT_EMAIL_BODY = """Hello,
-
-{practice_name} invites you to register for its patient portal for {patient_first_name}.
-
-Your registration PIN: {pin}
-Portal: {portal_url}
-It expires {expires} and works once.
-
-How to register:
-1. Open {portal_url}
-2. Enter your email address and choose a password.
-3. Enter {patient_first_name}'s date of birth and the PIN {pin}.
-4. Accept the Terms & Conditions and select Create My Account.
-
-If you did not expect this message, call {practice_name}."""
-DEFAULT_TEXT_BODY = "Patient portal PIN {pin}. Register at {portal_url} Expires {expires}. - {practice_name}"
-DEFAULT_LETTER_BODY = """Create your Patient Portal account for {patient_first_name}
-
-Your registration PIN
-{pin}
-
-Portal: {portal_url}
-This PIN expires {expires} and works once.
-
-How to register:
-1. Open {portal_url}
-2. Enter your email address and choose a password.
-3. Enter {patient_first_name}'s date of birth and the PIN {pin}.
-4. Accept the Terms & Conditions and select Create My Account.
-
-Questions? Call {practice_name}."""
+# The built-in PIN messages with each value written as its placeholder: the wording a practice
+# without its own template sends, and where the editor starts.
+_AS_PLACEHOLDERS = SimpleNamespace(
+    practice_name="{practice_name}",
+    portal_url="{portal_url}",
+    pin="{pin}",
+    expires_long="{expires}",
+    expires_short="{expires}",
+    patient_first_name="{patient_first_name}",
+    question_link=None,
+)
+_BUILT_IN_EMAIL = compose_email(_AS_PLACEHOLDERS)
+DEFAULT_EMAIL_SUBJECT = _BUILT_IN_EMAIL.subject
+DEFAULT_EMAIL_BODY = _BUILT_IN_EMAIL.text
+# The fullest wording: the built-in text message sends it whenever it fits.
+DEFAULT_TEXT_BODY = next(text_message_wordings(_AS_PLACEHOLDERS))
+DEFAULT_LETTER_BODY = letter_text(_AS_PLACEHOLDERS)
 DEFAULTS = {
     "email": (DEFAULT_EMAIL_SUBJECT, DEFAULT_EMAIL_BODY),
     "text": (None, DEFAULT_TEXT_BODY),
@@ -110,34 +104,52 @@ class TemplateSyntaxProblem(ValueError):
     pass
 
 
-def _tokens(template: str) -> list[tuple[str, str]]:
-    """("text", literal) and ("field", name) pieces; raises TemplateSyntaxProblem on a stray brace."""
-    pieces: list[tuple[str, str]] = []
+class Piece(NamedTuple):
+    """Literal text (`{{` read as one brace), then the placeholder after it, if any."""
+
+    literal: str
+    # Between the braces exactly as written (`pin`, ` pin `, `pin:.0`); None: no placeholder.
+    field: str | None = None
+    # The name the placeholder starts with, before any `!`, `:`, `.` or `[`, stripped.
+    name: str | None = None
+
+
+def pieces_of(template: str) -> list[Piece]:
+    """The template as `string.Formatter().parse` reads it. Raises TemplateSyntaxProblem on a
+    brace that neither encloses a placeholder nor is doubled."""
+    pieces: list[Piece] = []
+    # Where the next piece starts in `template`: parse reports `{pin:}` as `{pin}` (an empty spec
+    # is no spec), so each field is also taken as written, to refuse that one too.
     position = 0
-    for match in _TOKEN.finditer(template):
-        if match.start() > position:
-            pieces.append(("text", template[position : match.start()]))
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            pieces.append(("text", token[0]))
-        elif match.group(1) is None:
-            raise TemplateSyntaxProblem(
-                "A brace must enclose a placeholder such as {pin}; write {{ or }} for a brace itself."
-            )
-        else:
-            pieces.append(("field", match.group(1).strip()))
-        position = match.end()
-    if position < len(template):
-        pieces.append(("text", template[position:]))
+    try:
+        for literal, field_name, format_spec, conversion in _FORMATTER.parse(template):
+            # Every brace in a literal was written twice (a single one raises).
+            position += len(literal) + literal.count("{") + literal.count("}")
+            if field_name is None:
+                pieces.append(Piece(literal))
+                continue
+            end = position + 1 + len(field_name) + (2 if conversion else 0)
+            if template[end] == ":":
+                end += 1 + len(format_spec)
+            name = re.split(r"[.\[]", field_name, maxsplit=1)[0].strip()
+            pieces.append(Piece(literal, template[position + 1 : end], name))
+            position = end + 1
+    except ValueError:
+        raise TemplateSyntaxProblem(BRACE_PROBLEM) from None
     return pieces
 
 
 def fields_of(template: str) -> list[str]:
-    return [value for kind, value in _tokens(template) if kind == "field"]
+    """Each placeholder as written, without the spaces around it: `pin`, or `pin:.0` (refused)."""
+    return [piece.field.strip() for piece in pieces_of(template) if piece.field is not None]
 
 
 def render(template: str, values: dict[str, str]) -> str:
-    return "".join(values[value] if kind == "field" else value for kind, value in _tokens(template))
+    """The template with each placeholder replaced by its value (KeyError: one `problems` refuses)."""
+    return "".join(
+        piece.literal + (values[piece.field.strip()] if piece.field is not None else "")
+        for piece in pieces_of(template)
+    )
 
 
 @dataclass(frozen=True)
@@ -175,12 +187,14 @@ def problems(kind: str, subject: str | None, body: str, practice: Practice, port
     fields: dict[str, list[str]] = {}
     for where, text in parts.items():
         try:
-            fields[where] = fields_of(text)
+            placeholders = [piece for piece in pieces_of(text) if piece.field is not None]
         except TemplateSyntaxProblem as problem:
             found.append(Problem(where, str(problem)))
-            fields[where] = []
-        for name in dict.fromkeys(fields[where]):
-            refusal = _placeholder_refusal(kind, name)
+            placeholders = []
+        fields[where] = [piece.field.strip() for piece in placeholders]
+        # Each placeholder once, as written (its first occurrence).
+        for placeholder in {piece.field: piece for piece in reversed(placeholders)}.values():
+            refusal = _placeholder_refusal(kind, placeholder)
             if refusal:
                 found.append(Problem(where, refusal))
     if not any(problem.field == "body" for problem in found):
@@ -194,11 +208,21 @@ def problems(kind: str, subject: str | None, body: str, practice: Practice, port
     return found
 
 
-def _placeholder_refusal(kind: str, name: str) -> str | None:
+def _placeholder_refusal(kind: str, placeholder: Piece) -> str | None:
+    name = placeholder.field.strip()
     if name == "patient_first_name" and kind == "text":
         return "A text message may not name the patient: remove {patient_first_name}."
+    if kind != "text" and ("\n" in placeholder.field or "\r" in placeholder.field):
+        # An email's or a letter's HTML is laid out line by line (`render_html`), where a
+        # placeholder split across lines would read as stray braces.
+        return "Write each placeholder on one line, such as {pin}."
     if name in PLACEHOLDERS:
         return None
+    if placeholder.name in PLACEHOLDERS:
+        return (
+            f"{{{name}}} is not a placeholder: write {{{placeholder.name}}} alone, with nothing after "
+            "the name (no format after :, conversion after !, . or [ ])."
+        )
     if set(re.split(r"[^a-z]+", name.lower())) & _PATIENT_WORDS:
         if kind == "text":
             return f"A text message may not name the patient: remove {{{name}}}."
@@ -207,7 +231,7 @@ def _placeholder_refusal(kind: str, name: str) -> str | None:
 
 
 def _text_problems(body: str, practice: Practice, portal_url: str) -> list[str]:
-    literal = "".join(value for kind, value in _tokens(body) if kind == "text")
+    literal = "".join(piece.literal for piece in pieces_of(body))
     if gsm7_length(literal) is None:
         odd = "".join(dict.fromkeys(ch for ch in literal if gsm7_length(ch) is None))
         return [f"A text message cannot carry these characters: {odd}"]
@@ -257,16 +281,21 @@ def render_html(template: str, details: WelcomeDetails, big_pin: bool = False) -
 
     def line_html(line: str) -> str:
         out = []
-        for kind, value in _tokens(line):
-            if kind == "text":
-                out.append(str(escape(value)))
-            elif value == "portal_url":
-                out.append(f'<a href="{escape(values[value])}">{escape(values[value])}</a>')
-            elif value == "pin":
-                out.append(f'<strong class="pin">{escape(values[value])}</strong>')
+        for piece in pieces_of(line):
+            out.append(str(escape(piece.literal)))
+            if piece.field is None:
+                continue
+            name = piece.field.strip()
+            if name == "portal_url":
+                out.append(f'<a href="{escape(values[name])}">{escape(values[name])}</a>')
+            elif name == "pin":
+                out.append(f'<strong class="pin">{escape(values[name])}</strong>')
             else:
-                out.append(str(escape(values[value])))
+                out.append(str(escape(values[name])))
         return "".join(out)
+
+    def only_the_pin(line: str) -> bool:
+        return [(p.literal, p.field and p.field.strip()) for p in pieces_of(line.strip())] == [("", "pin")]
 
     blocks = []
     for block in re.split(r"\n\s*\n", template.replace("\r\n", "\n").strip()):
@@ -274,7 +303,7 @@ def render_html(template: str, details: WelcomeDetails, big_pin: bool = False) -
         plain: list[str] = []
         numbered: list[str] = []
         for line in lines + [None]:
-            if big_pin and line is not None and _tokens(line.strip()) == [("field", "pin")]:
+            if big_pin and line is not None and only_the_pin(line):
                 if plain:
                     blocks.append("<p>" + "<br>".join(plain) + "</p>")
                     plain = []

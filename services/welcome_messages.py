@@ -1,15 +1,24 @@
-"""The words of a welcome message: email, text message and printed letter (CONTRACT section 2).
+"""The words of a welcome message: email, text message and printed letter.
 
 An email and a letter may name the patient's first name; a text message names no patient and
-fits one 160-character GSM-7 segment.
+fits one 160-character GSM-7 segment. The words are Jinja templates in templates/messages/,
+rendered here from plain values (services have no app context of their own): `.html` ones
+escape every value, `.txt` ones keep values as they are. The registration steps are written
+once, in templates/messages/_registration_steps.txt, and every message that lists them imports
+them; registration/_letter.html includes messages/letter.html through Flask's environment, which
+autoescapes the same way.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 SMS_LIMIT = 160
 # GSM 03.38 basic character set; the extension set costs two characters each.
@@ -43,6 +52,17 @@ def to_gsm7(text: str) -> str:
         base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
         out.append("".join(c for c in base if c in _GSM_BASIC))
     return " ".join("".join(out).split())
+
+
+# Names as Flask's own loader sees them ("messages/email.txt"), so a page can include them too.
+_MESSAGES = Environment(
+    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+    # A misspelt value fails loudly rather than vanishing from a message.
+    undefined=StrictUndefined,
+)
+_MESSAGES.filters["gsm7"] = to_gsm7
+STEPS_TEMPLATE = "messages/_registration_steps.txt"
 
 
 @dataclass(frozen=True)
@@ -79,61 +99,31 @@ class ComposedEmail:
     html: str
 
 
+def _render(template_name: str, **context) -> str:
+    return _MESSAGES.get_template(template_name).render(**context)
+
+
 def registration_steps(details: WelcomeDetails) -> list[str]:
-    if details.pin:
-        return [
-            f"Open {details.portal_url}",
-            "Enter your email address and choose a password.",
-            f"Enter {details.patient_first_name}'s date of birth and the PIN {details.pin}.",
-            "Accept the Terms & Conditions and select Create My Account.",
-        ]
-    return [
-        f"Open the link: {details.question_link}",
-        "Answer the question the practice asked you.",
-        "Enter your email address and choose a password, then select Create My Account.",
-    ]
+    """The numbered steps a message lists (templates/messages/_registration_steps.txt)."""
+    return list(_MESSAGES.get_template(STEPS_TEMPLATE).make_module({"details": details}).steps)
 
 
 def compose_email(details: WelcomeDetails) -> ComposedEmail:
-    from markupsafe import escape
+    return ComposedEmail(
+        subject=_render("messages/email_subject.txt", details=details),
+        text=_render("messages/email.txt", details=details),
+        html=_render("messages/email.html", details=details),
+    )
 
-    subject = f"Your {details.practice_name} patient portal registration"
-    if details.pin:
-        secret_line = f"Your registration PIN: {details.pin}"
-    else:
-        secret_line = f"Your registration link: {details.question_link}"
-    steps = registration_steps(details)
-    text = "\n".join(
-        [
-            "Hello,",
-            "",
-            f"{details.practice_name} invites you to register for its patient portal "
-            f"for {details.patient_first_name}.",
-            "",
-            secret_line,
-            f"Portal: {details.portal_url}",
-            f"It expires {details.expires_long} and works once.",
-            "",
-            "How to register:",
-            *[f"{n}. {step}" for n, step in enumerate(steps, 1)],
-            "",
-            f"If you did not expect this message, call {details.practice_name}.",
-        ]
-    )
-    html_steps = "".join(f"<li>{escape(step)}</li>" for step in steps)
-    html = (
-        "<!doctype html><html lang=\"en\"><body>"
-        "<p>Hello,</p>"
-        f"<p>{escape(details.practice_name)} invites you to register for its patient portal for "
-        f"{escape(details.patient_first_name)}.</p>"
-        f"<p><strong>{escape(secret_line)}</strong></p>"
-        f"<p>Portal: <a href=\"{escape(details.portal_url)}\">{escape(details.portal_url)}</a></p>"
-        f"<p>It expires {escape(details.expires_long)} and works once.</p>"
-        f"<p>How to register:</p><ol>{html_steps}</ol>"
-        f"<p>If you did not expect this message, call {escape(details.practice_name)}.</p>"
-        "</body></html>"
-    )
-    return ComposedEmail(subject=subject, text=text, html=html)
+
+def text_message_wordings(details: WelcomeDetails) -> Iterator[str]:
+    """Every wording of the text message, the fullest first: the full core with the expiry and the
+    practice's name, then without the name, then bare; then the same with the shortest core."""
+    for short in (False, True):
+        for with_expiry, with_practice in ((True, True), (True, False), (False, False)):
+            yield _render(
+                "messages/text.txt", details=details, short=short, with_expiry=with_expiry, with_practice=with_practice
+            )
 
 
 def compose_text_message(details: WelcomeDetails) -> str | None:
@@ -141,25 +131,16 @@ def compose_text_message(details: WelcomeDetails) -> str | None:
 
     Always the PIN (or link) and the portal URL; then the expiry and practice name as they fit.
     """
-    url = to_gsm7(details.portal_url)
-    if details.pin:
-        cores = [f"Patient portal PIN {details.pin}. Register at {url}", f"PIN {details.pin} {url}"]
-    else:
-        link = to_gsm7(details.question_link or "")
-        cores = [f"Register for the patient portal: {link}", link]
-    practice = to_gsm7(details.practice_name)
-    extras_options = [
-        [f"Expires {details.expires_short}.", f"- {practice}"],
-        [f"Expires {details.expires_short}."],
-        [],
-    ]
-    for core in cores:
-        for extras in extras_options:
-            candidate = " ".join([core, *extras]) if extras else core
-            length = gsm7_length(candidate)
-            if length is not None and length <= SMS_LIMIT:
-                return candidate
+    for candidate in text_message_wordings(details):
+        length = gsm7_length(candidate)
+        if length is not None and length <= SMS_LIMIT:
+            return candidate
     return None
+
+
+def letter_text(details: WelcomeDetails) -> str:
+    """The printed PIN letter's words (templates/messages/letter.txt)."""
+    return _render("messages/letter.txt", details=details)
 
 
 def text_message_possible(portal_url: str, sample_link: str | None = None) -> bool:
