@@ -13,7 +13,6 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from blueprints import register_blueprints
 from blueprints.security_headers import install_security_headers
 from blueprints.static_versions import VersionedStaticFlask, install_static_versions
-from commands import register_commands
 from config import Config, derived_settings
 from extensions import compress, csrf, db, mail, migrate
 from logging_setup import install_log_filters, use_json_logs
@@ -72,5 +71,4 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     limit_marked_views(app)
     install_security_headers(app)
-    register_commands(app)
     return app

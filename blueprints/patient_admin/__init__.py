@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.access import clock, is_automatic, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, RevokeForm, account_context, render_summary, revoke_prefix
+from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
 from services import audit
@@ -25,7 +26,10 @@ from services.patient_search import (
 from services.portal_status import STATUS_LABELS
 from services.registration import CredentialNotActive, find_patient_credential, revoke_credential
 
-bp = Blueprint("patient_admin", __name__)
+bp = Blueprint("patient_admin", __name__, cli_group=None)
+# Its commands keep their top-level names: `flask --app app <group> <command>`.
+for _command in COMMANDS:
+    bp.cli.add_command(_command)
 
 SEARCH_KEYS = ("mode", "last", "first", "dob", "status", "email")
 SEARCH_BY_OPTIONS = [

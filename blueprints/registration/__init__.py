@@ -12,6 +12,7 @@ from blueprints.account_page import Notice, account_context, render_summary
 from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
 from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.registration.forms import RegistrationForm, WindowContext
+from blueprints.registration.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
 from models import Patient, WelcomeMessage
@@ -33,7 +34,10 @@ from services.registration import (
 )
 from services.welcome_messages import registration_steps, text_message_possible
 
-bp = Blueprint("registration", __name__)
+bp = Blueprint("registration", __name__, cli_group=None)
+# Its commands keep their top-level names: `flask --app app <group> <command>`.
+for _command in COMMANDS:
+    bp.cli.add_command(_command)
 
 ACTIONS = ("print", "send", "complete")  # Print PIN, Send PIN / Verification Question, Complete / Log In
 # The events a window fragment sends the page (static/js/app.js listens), once it has settled.

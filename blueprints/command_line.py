@@ -1,0 +1,30 @@
+"""What the command line's areas share: how a command fails, the Actor it acts as (so its rows
+and its audit rows commit together), and the practice it names."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+
+from extensions import db
+from models import utcnow
+from services.actor import Actor
+from services.staff import find_practice_by_name
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def command_line_actor(practice_id: int | None) -> Actor:
+    return Actor.for_command_line(practice_id, clock=current_app.config.get("CLOCK") or utcnow)
+
+
+def practice_or_fail(name: str):
+    practice = find_practice_by_name(db.session, name)
+    if practice is None:
+        fail(f"No practice named {name!r}. Create it with: flask --app app practice create {name!r}")
+    return practice
