@@ -32,7 +32,7 @@ from services.registration import (
     portal_url_for,
     question_link,
 )
-from services.welcome_messages import registration_steps, text_message_possible
+from services.welcome_messages import text_message_possible
 
 bp = Blueprint("registration", __name__, cli_group=None)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.
@@ -175,7 +175,7 @@ def issue(patient_id: int):
     delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, mailer())
     return _render_window(
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
-        desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}", letter_steps=registration_steps,
+        desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}",
     )
 
 
@@ -280,7 +280,7 @@ def print_instead(patient_id: int, message_id: int):
         return _render_window(patient, status=409, as_dialog=True, refusal=_refusal_for(patient))
     return _render_window(
         patient, as_dialog=True, outcome=outcome, delivery=None, action="print", printed_instead_of=message,
-        oob=is_fragment_request(), letter_steps=registration_steps,
+        oob=is_fragment_request(),
     )
 
 
