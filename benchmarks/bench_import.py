@@ -20,7 +20,7 @@ imported status); cells written the ways exports write them (`617-555-0143`, `(6
 unknown carrier, an empty last name), as real exports have a few. Cached under benchmarks/data/.
 
 Each run, into a fresh database (wiped, `flask --app app db upgrade`, one practice created with
-services.staff): `flask --app app patients import FILE --practice NAME` runs as a subprocess;
+services.identity.staff): `flask --app app patients import FILE --practice NAME` runs as a subprocess;
 its wall time is taken from starting the process to reaping it, and its peak memory is the
 child's own `ru_maxrss` from `os.wait4` (per child, unlike RUSAGE_CHILDREN, which is the largest
 of all children so far, e.g. a `db upgrade`). Before it, in the same fresh database, a header-only
@@ -29,20 +29,20 @@ the practice lookup, the audit row), so `net` figures subtract them. The printed
 checked against the file (created = good rows, rejected = bad rows) and the patients counted.
 
 Peak memory, two ways: `ru_maxrss`, which the app's start-up sets before a row is read (it
-makes a 32 MiB scrypt hash when services/staff.py is imported), and the child's VmRSS sampled
+makes a 32 MiB scrypt hash when services/identity/staff.py is imported), and the child's VmRSS sampled
 from /proc every 5 ms once that buffer is freed: the import's own peak, on which flatness is
 judged. Rows per CPU second (the child's user + system time) are given beside the wall-time
 rates, as other work on a shared machine inflates wall time more.
 
 Also, once per database and size up to `--tracemalloc-max-rows` (10k): the import in-process
-(services.patient_import.import_patients after check_utf8_file, as the command calls them)
+(services.patients.patient_import.import_patients after check_utf8_file, as the command calls them)
 under tracemalloc, for the peak of Python allocations (tracing slows it 2-3x, so its time is not
 a throughput figure); and, at the largest size, the same file imported again into the now full
 database (every row `unchanged`: the nightly re-import case). When the median end-to-end rate
 at the largest size is under the target (or with `--profile`), the command is profiled at
 `--profile-rows` (10k) with `python -m cProfile` around the same `flask` script, each stage is
 timed alone without the profiler, and what-ifs run in-process on fresh databases (benchmark
-monkeypatches of services.patient_import's names; the product is unchanged): A, the email and
+monkeypatches of services.patients.patient_import's names; the product is unchanged): A, the email and
 cell checks memoized; B, new rows written by one bulk INSERT per batch (`bulk_write_batch`
 below); A + B; and, as a bound, B without the two checks. On PostgreSQL, after the runs, the
 import's per-batch lookup of existing charts is explained on the full table (EXPLAIN ANALYZE, as
@@ -197,8 +197,8 @@ def fresh_database(url: str) -> float:
     generate.ensure_postgres_database(url)
     generate.wipe(url)
     generate.migrate(url)
-    from extensions import db
-    from services.staff import create_practice
+    from blueprints.extensions import db
+    from services.identity.staff import create_practice
 
     app = generate.make_app(url)
     with app.app_context():
@@ -247,7 +247,7 @@ def run_command(args: list[str], env: dict, timeout: float) -> dict:
 
 class RssSampler(threading.Thread):
     """Reads the child's VmRSS and VmHWM from /proc every few ms. The app's start-up makes a
-    32 MiB scrypt hash (services/staff.py `_DUMMY_HASH`, at import), a spike that sets ru_maxrss
+    32 MiB scrypt hash (services/identity/staff.py `_DUMMY_HASH`, at import), a spike that sets ru_maxrss
     before a single row is read; once it is freed (VmHWM - VmRSS >= 16 MiB), the largest VmRSS
     sampled afterwards is the peak of the rest of the run, i.e. of the import itself."""
 
@@ -320,8 +320,8 @@ def check_counts(counts: dict, info: dict, expect: str, patients_in_db: int | No
 
 def inprocess_import(url: str, path: Path, trace: bool = False, patches: dict | None = None) -> dict:
     """check_utf8_file + import_patients as the command calls them, in this process."""
-    import services.patient_import as importer
-    from extensions import db
+    import services.patients.patient_import as importer
+    from blueprints.extensions import db
     from models import Practice
 
     app = generate.make_app(url)
@@ -357,8 +357,8 @@ def inprocess_import(url: str, path: Path, trace: bool = False, patches: dict | 
 
 def stage_costs(path: Path, rows: int) -> dict:
     """Each stage of one row timed alone, without a profiler, over the file's own values: µs per row."""
-    from services.contact import ContactError, normalize_email_address, normalize_us_cell
-    from services.patient_import import _parse_row
+    from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
+    from services.patients.patient_import import _parse_row
     from models.patient import Patient
 
     with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -410,7 +410,7 @@ def bulk_write_batch(session, practice_id: int, batch: dict, report) -> None:
     product's own path (compare, update), so the counts are the same."""
     from sqlalchemy import insert
 
-    import services.patient_import as importer
+    import services.patients.patient_import as importer
     from models import Patient
     from models.names import normalize_name
 
@@ -493,14 +493,14 @@ def profile_command(url: str, path: Path, timeout: float) -> dict:
     stages = [
         ("whole command (profiled)", total),
         ("app start-up and the rest (outside the two calls below)", None),
-        ("check_utf8_file (pre-pass over the file)", cum(fn("services/patient_import.py", "check_utf8_file"))),
-        ("import_patients", cum(fn("services/patient_import.py", "import_patients"))),
+        ("check_utf8_file (pre-pass over the file)", cum(fn("services/patients/patient_import.py", "check_utf8_file"))),
+        ("import_patients", cum(fn("services/patients/patient_import.py", "import_patients"))),
         ("· csv.DictReader rows", cum(fn("csv.py", "__next__"))),
-        ("· _parse_row", cum(fn("services/patient_import.py", "_parse_row"))),
-        ("·· normalize_email_address (email-validator)", cum(fn("services/contact.py", "normalize_email_address"))),
-        ("·· normalize_us_cell (phonenumbers)", cum(fn("services/contact.py", "normalize_us_cell"))),
-        ("· _write_batch", cum(fn("services/patient_import.py", "_write_batch"))),
-        ("·· Patient() and _apply (set_names, setattr)", cum(any_of(fn("services/patient_import.py", "_apply"), fn("orm/decl_base.py", "_declarative_constructor")), "sum")),
+        ("· _parse_row", cum(fn("services/patients/patient_import.py", "_parse_row"))),
+        ("·· normalize_email_address (email-validator)", cum(fn("services/delivery/contact.py", "normalize_email_address"))),
+        ("·· normalize_us_cell (phonenumbers)", cum(fn("services/delivery/contact.py", "normalize_us_cell"))),
+        ("· _write_batch", cum(fn("services/patients/patient_import.py", "_write_batch"))),
+        ("·· Patient() and _apply (set_names, setattr)", cum(any_of(fn("services/patients/patient_import.py", "_apply"), fn("orm/decl_base.py", "_declarative_constructor")), "sum")),
         ("·· Session.commit (ORM flush + COMMIT)", cum(fn("orm/session.py", "commit"))),
         ("·· SELECT of the batch's existing charts", cum(fn("orm/session.py", "scalars"))),
         ("·· Session.expunge_all", cum(fn("orm/session.py", "expunge_all"))),
@@ -713,7 +713,7 @@ def bench_database(database: str, url: str, args, files: dict[int, dict]) -> dic
         profile = profile_command(url, prof_path, args.timeout)
         check_counts(profile["counts"], prof_info, "created")
         profile["stage_costs"] = stage_costs(prof_path, prof_info["rows"])
-        import services.patient_import as importer
+        import services.patients.patient_import as importer
 
         whatifs = {}
 
@@ -825,7 +825,7 @@ def render(store: dict) -> str:
     out.append("")
     out.append("*Rows per CPU s* = data rows / the command's user + system CPU time (`os.wait4`): less sensitive than "
                "wall time to other work on the machine (see the load averages). *ru_maxrss* includes a 32 MiB scrypt "
-               "made at start-up (services/staff.py `_DUMMY_HASH`, computed when the module is imported), so it is the "
+               "made at start-up (services/identity/staff.py `_DUMMY_HASH`, computed when the module is imported), so it is the "
                "same for every file size; *after start-up* is the largest VmRSS sampled every 5 ms once that buffer is "
                "freed, i.e. the import's own peak, and the column flatness is judged on.")
     out.append("")
@@ -940,7 +940,7 @@ def render(store: dict) -> str:
         w = p.get("whatifs")
         if w:
             out += ["What-ifs, in-process (`check_utf8_file` + `import_patients`, no start-up), fresh database each, "
-                    "benchmark monkeypatches of services.patient_import's names (the product is unchanged). A: "
+                    "benchmark monkeypatches of services.patients.patient_import's names (the product is unchanged). A: "
                     "`normalize_email_address` and `normalize_us_cell` wrapped in `functools.lru_cache` (siblings share "
                     "their guardian's email and cell). B: `bulk_write_batch` in this script, new rows by one "
                     "`session.execute(insert(Patient), rows)` per batch. Rows per CPU s counts this process only "
@@ -1022,7 +1022,7 @@ def findings(results: dict, dbs: list[str]) -> list[str]:
             out.append(
                 f"- **{LABEL_DB[d]}: start-up.** The command's fixed cost (a header-only file) is "
                 f"{fmt(hi['baseline_s']['median'], 2)} s here: Python, the app's imports and create_app, and a 32 MiB "
-                f"scrypt hash computed when services/staff.py is imported (`_DUMMY_HASH`, for sign-in timing; a CLI "
+                f"scrypt hash computed when services/identity/staff.py is imported (`_DUMMY_HASH`, for sign-in timing; a CLI "
                 f"import never needs it: it could be made on first use). It is {fmt(hi['baseline_s']['median'] / hi['seconds']['median'] * 100, 0)}% "
                 f"of the wall time at {int(sizes[-1]):,} rows.")
         plan = r.get("lookup_plan")

@@ -290,9 +290,9 @@ def staff_username(i: int) -> str:
 def ensure_staff(url: str, practice_id: int, users: int) -> int:
     """One staff login per simulated staff member, in the searched practice; returns how many
     were created now (the others exist from an earlier run)."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import Practice
-    from services.staff import create_staff, find_staff_by_username
+    from services.identity.staff import create_staff, find_staff_by_username
 
     app = generate.make_app(url)
     created = 0

@@ -556,10 +556,10 @@ def http_server(app):
 
 
 def bench_one(database: str, url: str, n: int, args, report: dict) -> dict:
-    from extensions import db
+    from blueprints.extensions import db
     from models import AuditEvent, Patient, utcnow
-    from services.patient_search import _starts_with, parse_patient_search
-    from services.portal_status import portal_status_expression, portal_status_filter
+    from services.patients.patient_search import _starts_with, parse_patient_search
+    from services.patients.portal_status import portal_status_expression, portal_status_filter
 
     app = make_app(url)
     practice_id = report["searched_practice_id"]

@@ -41,7 +41,7 @@ def main() -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{folder}/weight.sqlite3"
     os.environ.pop("MAIL_SERVER", None)
     from app import create_app
-    from extensions import db
+    from blueprints.extensions import db
     from flask_migrate import upgrade
     from models import Patient
 

@@ -50,7 +50,7 @@ def make_app(database_url: str, timeout: float):
     from flask_migrate import upgrade
 
     from app import create_app
-    from extensions import db
+    from blueprints.extensions import db
 
     app = create_app({
         "TESTING": True,
@@ -103,7 +103,7 @@ class Fault:
 
 
 def message_state(app, patient_id: int) -> str:
-    from extensions import db
+    from blueprints.extensions import db
     from models import RegistrationCredential, WelcomeMessage
 
     with app.app_context():
@@ -159,7 +159,7 @@ def main() -> None:
                     states.add(state)
             rows.append((fault, statuses, times, states, retries))
 
-        from extensions import db
+        from blueprints.extensions import db
 
         with app.app_context():
             database = db.engine.dialect.name

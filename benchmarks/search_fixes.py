@@ -5,7 +5,7 @@ benchmark databases, without changing the product.
     .venv/bin/python benchmarks/search_fixes.py --size 100000 --databases sqlite
 
 Needs the data benchmarks/bench_search.py built (it is reused, never rebuilt here). For each
-search, the SQL the app runs is captured from services.patient_search.search_patients (SQLAlchemy's
+search, the SQL the app runs is captured from services.patients.patient_search.search_patients (SQLAlchemy's
 `before_cursor_execute`), then timed on one raw connection, R times after 3 warm-ups:
 
 - as the app runs it (baseline);
@@ -89,11 +89,11 @@ STATUS_COLUMNS = {
 
 def columns_statement(practice_id: int, criteria, now, page_size: int):
     """search_patients' query with the portal status read from two patients columns instead of
-    EXISTS subqueries (services.portal_status's rules, unchanged)."""
+    EXISTS subqueries (services.patients.portal_status's rules, unchanged)."""
     from sqlalchemy import Boolean, DateTime, and_, case, column, not_, or_
 
     from models import Patient
-    from services.patient_search import _starts_with
+    from services.patients.patient_search import _starts_with
 
     linked = column("portal_linked", Boolean)
     active_until = column("pin_active_until", DateTime)
@@ -129,7 +129,7 @@ def columns_statement(practice_id: int, criteria, now, page_size: int):
 def compiled_sql(app, statement) -> tuple[str, object]:
     """SQL and DBAPI parameters for a statement that cannot run yet (its columns do not exist
     until the trial's DDL): compiled for the app's dialect, values as the driver wants them."""
-    from extensions import db
+    from blueprints.extensions import db
 
     with app.app_context():
         dialect = db.engine.dialect
@@ -152,8 +152,8 @@ def page_first_statement(practice_id: int, criteria, now, page_size: int):
     from sqlalchemy.sql.util import ClauseAdapter
 
     from models import Patient
-    from services.patient_search import _starts_with
-    from services.portal_status import portal_status_expression, portal_status_filter
+    from services.patients.patient_search import _starts_with
+    from services.patients.portal_status import portal_status_expression, portal_status_filter
 
     query = select(Patient).where(Patient.practice_id == practice_id)
     if criteria.last:
@@ -187,9 +187,9 @@ def searches(dob: date) -> list[tuple[str, dict]]:
 def capture(app, practice_id: int, params: dict, shape: str = "app") -> tuple[str, object]:
     """The SQL and DBAPI parameters search_patients runs for these query-string arguments (or,
     with shape "page_first", those of page_first_statement)."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import utcnow
-    from services.patient_search import parse_patient_search, search_patients
+    from services.patients.patient_search import parse_patient_search, search_patients
 
     seen = []
 
@@ -308,7 +308,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
 
-    from extensions import db
+    from blueprints.extensions import db
     from models import Patient
 
     out = [START_MARK, f"## Search: candidate fixes tried (benchmarks/search_fixes.py, {args.size:,} patients)", ""]
@@ -337,7 +337,7 @@ def main() -> None:
             )
             db.session.remove()
         from models import utcnow
-        from services.patient_search import parse_patient_search
+        from services.patients.patient_search import parse_patient_search
 
         shapes = {
             shape: {label: capture(app, practice_id, params, shape) for label, params in searches(dob)}

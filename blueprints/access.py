@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from blueprints.htmx import client_redirect, current_htmx
 from blueprints.rendering import is_fragment_request
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, Practice, utcnow
-from services import staff_sessions
+from services.identity import staff_sessions
 from services.actor import Actor
 
 # The Flask session key of the staff session's token (the portal checks it to refuse a parent's

@@ -12,11 +12,11 @@ from wtforms.validators import DataRequired, Length
 
 from blueprints.access import clock
 from blueprints.rendering import render_fragment_or_page
-from extensions import db
+from blueprints.extensions import db
 from models import Patient
-from services.portal_status import STATUS_LABELS, portal_status_of
-from services.practice_time import age_description, practice_today_in
-from services.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
+from services.patients.portal_status import STATUS_LABELS, portal_status_of
+from services.practice.practice_time import age_description, practice_today_in
+from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
 
 
 class RevokeForm(FlaskForm):

@@ -8,10 +8,10 @@ import sys
 import click
 from flask import current_app
 
-from extensions import db
+from blueprints.extensions import db
 from models import utcnow
 from services.actor import Actor
-from services.staff import find_practice_by_name
+from services.identity.staff import find_practice_by_name
 
 
 def fail(message: str) -> None:

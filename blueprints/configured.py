@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import current_app
 
-from extensions import db
-from services.mail_delivery import mailer_for
-from services.message_cipher import MessageCipher
-from services.registration import SigningKeys
+from blueprints.extensions import db
+from services.delivery.mail_delivery import mailer_for
+from services.delivery.message_cipher import MessageCipher
+from services.credentials.registration import SigningKeys
 
 
 def signing_keys() -> SigningKeys:

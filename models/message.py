@@ -16,7 +16,7 @@ class WelcomeMessage(db.Model):
     """One welcome message for one credential, and its delivery record.
 
     While it may still be sent or retried, its body (the PIN or question link) is held encrypted
-    in `body_encrypted` (services/message_cipher.py, key outside the database). The body is erased
+    in `body_encrypted` (services/delivery/message_cipher.py, key outside the database). The body is erased
     once the message is sent, once it has failed for good, and once its credential is used,
     revoked or expired: a sent message never holds one (CHECK sent_holds_no_body)."""
 
@@ -44,7 +44,7 @@ class WelcomeMessage(db.Model):
     # When a queued message is next due (the worker sends it at or after this time).
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # While an attempt is under way: when its claim lapses (a sender that died lets go then).
-    # No one else may claim the message before that (services/outbox.py).
+    # No one else may claim the message before that (services/delivery/outbox.py).
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     body_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -46,12 +46,12 @@ class Patient(db.Model):
     guardian_email: Mapped[str | None] = mapped_column(String(254))
     guardian_cell: Mapped[str | None] = mapped_column(String(10))
     guardian_cell_carrier_id: Mapped[int | None] = mapped_column(ForeignKey("carriers.id"))
-    # The status the previous system reported; the shown status is derived (services.portal_status).
+    # The status the previous system reported; the shown status is derived (services.patients.portal_status).
     imported_portal_status: Mapped[str] = mapped_column(String(20), default=PortalStatus.UNREGISTERED)
     name_is_unofficial: Mapped[bool] = mapped_column(Boolean, default=False)
     # The portal status's two live inputs, kept by database triggers (migration c7a4e1f2b9d0) from
     # portal_links and registration_credentials, so search filters on columns instead of
-    # subqueries. Never written by the app; read through services.portal_status.
+    # subqueries. Never written by the app; read through services.patients.portal_status.
     portal_linked: Mapped[bool] = mapped_column(Boolean, server_default=false())
     pin_active_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

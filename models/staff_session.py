@@ -16,7 +16,7 @@ from models.vocabulary import SessionVia, one_of
 class StaffSession(db.Model):
     """One signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so
     the table's rows cannot be replayed as cookies. A session ends when it is revoked (sign-out),
-    idle too long, or too old (services/staff_sessions.py)."""
+    idle too long, or too old (services/identity/staff_sessions.py)."""
 
     __tablename__ = "staff_sessions"
     __table_args__ = (

@@ -87,7 +87,7 @@ class CredentialState(StrEnum):
 
 class PortalStatus(StrEnum):
     """A patient's portal status: as imported (patients.imported_portal_status) and as derived
-    (services/portal_status.py). Member order is the CHECK's; the derivation has its own order."""
+    (services/patients/portal_status.py). Member order is the CHECK's; the derivation has its own order."""
 
     UNREGISTERED = "unregistered"
     PENDING = "pending"

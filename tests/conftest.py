@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, insert, make_url, select, text
 
 from app import create_app
-from extensions import db
+from blueprints.extensions import db
 from tests.support.app_settings import IN_CI, TEST_DATABASE_URL, config_for
 from tests.support.builders import make_practice, make_staff
 from tests.support.html_readers import csrf_token_from

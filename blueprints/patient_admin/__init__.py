@@ -12,19 +12,19 @@ from blueprints.access import clock, is_automatic, load_patient_or_404, staff_ac
 from blueprints.account_page import Notice, RevokeForm, account_context, render_summary, revoke_prefix
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
-from extensions import db
+from blueprints.extensions import db
 from services import audit
-from services.basic_info import update_basic_info
-from services.names import is_placeholder_first_name
-from services.patient_search import (
+from services.patients.basic_info import update_basic_info
+from services.patients.names import is_placeholder_first_name
+from services.patients.patient_search import (
     InvalidSearch,
     PatientSearch,
     parse_patient_search,
     search_patients,
     search_portal_users,
 )
-from services.portal_status import STATUS_LABELS
-from services.registration import CredentialNotActive, find_patient_credential, revoke_credential
+from services.patients.portal_status import STATUS_LABELS
+from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
 
 bp = Blueprint("patient_admin", __name__, cli_group=None)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.

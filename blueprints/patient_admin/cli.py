@@ -6,10 +6,10 @@ import click
 from flask.cli import AppGroup, with_appcontext
 
 from blueprints.command_line import command_line_actor, fail, practice_or_fail
-from extensions import db
+from blueprints.extensions import db
 from models import utcnow
-from services.demo_data import seed_demo
-from services.patient_import import ImportFileError, import_patients_file
+from services.patients.demo_data import seed_demo
+from services.patients.patient_import import ImportFileError, import_patients_file
 
 patients_cli = AppGroup("patients", help="Load patients.")
 

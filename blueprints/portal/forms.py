@@ -7,8 +7,8 @@ from wtforms import BooleanField, DateField, EmailField, PasswordField, StringFi
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from models.vocabulary import RedemptionMode
-from services.contact import ContactError, normalize_email_address
-from services.portal_accounts import password_problem
+from services.delivery.contact import ContactError, normalize_email_address
+from services.identity.portal_accounts import password_problem
 
 DATE_FORMATS = ["%Y-%m-%d", "%m/%d/%Y"]  # what <input type=date> sends, and what people type
 

@@ -7,8 +7,8 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from blueprints.command_line import command_line_actor, fail, practice_or_fail
-from extensions import db
-from services.staff import (
+from blueprints.extensions import db
+from services.identity.staff import (
     PASSWORD_HASH_METHOD,
     StaffError,
     add_staff_from_command_line,

@@ -14,13 +14,13 @@ from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.registration.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, WelcomeMessage
-from services import print_instead as printing
-from services.carriers import list_carriers
-from services.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
-from services.practice_time import may_receive_own_pin, practice_today
-from services.registration import (
+from services.credentials import print_instead as printing
+from services.delivery.carriers import list_carriers
+from services.delivery.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
+from services.practice.practice_time import may_receive_own_pin, practice_today
+from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
     AlreadyIssued,
     IssueRequest,
@@ -32,7 +32,7 @@ from services.registration import (
     portal_url_for,
     question_link,
 )
-from services.welcome_messages import text_message_possible
+from services.delivery.welcome_messages import text_message_possible
 
 bp = Blueprint("registration", __name__, cli_group=None)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.

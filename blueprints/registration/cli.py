@@ -12,12 +12,12 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from blueprints.command_line import fail
-from extensions import db
+from blueprints.extensions import db
 from models import utcnow
-from services.carriers import list_carriers, set_carrier
-from services.mail_delivery import mailer_for
-from services.message_cipher import MessageCipher
-from services.outbox import send_due_messages
+from services.delivery.carriers import list_carriers, set_carrier
+from services.delivery.mail_delivery import mailer_for
+from services.delivery.message_cipher import MessageCipher
+from services.delivery.outbox import send_due_messages
 
 carriers_cli = AppGroup("carriers", help="The cell carrier table (email-to-SMS gateways).")
 outbox_cli = AppGroup("outbox", help="Deliver queued welcome messages.")

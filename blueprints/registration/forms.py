@@ -12,8 +12,8 @@ from wtforms.validators import Length, Optional
 
 from models import Carrier, Patient
 from models.vocabulary import AccessLevel, Audience, CredentialKind, SendBy
-from services.carriers import carrier_option_label, ended_carrier_reason
-from services.contact import ContactError, normalize_email_address, normalize_us_cell
+from services.delivery.carriers import carrier_option_label, ended_carrier_reason
+from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
 
 
 @dataclass(frozen=True)

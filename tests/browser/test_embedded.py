@@ -30,7 +30,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from blueprints.security_headers import postmessage_targets
-from extensions import db
+from blueprints.extensions import db
 from models import AuditEvent, StaffSession
 from tests.support.browser_pages import credential_rows, open_account, open_registration, radio, shown_pin
 from tests.support.chromium import CHROMIUM_ARGS, CSP_REPORTER, EXPECTED_CONSOLE_ERROR, ConsoleLog

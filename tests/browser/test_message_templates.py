@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from services.message_templates import LETTER_MAX_CHARACTERS, LETTER_MAX_LINES
+from services.delivery.message_templates import LETTER_MAX_CHARACTERS, LETTER_MAX_LINES
 from tests.support.browser_pages import (
     assert_accessible,
     assert_same_document,

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, Practice, RegistrationCredential, utcnow
 from services.actor import Actor
-from services.registration import AlreadyIssued, IssueRequest, SigningKeys, issue_credential
+from services.credentials.registration import AlreadyIssued, IssueRequest, SigningKeys, issue_credential
 from tests.support.builders import make_patient
 
 

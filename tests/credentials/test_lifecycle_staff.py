@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from extensions import db
+from blueprints.extensions import db
 from models import Practice, RegistrationCredential
 from services.actor import Actor
-from services.registration import CredentialNotActive, CredentialNotFound, revoke_credential
+from services.credentials.registration import CredentialNotActive, CredentialNotFound, revoke_credential
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.rows import credentials

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 
 from models.names import normalize_name
-from services.names import is_placeholder_first_name
-from services.pins import PIN_ALPHABET, format_pin, generate_pin, normalize_answer, normalize_pin_entry
-from services.welcome_messages import WelcomeDetails, compose_email, compose_text_message, gsm7_length
+from services.patients.names import is_placeholder_first_name
+from services.credentials.pins import PIN_ALPHABET, format_pin, generate_pin, normalize_answer, normalize_pin_entry
+from services.delivery.welcome_messages import WelcomeDetails, compose_email, compose_text_message, gsm7_length
 
 
 def test_pins_are_eight_crockford_characters_from_the_whole_alphabet():
@@ -105,8 +105,8 @@ def test_email_has_practice_url_pin_expiry_steps_and_only_the_first_name():
 
 
 def test_production_hashes_pins_with_werkzeugs_full_strength_scrypt():
-    from services.pins import hash_secret
-    from services.registration import SigningKeys
+    from services.credentials.pins import hash_secret
+    from services.credentials.registration import SigningKeys
 
     assert hash_secret("ABCD1234").startswith("scrypt:32768:8:1$")
     keys = SigningKeys.from_config({"PIN_LOOKUP_KEY": b"k", "SECRET_KEY": "s"})

@@ -10,10 +10,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential, WelcomeMessage
-from services.pins import PIN_ALPHABET, normalize_pin_entry, secret_matches
-from services.welcome_messages import gsm7_length
+from services.credentials.pins import PIN_ALPHABET, normalize_pin_entry, secret_matches
+from services.delivery.welcome_messages import gsm7_length
 from tests.support.app_settings import PORTAL_URL
 from tests.support.builders import make_patient
 from tests.support.html_readers import idempotency_key_from, pin_from
@@ -181,7 +181,7 @@ def test_issue_by_email_shows_the_pin_once_and_mails_the_same_pin(app, staff_cli
 
 def test_issue_by_text_sends_one_gsm7_segment_naming_no_patient(app, staff_client, teen, mailbox):
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         verizon = find_carrier_by_name(db.session, "Verizon").id
     response = issue(staff_client, teen.id, send_by="text", cell="(617) 555-0199", carrier=str(verizon))
@@ -200,7 +200,7 @@ def test_issue_by_text_sends_one_gsm7_segment_naming_no_patient(app, staff_clien
 
 def test_a_shut_down_carrier_is_listed_disabled_and_refused_with_alternatives(app, staff_client, teen, mailbox):
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         att = find_carrier_by_name(db.session, "AT&T").id
     body = open_window(staff_client, teen.id)
@@ -406,7 +406,7 @@ def test_a_question_by_text_is_refused_when_its_link_cannot_fit(app, practice, m
     client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
     patient = make_patient(app, wordy, "Noah", "Stone", date(2015, 2, 2))
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         verizon = str(find_carrier_by_name(db.session, "Verizon").id)
     refused = issue(client, patient.id, method="question", question="Pet?", answer="Rex",

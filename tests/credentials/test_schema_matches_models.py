@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import CheckConstraint, inspect, text
 
-from extensions import db
+from blueprints.extensions import db
 
 
 def _model_checks() -> dict[str, dict[str, str]]:

@@ -17,13 +17,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, Practice, RegistrationCredential, WelcomeMessage, utcnow
-from services import print_instead as print_instead_service
-from services.print_instead import PrintRefused
-from services.redemption import FAILURE_MESSAGE
+from services.credentials import print_instead as print_instead_service
+from services.credentials.print_instead import PrintRefused
+from services.credentials.redemption import FAILURE_MESSAGE
 from services.actor import Actor
-from services.registration import REPLACED_REASON, SigningKeys
+from services.credentials.registration import REPLACED_REASON, SigningKeys
 from tests.support.app_settings import set_clock
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from
@@ -86,7 +86,7 @@ def test_a_failed_message_is_replaced_by_a_printed_pin_shown_once(
     assert 'hx-target="#dialog-slot"' in form.group(2) and 'hx-disabled-elt="#delivery-guardian button"' in form.group(2)
     assert 'name="csrf_token"' in guardian.split("print-instead-form")[1]
 
-    caplog.set_level(logging.INFO, logger="services.print_instead")
+    caplog.set_level(logging.INFO, logger="services.credentials.print_instead")
     response = press_print_instead(staff_client, child.id, message.id)
     body = text(response)
     assert response.status_code == 200
@@ -127,7 +127,7 @@ def test_a_failed_message_is_replaced_by_a_printed_pin_shown_once(
     assert mailbox.messages == []
     assert "Not sent (printed instead)" in account_page(staff_client, child.id)
     # The log says who replaced which, by ids, and never the PIN.
-    [record] = [r for r in caplog.records if r.name == "services.print_instead"]
+    [record] = [r for r in caplog.records if r.name == "services.credentials.print_instead"]
     assert f"welcome message {message.id}" in record.getMessage() and f"credential {new.id}" in record.getMessage()
     for pin in (new_pin, old_pin):
         assert pin not in caplog.text and pin.replace("-", "") not in caplog.text

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import StaffMembership, StaffUser
 from tests.support.builders import make_staff
 from tests.support.html_readers import csrf_token_from

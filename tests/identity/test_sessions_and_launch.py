@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import AuditEvent, StaffSession
 from tests.support.builders import make_patient, make_practice, make_staff
 from tests.support.html_readers import csrf_token_from

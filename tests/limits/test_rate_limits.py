@@ -18,8 +18,8 @@ import pytest
 
 from app import create_app
 from config import Config
-from extensions import csrf, db, portal_post_limit
-from rate_limits import RateLimitStorageRequired, current_limiter, describe_wait, limit_marked_views, retry_after_seconds
+from blueprints.extensions import csrf, db, portal_post_limit
+from blueprints.rate_limits import RateLimitStorageRequired, current_limiter, describe_wait, limit_marked_views, retry_after_seconds
 from tests.support.builders import STAFF_PASSWORD, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.network import free_port

@@ -69,7 +69,7 @@ def test_the_portal_limit_counts_across_both_instances(app, twin, practice):
 def test_behind_a_proxy_the_client_address_is_the_forwarded_one_only_when_trusted(app, practice, expected):
     from sqlalchemy import select
 
-    from extensions import db
+    from blueprints.extensions import db
     from models import AuditEvent
 
     make_staff(app, practice)

@@ -13,10 +13,10 @@ from datetime import date
 import pytest
 from sqlalchemy import event, func, select
 
-from extensions import db
+from blueprints.extensions import db
 from models import Carrier, Patient, Practice
 from services.actor import Actor
-from services.patient_import import import_patients
+from services.patients.patient_import import import_patients
 from tests.support.builders import make_practice, make_staff, snapshot
 from tests.support.staff_screens import sign_in
 
@@ -544,7 +544,7 @@ def test_reimport_without_optional_columns_keeps_what_is_on_file(app, runner, pr
     result = runner.invoke(args=["patients", "import", str(partial), "--practice", practice.name])
     assert "unchanged: 1" in result.output and "updated: 0" in result.output
     with app.app_context():
-        from extensions import db
+        from blueprints.extensions import db
 
         patient = db.session.scalar(sa_select(Patient).where(Patient.chart_number == "P1"))
         assert patient.guardian_email == "ava.parent@example.com" and patient.guardian_cell == "6175550123"
@@ -557,7 +557,7 @@ def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_table(app, c
     ANALYZE when the rows written since the last one reach ANALYZE_EVERY (or that count)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("ANALYZE is PostgreSQL's; SQLite plans this lookup by its unique index as it is")
-    import services.patient_import as patient_import
+    import services.patients.patient_import as patient_import
 
     monkeypatch.setattr(patient_import, "ANALYZE_EVERY", 1_000)
     analyzed = []

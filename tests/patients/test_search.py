@@ -124,7 +124,7 @@ def test_account_page_of_another_practice_is_404(app, staff_client, other_practi
 
 
 def test_user_search_finds_portal_users_by_email_prefix(app, staff_client, patients):
-    from extensions import db
+    from blueprints.extensions import db
     from models import PortalLink, PortalUser
 
     with app.app_context():
@@ -146,7 +146,7 @@ def test_user_search_finds_portal_users_by_email_prefix(app, staff_client, patie
 def _statements_of(app, request):
     from sqlalchemy import event
 
-    from extensions import db
+    from blueprints.extensions import db
 
     seen: list[str] = []
     with app.app_context():

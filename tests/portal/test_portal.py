@@ -10,9 +10,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import PortalLink, PortalUser, RegistrationCredential
-from services.redemption import FAILURE_MESSAGE
+from services.credentials.redemption import FAILURE_MESSAGE
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
 from tests.support.portal import (

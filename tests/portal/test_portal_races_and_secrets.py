@@ -11,11 +11,11 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import PortalLink, RegistrationCredential, utcnow
 from services.actor import Actor
-from services.redemption import RedemptionFailed, Registrant, redeem_pin
-from services.registration import SigningKeys
+from services.credentials.redemption import RedemptionFailed, Registrant, redeem_pin
+from services.credentials.registration import SigningKeys
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
 from tests.support.portal import (

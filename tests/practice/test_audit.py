@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from extensions import db
+from blueprints.extensions import db
 from models import AuditEvent
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, UUIDConverter
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential, WelcomeMessage, utcnow
 from tests.support.builders import make_patient, make_practice, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from

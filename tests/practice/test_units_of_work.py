@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select, text
 
-from extensions import db
+from blueprints.extensions import db
 from models import AuditEvent, PortalLink, PortalUser, RegistrationCredential, WelcomeMessage
 from tests.support.builders import make_patient
 from tests.support.portal import issue_pin, register

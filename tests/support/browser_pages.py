@@ -10,7 +10,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential
 from tests.support.builders import STAFF_PASSWORD
 

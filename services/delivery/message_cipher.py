@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from services.mail_delivery import OutgoingMail
+from services.delivery.mail_delivery import OutgoingMail
 
 HKDF_INFO = b"welcome-message-outbox"
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from models import Patient
 from services import audit
 from services.actor import Actor, unit_of_work
-from services.names import is_placeholder_first_name
+from services.patients.names import is_placeholder_first_name
 
 
 def rename_patient(patient: Patient, first_name: str, last_name: str) -> None:

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models import PortalUser
 from services import audit
 from services.actor import Actor
-from services.pins import spend_one_verification
+from services.credentials.pins import spend_one_verification
 
 MIN_PORTAL_PASSWORD_LENGTH = 12
 

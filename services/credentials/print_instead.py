@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from models import Patient, RegistrationCredential, WelcomeMessage
 from services.actor import Actor
-from services.registration import (
+from services.credentials.registration import (
     AlreadyIssued,
     IssueOutcome,
     IssueRequest,

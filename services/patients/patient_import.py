@@ -19,7 +19,7 @@ from models import Carrier, Patient
 from models.patient import IMPORTED_PORTAL_STATUSES
 from services import audit
 from services.actor import Actor
-from services.contact import ContactError, normalize_email_address, normalize_us_cell
+from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
 BATCH_SIZE = 500

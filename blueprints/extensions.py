@@ -9,7 +9,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
 from models import db
-from rate_limits import ClientLimit, limited_by
+from blueprints.rate_limits import ClientLimit, limited_by
 
 migrate = Migrate()
 compress = Compress()

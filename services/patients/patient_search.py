@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models import Patient, PortalLink, PortalUser
 from models.names import normalize_name
-from services.portal_status import ALL_STATUSES, SEARCH_STATUSES, portal_status_expression, portal_status_filter
+from services.patients.portal_status import ALL_STATUSES, SEARCH_STATUSES, portal_status_expression, portal_status_filter
 
 # Past the last code point, so `x >= p AND x < p + PREFIX_END` is "starts with p" byte-wise.
 PREFIX_END = "\U0010ffff"

@@ -56,7 +56,7 @@ def to_gsm7(text: str) -> str:
 
 # Names as Flask's own loader sees them ("messages/email.txt"), so a page can include them too.
 _MESSAGES = Environment(
-    loader=FileSystemLoader(Path(__file__).resolve().parent.parent / "templates"),
+    loader=FileSystemLoader(Path(__file__).resolve().parents[2] / "templates"),
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
     # A misspelt value fails loudly rather than vanishing from a message.
     undefined=StrictUndefined,

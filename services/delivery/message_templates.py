@@ -35,7 +35,7 @@ from models import MessageTemplate, Practice, utcnow
 from models.message_template import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from services import audit
 from services.actor import Actor, unit_of_work
-from services.welcome_messages import (
+from services.delivery.welcome_messages import (
     SMS_LIMIT,
     ComposedEmail,
     WelcomeDetails,

@@ -1,7 +1,7 @@
 """Delivering welcome messages: the inline attempt, Retry, and the `outbox send` worker.
 
-A message row is written, queued, in the same transaction as its PIN (services/registration.py),
-with its body encrypted (services/message_cipher.py). Every attempt then goes the same way:
+A message row is written, queued, in the same transaction as its PIN (services/credentials/registration.py),
+with its body encrypted (services/delivery/message_cipher.py). Every attempt then goes the same way:
 
 1. **Claim** the message: one conditional UPDATE that counts the attempt and sets
    `claimed_until` (and `next_attempt_at`) a lease ahead (CLAIM_LEASE), committed before any SMTP
@@ -40,8 +40,8 @@ from models import RegistrationCredential, WelcomeMessage
 from models.vocabulary import AuditAction, AuditOutcome, Channel, CredentialKind, CredentialState, MessageStatus
 from services import audit
 from services.actor import Actor, unit_of_work
-from services.mail_delivery import DeliveryFailed, OutgoingMail
-from services.message_cipher import BodyUnreadable, MessageCipher
+from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail
+from services.delivery.message_cipher import BodyUnreadable, MessageCipher
 
 log = logging.getLogger(__name__)
 

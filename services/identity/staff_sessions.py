@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, joinedload
 from models import Practice, StaffMembership, StaffSession, StaffUser
 from services import audit
 from services.actor import Actor, unit_of_work
-from services.launch import LaunchRefused, accept
-from services.staff import authenticate_staff, find_staff_by_username
+from services.identity.launch import LaunchRefused, accept
+from services.identity.staff import authenticate_staff, find_staff_by_username
 
 # Activity is written at most this often, so a page of clicks costs one UPDATE, not one each.
 ACTIVITY_RESOLUTION = timedelta(seconds=30)

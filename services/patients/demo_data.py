@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from models import Patient, PortalLink, PortalUser
 from models.vocabulary import AccessLevel, PortalStatus
-from services.carriers import find_carrier_by_name
-from services.staff import create_practice, create_staff, find_practice_by_name
+from services.delivery.carriers import find_carrier_by_name
+from services.identity.staff import create_practice, create_staff, find_practice_by_name
 
 DEMO_PRACTICE = "Maple Grove Pediatrics"
 DEMO_USERNAME = "frontdesk"
