@@ -11,12 +11,12 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
-from blueprints.security_headers import install_security_headers
-from blueprints.static_versions import VersionedStaticFlask, install_static_versions
-from config import Config, derived_settings
 from blueprints.extensions import compress, csrf, db, mail, migrate
 from blueprints.logs import install_log_filters, use_json_logs
 from blueprints.rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
+from blueprints.security_headers import install_security_headers
+from blueprints.static_versions import VersionedStaticFlask, install_static_versions
+from config import Config, derived_settings
 from services.delivery.message_cipher import MessageCipher
 
 BASE_DIR = Path(__file__).resolve().parent

@@ -11,7 +11,7 @@ before every run; only names starting with `bench` are accepted). SQLite: a file
 benchmarks/data/ (git-ignored), replaced before every run. When the PostgreSQL server cannot be
 reached its runs are skipped, saying so.
 
-The file: the CONTRACT's patient CSV (`chart_number`, `first_name`, `last_name`, `date_of_birth`,
+The file: the README's patient CSV (`chart_number`, `first_name`, `last_name`, `date_of_birth`,
 `sex`, `guardian_email`, `guardian_cell`, `guardian_cell_carrier`, `portal_status`,
 `name_is_unofficial`), made by benchmarks/generate.py's PatientFactory (US-like name frequencies,
 accents, hyphens, families sharing a guardian's email and cell, `Baby Boy` newborns, every
@@ -770,7 +770,7 @@ def render(store: dict) -> str:
     any_file = next(iter(files.values()), {})
     out.append(
         "**What and how.** The real command, `flask --app app patients import FILE --practice NAME`, run as a "
-        "subprocess into a fresh database each run (wiped, `flask db upgrade`, one practice), on a CONTRACT-format "
+        "subprocess into a fresh database each run (wiped, `flask db upgrade`, one practice), on a README-format "
         "CSV made by benchmarks/generate.py's PatientFactory (US-like names with accents and hyphens, families "
         f"sharing a guardian's email and cell, cells in four spellings, {any_file.get('bad_share', 0.001):.1%} bad "
         "rows on purpose). Rows/s = data rows / the process's wall time (start to reaped); *net* subtracts a "

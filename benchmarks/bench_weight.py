@@ -1,4 +1,4 @@
-"""Weight (issue 6, benchmark 5): bytes, raw and gzipped, of the first load of Patient
+"""Weight (benchmark 5): bytes, raw and gzipped, of the first load of Patient
 Administration (HTML + CSS + JS) and of each htmx fragment beside its full page.
 
     .venv/bin/python benchmarks/bench_weight.py            # prints the table, updates RESULTS.md
@@ -6,7 +6,7 @@ Administration (HTML + CSS + JS) and of each htmx fragment beside its full page.
 A fresh SQLite database in a temporary folder, migrated, with the demo data (`seed-demo`); one
 signed-in staff client (Flask's test client). Gzip is Python's at level 6 (what nginx and most
 servers use by default) and level 9. Byte counts do not depend on the machine's load.
-Targets (issue 6): first load <= 30 KB gzipped in all; each swap <= 5 KB gzipped.
+Targets: first load <= 30 KB gzipped in all; each swap <= 5 KB gzipped.
 
 "as served" is what the app itself sends to a browser that accepts `gzip, deflate, br, zstd`
 (Chromium): static files compressed (Flask-Compress, brotli 6) with a year's Cache-Control under

@@ -11,12 +11,12 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.access import clock
-from blueprints.rendering import render_fragment_or_page
 from blueprints.extensions import db
+from blueprints.rendering import render_fragment_or_page
 from models import Patient
+from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
 from services.patients.portal_status import STATUS_LABELS, portal_status_of
 from services.practice.practice_time import age_description, practice_today_in
-from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
 
 
 class RevokeForm(FlaskForm):

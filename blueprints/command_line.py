@@ -6,10 +6,9 @@ from __future__ import annotations
 import sys
 
 import click
-from flask import current_app
 
+from blueprints.access import clock
 from blueprints.extensions import db
-from models import utcnow
 from services.actor import Actor
 from services.identity.staff import find_practice_by_name
 
@@ -20,7 +19,7 @@ def fail(message: str) -> None:
 
 
 def command_line_actor(practice_id: int | None) -> Actor:
-    return Actor.for_command_line(practice_id, clock=current_app.config.get("CLOCK") or utcnow)
+    return Actor.for_command_line(practice_id, clock=clock())
 
 
 def practice_or_fail(name: str):

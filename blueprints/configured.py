@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import current_app
 
 from blueprints.extensions import db
+from services.credentials.registration import SigningKeys
 from services.delivery.mail_delivery import mailer_for
 from services.delivery.message_cipher import MessageCipher
-from services.credentials.registration import SigningKeys
 
 
 def signing_keys() -> SigningKeys:

@@ -8,8 +8,8 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
-from models import db
 from blueprints.rate_limits import ClientLimit, limited_by
+from models import db
 
 migrate = Migrate()
 compress = Compress()

@@ -16,7 +16,7 @@ BODY_MAX_LENGTH = 4000
 
 class MessageTemplate(db.Model):
     """At most one per practice and kind; without one the built-in wording is used.
-    Saved only after the checks in services/delivery/message_templates.py (CONTRACT section 2)."""
+    Saved only after the checks in services/delivery/message_templates.py (README: The outside contract)."""
 
     __tablename__ = "message_templates"
     __table_args__ = (

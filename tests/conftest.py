@@ -21,6 +21,7 @@ from tests.support.mail import RefusingHandler, serve_smtp, start_smtp_server
 from tests.support.rows import portal_status_inputs_disagreeing
 from tests.support.staff_screens import sign_in
 
+
 @pytest.fixture(scope="session")
 def smtp():
     # aiosmtpd logs recipients and message lines; tests scan logs for PINs, so keep it quiet.

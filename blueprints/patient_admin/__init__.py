@@ -10,10 +10,11 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.access import clock, is_automatic, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, RevokeForm, account_context, render_summary, revoke_prefix
+from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
-from blueprints.extensions import db
 from services import audit
+from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
 from services.patients.basic_info import update_basic_info
 from services.patients.names import is_placeholder_first_name
 from services.patients.patient_search import (
@@ -24,7 +25,6 @@ from services.patients.patient_search import (
     search_portal_users,
 )
 from services.patients.portal_status import STATUS_LABELS
-from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
 
 bp = Blueprint("patient_admin", __name__, cli_group=None)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.

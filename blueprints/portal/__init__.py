@@ -10,10 +10,9 @@ from sqlalchemy import select
 
 from blueprints.access import STAFF_SESSION_KEY, client_actor
 from blueprints.configured import signing_keys
-from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
 from blueprints.extensions import db, portal_post_limit
+from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
 from models import Patient, PortalLink, PortalUser
-from services.identity import portal_accounts
 from services.credentials.redemption import (
     FAILURE_MESSAGE,
     AccountPasswordMismatch,
@@ -26,6 +25,7 @@ from services.credentials.redemption import (
     redeem_pin,
     redeem_question,
 )
+from services.identity import portal_accounts
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 

@@ -10,16 +10,13 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, account_context, render_summary
 from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
-from blueprints.htmx import current_htmx, trigger_client_event
-from blueprints.registration.forms import RegistrationForm, WindowContext
-from blueprints.registration.cli import COMMANDS
-from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from blueprints.extensions import db
+from blueprints.htmx import current_htmx, trigger_client_event
+from blueprints.registration.cli import COMMANDS
+from blueprints.registration.forms import RegistrationForm, WindowContext
+from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from models import Patient, WelcomeMessage
 from services.credentials import print_instead as printing
-from services.delivery.carriers import list_carriers
-from services.delivery.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
-from services.practice.practice_time import may_receive_own_pin, practice_today
 from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
     AlreadyIssued,
@@ -32,7 +29,10 @@ from services.credentials.registration import (
     portal_url_for,
     question_link,
 )
+from services.delivery.carriers import list_carriers
+from services.delivery.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
 from services.delivery.welcome_messages import text_message_possible
+from services.practice.practice_time import may_receive_own_pin, practice_today
 
 bp = Blueprint("registration", __name__, cli_group=None)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.

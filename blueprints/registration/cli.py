@@ -11,9 +11,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from blueprints.access import clock
 from blueprints.command_line import fail
 from blueprints.extensions import db
-from models import utcnow
 from services.delivery.carriers import list_carriers, set_carrier
 from services.delivery.mail_delivery import mailer_for
 from services.delivery.message_cipher import MessageCipher
@@ -62,14 +62,13 @@ def outbox_send(loop: bool, interval: float) -> None:
 
     On PostgreSQL several workers may run at once; on SQLite run one."""
     config = current_app.config
-    # CLOCK: tests move time past a message's next try; production uses the real clock.
-    clock = config.get("CLOCK") or utcnow
+    now = clock()  # the app's clock, which tests move past a message's next try
     cipher = MessageCipher.from_config(config)
     mailer = mailer_for(config, current_app.extensions["mail"], db.session)
     try:
         while True:
             try:
-                report = send_due_messages(db.session, mailer, cipher, clock())
+                report = send_due_messages(db.session, mailer, cipher, now())
             except Exception:
                 if not loop:
                     raise

@@ -1,4 +1,4 @@
-"""The Patient Registration window's form (CONTRACT section 1)."""
+"""The Patient Registration window's form (README: The outside contract)."""
 
 from __future__ import annotations
 

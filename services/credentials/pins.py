@@ -1,4 +1,4 @@
-"""PIN generation, display, entry normalisation and storage (CONTRACT section 2)."""
+"""PIN generation, display, entry normalisation and storage (README: The outside contract)."""
 
 from __future__ import annotations
 

@@ -25,9 +25,9 @@ from models import Patient, PortalLink, PortalUser, RegistrationCredential
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
+from services.credentials.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
 from services.delivery.outbox import withdraw_messages, withdrawn_reason
 from services.identity.portal_accounts import create_portal_user, find_portal_user
-from services.credentials.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
 
 DESK_TOKEN_MAX_AGE_SECONDS = 15 * 60
 FAILURE_MESSAGE = (

@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
 from services import audit
 from services.actor import Actor, unit_of_work
-from services.delivery.mail_delivery import OutgoingMail
-from services.delivery.message_cipher import MessageCipher, derive_key
-from services.delivery.outbox import CLAIM_LEASE, Attempt, attempt, withdraw_messages, withdrawn_reason
-from services.delivery.masking import mask_cell, mask_email
-from services.patients.names import is_placeholder_first_name
 from services.credentials.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
+from services.delivery.mail_delivery import OutgoingMail
+from services.delivery.masking import mask_cell, mask_email
+from services.delivery.message_cipher import MessageCipher, derive_key
 from services.delivery.message_templates import PracticeTemplates, email_for, letter_html_for, text_message_for
 from services.delivery.message_templates import load as load_templates
+from services.delivery.outbox import CLAIM_LEASE, Attempt, attempt, withdraw_messages, withdrawn_reason
 from services.delivery.welcome_messages import WelcomeDetails
+from services.patients.names import is_placeholder_first_name
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from models import Carrier
 
 
-
 def list_carriers(session: Session) -> list[Carrier]:
     return list(session.scalars(select(Carrier).order_by(Carrier.name)))
 

@@ -136,7 +136,7 @@ class SmtpMailer:
             raise DeliveryFailed(
                 _reply_reason(error.smtp_code, error.smtp_error), permanent=_is_permanent(error.smtp_code)
             ) from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise DeliveryFailed(_TIMED_OUT) from None
         except smtplib.SMTPServerDisconnected as error:
             # smtplib reports a read timeout as a disconnection ("...: timed out").

@@ -1,4 +1,4 @@
-"""The encrypted body of a queued welcome message (issue 4: no PIN at rest).
+"""The encrypted body of a queued welcome message (no PIN at rest).
 
 While a message may still be sent or retried, its composed mail (subject, text, HTML: the PIN or
 the question link) is kept in `welcome_messages.body_encrypted`, encrypted with Fernet under a key

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import NamedTuple
 
@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from models import MessageTemplate, Practice, utcnow
+from models import MessageTemplate, Practice
 from models.message_template import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from services import audit
 from services.actor import Actor, unit_of_work
@@ -379,7 +379,7 @@ def sample_details(practice: Practice, portal_url: str, now: datetime | None = N
     """What a preview shows: the practice's own name, URL and PIN lifetime, a sample PIN and name."""
     from datetime import timedelta
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return WelcomeDetails(
         practice_name=practice.name,
         portal_url=portal_url,

@@ -13,10 +13,11 @@ with its body encrypted (services/delivery/message_cipher.py). Every attempt the
    queueing on them. On SQLite run a single worker (README): the claim stays correct, but SQLite
    serialises every writer anyway.
 2. **Send**, outside any transaction.
-3. **Record** the outcome with its audit row, in one transaction, conditional on the claimed attempt count, and release the claim: sent (body erased); a
-   permanent failure (SMTP 5xx) or the MAX_ATTEMPTS-th temporary one, failed (body erased); a
-   temporary failure (4xx, refused connection, timeout), still queued, due again after a backoff
-   of one minute doubling up to one hour.
+3. **Record** the outcome with its audit row, in one transaction, conditional on the claimed
+   attempt count, and release the claim: sent (body erased); a permanent failure (SMTP 5xx) or
+   the MAX_ATTEMPTS-th temporary one, failed (body erased); a temporary failure (4xx, refused
+   connection, timeout), still queued, due again after a backoff of one minute doubling up to
+   one hour.
 
 A process killed between the mail server's acceptance and step 3 leaves the message claimed: it
 is sent again once the lease runs out (at-least-once delivery: at most one duplicate per crash).

@@ -14,7 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -150,7 +150,7 @@ def text_message_possible(portal_url: str, sample_link: str | None = None) -> bo
     details = WelcomeDetails(
         practice_name="",
         portal_url=portal_url,
-        expires_at=datetime(2000, 9, 30, tzinfo=timezone.utc),
+        expires_at=datetime(2000, 9, 30, tzinfo=UTC),
         timezone="UTC",
         patient_first_name="",
         pin=None if sample_link else "WWWW-WWWW",

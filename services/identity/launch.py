@@ -1,4 +1,4 @@
-"""Embedded launch (CONTRACT section 4): the host portal opens `/launch?token=T` in its iframe.
+"""Embedded launch (README: The outside contract): the host portal opens `/launch?token=T` in its iframe.
 
 T is `URLSafeTimedSerializer(LAUNCH_SECRET, salt="launch").dumps({"staff": USERNAME,
 "practice": NAME, "jti": RANDOM})`, valid 60 seconds; each jti is accepted once (stored in

@@ -1,4 +1,4 @@
-"""Streaming, idempotent patient import from the practice-management system's CSV (CONTRACT 4).
+"""Streaming, idempotent patient import from the practice-management system's CSV (README: The outside contract).
 
 Rows are read one at a time and written in batches, so 100,000 rows need no more memory than
 1,000. A bad row is reported with its line and reason and never aborts the good ones.
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
@@ -209,7 +209,6 @@ def _import(session: Session, actor: Actor, lines: Iterable[str]) -> ImportRepor
         raise ImportFileError(f"The header row lacks the column(s): {', '.join(missing)}.")
 
     absent_fields = [field for field, column in _OPTIONAL_FIELD_COLUMNS.items() if column not in header]
-    practice_id = actor.practice_id
     carriers = {name.lower(): cid for cid, name in session.execute(select(Carrier.id, Carrier.name))}
     report = ImportReport()
     batch: dict[str, tuple[int, dict]] = {}

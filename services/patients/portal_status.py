@@ -1,4 +1,4 @@
-"""The portal status, derived (CONTRACT section 1) and never stored as such.
+"""The portal status, derived (README: The outside contract) and never stored as such.
 
 Registered when a portal user is linked (or the import says so); Pending while a credential is
 active (or the import says a PIN from the previous system is pending); Self Registered when the

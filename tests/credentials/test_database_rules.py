@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from blueprints.extensions import db
-from models import Patient, Practice, RegistrationCredential, utcnow
+from models import Patient, RegistrationCredential, utcnow
 from services.actor import Actor
 from services.credentials.registration import AlreadyIssued, IssueRequest, SigningKeys, issue_credential
 from tests.support.builders import make_patient

@@ -1,11 +1,11 @@
-"""The staff side of a PIN's life (issue 3): Revoke PIN with a reason on the Patient Account
+"""The staff side of a PIN's life: Revoke PIN with a reason on the Patient Account
 page, the Locked state, and the practice's PIN lifetime set by a practice admin."""
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -163,10 +163,10 @@ def test_revoking_one_audience_leaves_the_other_active_and_the_status_pending(ap
 @pytest.mark.parametrize(
     "change, state",
     [
-        ({"revoked_at": datetime(2024, 1, 1, tzinfo=timezone.utc), "revoked_reason": "Earlier"}, "Revoked"),
-        ({"used_at": datetime(2024, 1, 1, tzinfo=timezone.utc)}, "Used"),
+        ({"revoked_at": datetime(2024, 1, 1, tzinfo=UTC), "revoked_reason": "Earlier"}, "Revoked"),
+        ({"used_at": datetime(2024, 1, 1, tzinfo=UTC)}, "Used"),
         ({"failed_attempts": 5}, "Locked"),
-        ({"issued_at": datetime(2024, 1, 1, tzinfo=timezone.utc), "expires_at": datetime(2024, 1, 8, tzinfo=timezone.utc)}, "Expired"),
+        ({"issued_at": datetime(2024, 1, 1, tzinfo=UTC), "expires_at": datetime(2024, 1, 8, tzinfo=UTC)}, "Expired"),
     ],
 )
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])
@@ -274,7 +274,7 @@ class TestRevokeService:
     def test_revokes_an_active_credential_and_refuses_the_rest(self, app, staff_client, practice, other_practice, child, mailbox):
         issue(staff_client, child.id)
         credential = only_credential(app, child.id)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         here, later = Actor(practice.id, clock=lambda: now), Actor(practice.id, clock=lambda: now + timedelta(days=8))
         with app.app_context():
             credential = db.session.get(RegistrationCredential, credential.id)

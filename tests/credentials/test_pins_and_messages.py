@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from models.names import normalize_name
-from services.patients.names import is_placeholder_first_name
 from services.credentials.pins import PIN_ALPHABET, format_pin, generate_pin, normalize_answer, normalize_pin_entry
 from services.delivery.welcome_messages import WelcomeDetails, compose_email, compose_text_message, gsm7_length
+from services.patients.names import is_placeholder_first_name
 
 
 def test_pins_are_eight_crockford_characters_from_the_whole_alphabet():
@@ -60,7 +60,7 @@ def details(**overrides) -> WelcomeDetails:
     values = dict(
         practice_name="Cedar Pediatrics",
         portal_url="https://portal.cedar.example/portal/register",
-        expires_at=datetime(2026, 12, 3, 21, 0, tzinfo=timezone.utc),
+        expires_at=datetime(2026, 12, 3, 21, 0, tzinfo=UTC),
         timezone="America/New_York",
         patient_first_name="Sofía",
         pin="ABCD-1234",

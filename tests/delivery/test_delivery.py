@@ -1,4 +1,4 @@
-"""Sending the welcome message against real servers on loopback (issue 4): a refused connection,
+"""Sending the welcome message against real servers on loopback: a refused connection,
 a server that never answers, a 451 temporary reply then success, a 550 permanent refusal. The
 PIN is issued either way; a temporary failure leaves the message queued with its body encrypted,
 and `outbox send` delivers that same message later; staff see what happened and can Retry."""

@@ -1,4 +1,4 @@
-"""Delivery under faults (issue 4), on both databases:
+"""Delivery under faults, on both databases:
 
 - a worker killed between the mail server's acceptance and its database update: the message is
   sent again once the claim's lease runs out, exactly one duplicate, and never a third copy;
@@ -33,8 +33,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import case, func, select, update
 
 import services.delivery.outbox as outbox
-from config import Config
 from blueprints.extensions import db
+from config import Config
 from models import RegistrationCredential, WelcomeMessage, utcnow
 from services.delivery.outbox import CLAIM_LEASE
 from tests.support.builders import make_patient

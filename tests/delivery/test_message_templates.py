@@ -1,5 +1,5 @@
-"""Message Templates (issue 4): a practice admin words the PIN's email, text message and letter,
-previews it, and cannot save one that breaks CONTRACT section 2. Messages then go out in the
+"""Message Templates: a practice admin words the PIN's email, text message and letter,
+previews it, and cannot save one that breaks the outside contract (README). Messages then go out in the
 practice's words, through the real SMTP server on loopback."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Print instead on the Patient Account page (CONTRACT section 1; the issue: "`Print instead`
+"""Print instead on the Patient Account page (the issue: "`Print instead`
 issues a fresh PIN, revoking the failed one, and prints it, since a PIN is shown only once").
 
 What staff see (the button where it applies, the new PIN once with the print-only letter, the
@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select, update
 
 from blueprints.extensions import db
-from models import Patient, Practice, RegistrationCredential, WelcomeMessage, utcnow
+from models import Patient, RegistrationCredential, WelcomeMessage, utcnow
+from services.actor import Actor
 from services.credentials import print_instead as print_instead_service
 from services.credentials.print_instead import PrintRefused
 from services.credentials.redemption import FAILURE_MESSAGE
-from services.actor import Actor
 from services.credentials.registration import REPLACED_REASON, SigningKeys
 from tests.support.app_settings import set_clock
 from tests.support.builders import make_patient, make_staff

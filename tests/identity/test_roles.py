@@ -1,4 +1,4 @@
-"""Roles (issue 5): practice admins edit the practice's settings (PIN lifetime, message
+"""Roles: practice admins edit the practice's settings (PIN lifetime, message
 templates, staff, audit export); other staff get 403 from the server for every one of them."""
 
 from __future__ import annotations

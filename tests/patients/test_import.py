@@ -1,5 +1,5 @@
 """`flask patients import`: what an IT person sees on the terminal and an auditor finds in the
-database, on SQLite and PostgreSQL (CONTRACT section 4, patient CSV format)."""
+database, on SQLite and PostgreSQL (the outside contract (README), patient CSV format)."""
 
 from __future__ import annotations
 
@@ -529,8 +529,9 @@ def test_memory_does_not_grow_with_the_file_size(app, tmp_path, record_property)
 
 def test_reimport_without_optional_columns_keeps_what_is_on_file(app, runner, practice, tmp_path):
     """A partial export (required columns only) must not wipe contact details or statuses."""
-    from models import Patient
     from sqlalchemy import select as sa_select
+
+    from models import Patient
 
     full = tmp_path / "full.csv"
     full.write_text(

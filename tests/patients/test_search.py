@@ -11,6 +11,7 @@ from tests.support.builders import make_patient
 from tests.support.html_readers import names
 from tests.support.staff_screens import HX
 
+
 @pytest.fixture
 def patients(app, practice):
     return {

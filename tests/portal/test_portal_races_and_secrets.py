@@ -12,16 +12,16 @@ import pytest
 from sqlalchemy import select
 
 from blueprints.extensions import db
-from models import PortalLink, RegistrationCredential, utcnow
+from models import PortalLink, RegistrationCredential
 from services.actor import Actor
 from services.credentials.redemption import RedemptionFailed, Registrant, redeem_pin
 from services.credentials.registration import SigningKeys
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
 from tests.support.portal import (
+    PARENT_PASSWORD,
     issue_pin,
     link_from_mail,
-    PARENT_PASSWORD,
     pins_for_every_failure_kind,
     portal_post,
     register,

@@ -1,4 +1,4 @@
-"""The audit trail (issue 5, HIPAA 164.312(b)): the whole workflow leaves exact rows, none of
+"""The audit trail (HIPAA 164.312(b)): the whole workflow leaves exact rows, none of
 them carries a PIN, a name, a date of birth, an email address or a revoke reason; PostgreSQL
 refuses to change or delete a row; staff see a patient's history; admins export CSV."""
 

@@ -1,4 +1,4 @@
-"""The command line an IT person runs (CONTRACT section 4): what it prints, its exit codes and
+"""The command line an IT person runs (README: The outside contract): what it prints, its exit codes and
 the rows it leaves, on SQLite and PostgreSQL. `patients import` is in tests/patients/test_import.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What a person does in the browser, by role and accessible name (CONTRACT.md section 1),
+"""What a person does in the browser, by role and accessible name (the outside contract (README)),
 plus the checks the browser tests share: axe, no page load, database rows."""
 
 from __future__ import annotations
