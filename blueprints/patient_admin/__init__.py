@@ -13,6 +13,7 @@ from blueprints.account_page import Notice, RevokeForm, account_context, render_
 from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
+from models.vocabulary import CredentialState
 from services import audit
 from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
 from services.patients.basic_info import update_basic_info
@@ -132,13 +133,13 @@ def revoke(patient_id: int, credential_id: int):
     if credential is None:
         abort(404)
     audience, form = credential.audience, RevokeForm(prefix=revoke_prefix(credential.audience))
-    if credential.state(clock()()) == "Active" and not form.validate():
+    if credential.state(clock()()) == CredentialState.ACTIVE and not form.validate():
         return render_summary(patient, 422, submitted={audience: form})
     try:
         revoke_credential(db.session, staff_actor(), credential, form.reason.data)
     except CredentialNotActive as refused:  # used, revoked or replaced since the page was shown
         return render_summary(patient, 409, notices={audience: Notice("alert", refused.message)})
-    done = "PIN revoked." if credential.kind == "pin" else "Verification question revoked."
+    done = f"{credential.noun[0].upper()}{credential.noun[1:]} revoked."
     if not is_fragment_request():
         flash(done)
         return redirect(url_for("patient_admin.account", patient_id=patient.id))

@@ -16,6 +16,7 @@ from blueprints.registration.cli import COMMANDS
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from models import Patient, WelcomeMessage
+from models.vocabulary import MessageStatus
 from services.credentials import print_instead as printing
 from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
@@ -228,7 +229,7 @@ def retry(patient_id: int, message_id: int):
     patient = load_patient_or_404(patient_id)
     message = _patient_message_or_404(patient, message_id)
     audience = message.credential.audience
-    if message.status == "sent":
+    if message.status == MessageStatus.SENT:
         return _delivery_answer(patient, audience, 409, Notice("alert", "Already sent: nothing to retry."))
     if not message.holds_body:
         return _delivery_answer(patient, audience, 409, Notice("alert", NO_LONGER_KEPT))

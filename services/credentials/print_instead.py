@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Patient, RegistrationCredential, WelcomeMessage
+from models.vocabulary import CredentialKind, MessageStatus, SendBy
 from services.actor import Actor
 from services.credentials.registration import (
     AlreadyIssued,
@@ -81,8 +82,8 @@ def already_printed(session: Session, practice_id: int, message_id: int) -> bool
 def refusal(session: Session, message: WelcomeMessage, now: datetime) -> str | None:
     """Why Print instead may not replace this message's PIN now, in staff's words; None: it may."""
     credential = message.credential
-    noun = "PIN" if credential.kind == "pin" else "verification question"
-    if message.status == "sent":
+    noun = credential.noun
+    if message.status == MessageStatus.SENT:
         return "Already sent: this welcome message was delivered, so nothing was printed."
     latest = latest_credentials(session, credential.patient_id).get(credential.audience)
     if latest is None or latest.id != credential.id:
@@ -117,9 +118,9 @@ def print_instead(
         raise PrintRefused(reason)
     credential = message.credential
     request = IssueRequest(
-        kind="pin",  # even for a question: a printed letter carries a PIN
+        kind=CredentialKind.PIN,  # even for a question: a printed letter carries a PIN
         access_level=credential.access_level,
-        send_by="none",
+        send_by=SendBy.NONE,
         audience=credential.audience,
         idempotency_key=idempotency_key(message.id),
         prints_letter=True,

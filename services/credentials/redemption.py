@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from models import Patient, PortalLink, PortalUser, RegistrationCredential
+from models.vocabulary import Audience, CredentialKind, CredentialState
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
@@ -71,7 +72,7 @@ def _active_pin_candidates(session: Session, bucket: int, now: datetime) -> list
     return list(
         session.scalars(
             select(RegistrationCredential).where(
-                RegistrationCredential.kind == "pin",
+                RegistrationCredential.kind == CredentialKind.PIN,
                 RegistrationCredential.pin_bucket == bucket,
                 RegistrationCredential.active_condition(now),
             )
@@ -97,7 +98,7 @@ def _count_failure_against_birth_date(
     session.execute(
         update(RegistrationCredential)
         .where(
-            RegistrationCredential.kind == "pin",
+            RegistrationCredential.kind == CredentialKind.PIN,
             RegistrationCredential.active_condition(now),
             RegistrationCredential.patient_id.in_(born_that_day),
         )
@@ -235,12 +236,12 @@ def _link(
         if won != 1:
             raise RedemptionFailed()
         # Used: a welcome message still waiting to be sent would carry a dead PIN; erase it now.
-        withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, "Used"))
+        withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.USED))
         user, created = _account_for(session, practice_id, registrant, keys)
         links = list(session.scalars(select(PortalLink).where(PortalLink.portal_user_id == user.id)))
         existing = next((link for link in links if link.patient_id == patient_id), None)
         others = [link for link in links if link.patient_id != patient_id]
-        if others and (audience == "minor" or any(link.audience == "minor" for link in others)):
+        if others and (audience == Audience.MINOR or any(link.audience == Audience.MINOR for link in others)):
             raise AudienceMismatch()
         if existing is None:
             session.add(

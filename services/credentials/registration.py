@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
+from models.vocabulary import CredentialKind, CredentialState, SendBy
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
@@ -82,7 +83,7 @@ class IssueRequest:
 
     @property
     def noun(self) -> str:
-        return "PIN" if self.kind == "pin" else "verification question"
+        return CredentialKind(self.kind).noun
 
 
 @dataclass(frozen=True)
@@ -229,10 +230,10 @@ def issue_credential(
         raise AlreadyIssued()
 
     # The slow and fallible work (scrypt, addresses) happens before the lock is taken.
-    pin = generate_pin() if request.kind == "pin" else None
+    pin = generate_pin() if request.kind == CredentialKind.PIN else None
     pin_hash = hash_secret(pin, keys.hash_method) if pin else None
     answer_hash = (
-        hash_secret(normalize_answer(request.answer or ""), keys.hash_method) if request.kind == "question" else None
+        hash_secret(normalize_answer(request.answer or ""), keys.hash_method) if request.kind == CredentialKind.QUESTION else None
     )
     recipient, masked = _recipient(request, carrier)
     expires_at = now + timedelta(days=practice.pin_lifetime_days)
@@ -268,7 +269,7 @@ def issue_credential(
             access_level=request.access_level,
             pin_hash=pin_hash,
             pin_bucket=pin_bucket(keys.pin_lookup_key, pin) if pin else None,
-            question=request.question if request.kind == "question" else None,
+            question=request.question if request.kind == CredentialKind.QUESTION else None,
             answer_hash=answer_hash,
             send_by=request.send_by,
             sent_to_masked=masked,
@@ -332,7 +333,7 @@ def issue_credential(
         kind=request.kind,
         audience=request.audience,
         pin=details.pin,
-        question=request.question if request.kind == "question" else None,
+        question=request.question if request.kind == CredentialKind.QUESTION else None,
         expires_at=expires_at,
         send_by=request.send_by,
         sent_to_masked=masked,
@@ -357,11 +358,11 @@ def _audit_issue(session: Session, actor: Actor, patient_id: int, credential_id:
 
 
 def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | None, str | None]:
-    if request.send_by == "email":
+    if request.send_by == SendBy.EMAIL:
         if not request.email:
             raise ValueError("email required")
         return request.email, mask_email(request.email)
-    if request.send_by == "text":
+    if request.send_by == SendBy.TEXT:
         if not request.cell or carrier is None:
             raise ValueError("cell and carrier required")
         return f"{request.cell}@{carrier.gateway}", mask_cell(request.cell)
@@ -369,7 +370,7 @@ def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | No
 
 
 def _compose(send_by: str, recipient: str, details: WelcomeDetails, templates: PracticeTemplates) -> OutgoingMail:
-    if send_by == "text":
+    if send_by == SendBy.TEXT:
         body = text_message_for(details, templates)
         if body is None:
             raise ValueError("portal URL too long for a text message")
@@ -411,10 +412,10 @@ def revoke_credential(
     if credential.practice_id != actor.practice_id:
         raise CredentialNotFound()
     now = actor.now()
-    noun = "PIN" if credential.kind == "pin" else "verification question"
+    noun = credential.noun
     credential_id, patient_id = credential.id, credential.patient_id
     state = credential.state(now)
-    if state == "Active":
+    if state == CredentialState.ACTIVE:
         reason = (reason or "").strip()
         if not reason:
             raise ValueError("a revocation needs a reason")
@@ -431,7 +432,7 @@ def revoke_credential(
             ).rowcount
             if revoked == 1:
                 # Its welcome message, if still held, is never sent: the body goes with it.
-                withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, "Revoked"))
+                withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.REVOKED))
                 # The reason is staff's free text (it may name the patient): not in the trail.
                 audit.record(session, actor, "revoke", patient_id=patient_id, detail=f"{noun} {credential_id}")
         session.refresh(credential)
