@@ -8,15 +8,14 @@ import time
 from datetime import date
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from blueprints.access import clock
 from blueprints.command_line import fail
+from blueprints.configured import mailer as configured_mailer
+from blueprints.configured import message_cipher
 from blueprints.extensions import db
 from services.delivery.carriers import list_carriers, set_carrier
-from services.delivery.mail_delivery import mailer_for
-from services.delivery.message_cipher import MessageCipher
 from services.delivery.outbox import send_due_messages
 
 carriers_cli = AppGroup("carriers", help="The cell carrier table (email-to-SMS gateways).")
@@ -61,10 +60,8 @@ def outbox_send(loop: bool, interval: float) -> None:
     """Send queued welcome messages that are due, with retries (one pass, or --loop).
 
     On PostgreSQL several workers may run at once; on SQLite run one."""
-    config = current_app.config
     now = clock()  # the app's clock, which tests move past a message's next try
-    cipher = MessageCipher.from_config(config)
-    mailer = mailer_for(config, current_app.extensions["mail"], db.session)
+    cipher, mailer = message_cipher(), configured_mailer()
     try:
         while True:
             try:
