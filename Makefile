@@ -39,6 +39,7 @@ run: install
 # name + _gw0/_gw1, created when missing. PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`, never run by CI): figures into benchmarks/RESULTS.md.
