@@ -270,6 +270,9 @@ def _link(
         session.rollback()
         audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
         raise RedemptionFailed() from None
+    except BaseException:
+        session.rollback()
+        raise
     return Redeemed(
         portal_user_id=user.id,
         patient_id=patient_id,

@@ -351,18 +351,18 @@ def save(session: Session, actor: Actor, practice: Practice, portal_url: str, ki
     found = problems(kind, subject, body, practice, portal_url)
     if found:
         return found
-    row = session.scalar(
-        select(MessageTemplate).where(MessageTemplate.practice_id == practice.id, MessageTemplate.kind == kind)
-    )
-    if row is None:
-        row = MessageTemplate(practice_id=practice.id, kind=kind)
-        session.add(row)
-    row.subject = subject if kind == "email" else None
-    row.body = body.replace("\r\n", "\n")
-    row.updated_at = actor.now()
-    row.updated_by_id = actor.staff_id
-    audit.record(session, actor, "settings change", detail=f"{kind} template saved")
-    session.commit()
+    with unit_of_work(session):
+        row = session.scalar(
+            select(MessageTemplate).where(MessageTemplate.practice_id == practice.id, MessageTemplate.kind == kind)
+        )
+        if row is None:
+            row = MessageTemplate(practice_id=practice.id, kind=kind)
+            session.add(row)
+        row.subject = subject if kind == "email" else None
+        row.body = body.replace("\r\n", "\n")
+        row.updated_at = actor.now()
+        row.updated_by_id = actor.staff_id
+        audit.record(session, actor, "settings change", detail=f"{kind} template saved")
     return []
 
 

@@ -167,7 +167,9 @@ def record(session: Session, message: WelcomeMessage, number: int, failure: Deli
         ).rowcount
         if changed != 1:
             outcome = SENT if failure is None else TAKEN
-        if outcome != TAKEN:
+        if outcome == TAKEN:
+            _audit_refusal(session, message, asked, TAKEN)
+        else:
             status = {SENT: MessageStatus.SENT, RETRY_LATER: MessageStatus.QUEUED, FAILED: MessageStatus.FAILED}[outcome]
             audit.record(session, asked.actor, AuditAction.SEND,
                          AuditOutcome.SUCCESS if outcome == SENT else AuditOutcome.FAILURE,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models import Carrier, Patient
 from models.patient import IMPORTED_PORTAL_STATUSES
 from services import audit
-from services.actor import Actor
+from services.actor import Actor, unit_of_work
 from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
@@ -262,36 +262,34 @@ def _write_batch(session: Session, actor: Actor, batch: dict[str, tuple[int, dic
     """One batch and its audit row, in one transaction."""
     practice_id = actor.practice_id
     before = (report.created, report.updated, report.unchanged)
-    existing = {
-        patient.chart_number: patient
-        for patient in session.scalars(
-            select(Patient).where(Patient.practice_id == practice_id, Patient.chart_number.in_(list(batch)))
+    with unit_of_work(session):
+        existing = {
+            patient.chart_number: patient
+            for patient in session.scalars(
+                select(Patient).where(Patient.practice_id == practice_id, Patient.chart_number.in_(list(batch)))
+            )
+        }
+        new_rows = []
+        for chart, (_line, values) in batch.items():
+            patient = existing.get(chart)
+            if patient is None:
+                # New patients go in one multi-row INSERT, not an ORM object each (the unit of work
+                # was most of an import's time); the column defaults apply as for an ORM insert.
+                new_rows.append({**values, **Patient.name_columns(values["first_name"], values["last_name"]),
+                                 "practice_id": practice_id})
+                report.created += 1
+            elif _differs(patient, values):
+                _apply(patient, values)
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        if new_rows:
+            session.execute(insert(Patient), new_rows)
+        created, updated, unchanged = (
+            after - then for after, then in zip((report.created, report.updated, report.unchanged), before)
         )
-    }
-    new_rows = []
-    for chart, (_line, values) in batch.items():
-        patient = existing.get(chart)
-        if patient is None:
-            # New patients go in one multi-row INSERT, not an ORM object each (the unit of work
-            # was most of an import's time); the column defaults apply as for an ORM insert.
-            new_rows.append({**values, **Patient.name_columns(values["first_name"], values["last_name"]),
-                             "practice_id": practice_id})
-            report.created += 1
-        elif _differs(patient, values):
-            _apply(patient, values)
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    if new_rows:
-        session.execute(insert(Patient), new_rows)
-    created, updated, unchanged = (now - then for now, then in zip((report.created, report.updated, report.unchanged), before))
-    audit.record(session, actor, "import",
-                 detail=f"batch of {len(batch)} rows: created {created}, updated {updated}, unchanged {unchanged}")
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        audit.record(session, actor, "import",
+                     detail=f"batch of {len(batch)} rows: created {created}, updated {updated}, unchanged {unchanged}")
     session.expunge_all()
 
 
