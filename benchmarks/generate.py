@@ -72,7 +72,9 @@ if str(REPO) not in sys.path:
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
 from benchmarks import harness, names_us  # noqa: E402
-from benchmarks.harness import absolute_sqlite_url, ensure_postgres_database, make_app, migrate, wipe  # noqa: E402
+from benchmarks.harness import (  # noqa: E402, F401 - flask_command, flask_env: used by bench_import
+    absolute_sqlite_url, ensure_postgres_database, flask_command, flask_env, make_app, migrate, wipe,
+)
 from models.patient import Patient  # noqa: E402
 
 GENERATOR_VERSION = 1
