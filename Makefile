@@ -35,8 +35,11 @@ run: install
 	@echo "Open http://127.0.0.1:$(PORT)/ and sign in with the demo staff login above."
 	$(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
 
+# Two workers (the machines have 2 cores); each gets its own PostgreSQL database, TEST_DATABASE_URL's
+# name + _gw0/_gw1, created when missing. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Benchmarks (not part of `make test`, never run by CI): figures into benchmarks/RESULTS.md.
 # `make bench` runs them all (about an hour on 2 cores, most of it building and searching 1M

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import sqlite3
 from pathlib import Path
 
-from flask import Flask, request
-from werkzeug.middleware.proxy_fix import ProxyFix
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config
-from extensions import compress, csrf, db, limiter, mail, migrate
+from blueprints import register_blueprints
+from blueprints.security_headers import install_security_headers
+from blueprints.static_versions import VersionedStaticFlask, install_static_versions
+from commands import register_commands
+from config import Config, derived_settings
+from extensions import compress, csrf, db, mail, migrate
 from logging_setup import install_log_filters, use_json_logs
-from rate_limits import check_limits, choose_storage_uri, serves_web_requests
+from rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
 from services.message_cipher import MessageCipher
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -33,120 +35,42 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.close()
 
 
-def embedded(config) -> bool:
-    """Whether another origin may frame the staff screens (FRAME_ANCESTORS names one)."""
-    return any(source != "'self'" for source in config["FRAME_ANCESTORS"].split())
-
-
-def host_origins(config) -> list[str]:
-    """The origins allowed to frame us, as postMessage targets (schemes and hosts only)."""
-    return [source for source in config["FRAME_ANCESTORS"].split() if "://" in source and "*" not in source]
-
-
-STATIC_MAX_AGE_SECONDS = 365 * 24 * 3600
-
-
-def install_static_versions(app: Flask) -> None:
-    """url_for('static', ...) adds ?v=<the file's content hash>, and a request carrying the
-    current hash may be cached for a year: a browser fetches (and the server compresses) each
-    file once per release, and a new release changes the URL. Without (or with a stale) `v`, the
-    file is served as before: no-cache, revalidated by ETag."""
-    hashes: dict[tuple[str, int, int], str] = {}  # derived from the files; safe per process
-
-    def version_of(filename: str) -> str | None:
-        path = Path(app.static_folder, filename)
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        key = (filename, stat.st_mtime_ns, stat.st_size)
-        if key not in hashes:
-            hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        return hashes[key]
-
-    @app.url_defaults
-    def add_static_version(endpoint: str, values: dict) -> None:
-        if endpoint == "static" and "v" not in values and (version := version_of(values.get("filename", ""))):
-            values["v"] = version
-
-    default_max_age = app.get_send_file_max_age
-
-    def get_send_file_max_age(filename: str | None) -> int | None:
-        if filename and request.args.get("v") and request.args.get("v") == version_of(filename):
-            return STATIC_MAX_AGE_SECONDS
-        return default_max_age(filename)
-
-    app.get_send_file_max_age = get_send_file_max_age
-
-    @app.after_request
-    def read_static_file(response):
-        # Our files are small (htmx is the largest, 52 KB): read them whole, so Flask-Compress
-        # compresses one body (with Content-Length) instead of a stream whose file it never closes.
-        if request.endpoint == "static" and response.direct_passthrough and response.status_code == 200:
-            response.direct_passthrough = False
-            response.make_sequence()  # reads the file; closes it when the response is closed
-        return response
-
-
 def create_app(test_config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
+    app = VersionedStaticFlask(__name__, instance_path=str(BASE_DIR / "instance"))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(Config(Path(app.instance_path)).as_mapping())
     if test_config:
         app.config.update(test_config)
+    app.config.update(derived_settings(app.config))
     # Before any extension is bound: a web server on a production database without shared rate-limit
     # storage refuses to start, saying why (rate_limits.py). CLI commands never need it.
     serving = serves_web_requests()
     app.config["RATELIMIT_STORAGE_URI"] = choose_storage_uri(app.config, serving)
     if serving:
         check_limits(app.config)
-    # The development outbox keeps message bodies (PINs): only for the embedded SQLite default
-    # without a mail server. Elsewhere a missing MAIL_SERVER shows as a failed delivery.
-    app.config["DEV_OUTBOX"] = not app.config.get("MAIL_SERVER") and app.config[
-        "SQLALCHEMY_DATABASE_URI"
-    ].startswith("sqlite")
-    if embedded(app.config):
-        # Inside another site's iframe the session cookie is a cross-site one: Secure,
-        # SameSite=None and Partitioned (CHIPS), which Chromium keeps with third-party cookies
-        # blocked. CSRF tokens live in that session, so forms keep working in the frame.
-        app.config.update(
-            SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="None", SESSION_COOKIE_PARTITIONED=True
-        )
     # A malformed OUTBOX_KEY stops the app (and the worker) at start, not at the first PIN issued.
     MessageCipher.from_config(app.config)
-    app.config["PIN_LOOKUP_KEY"] = hmac.new(
-        app.config["SECRET_KEY"].encode(), b"pin-lookup-bucket", hashlib.sha256
-    ).digest()
 
     app.jinja_env.add_extension("jinja2.ext.do")
     install_log_filters()
-    if app.config.get("LOG_FORMAT") == "json":
+    if app.config["LOG_FORMAT"] == "json":
         use_json_logs()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     mail.init_app(app)
-    limiter.init_app(app)
-    # Static files (CSS, JS) go out compressed (brotli, else gzip, zstd or deflate, as the browser
-    # accepts), keeping their ETag (suffixed) for revalidation. HTML is left alone: pages carry the
-    # CSRF token and, once, a PIN beside text the user typed, which is what BREACH needs.
-    app.config.setdefault("COMPRESS_MIMETYPES", ["text/css", "text/javascript", "application/javascript"])
-    app.config.setdefault("COMPRESS_ALGORITHM", ["br", "gzip", "zstd", "deflate"])
-    app.config.setdefault("COMPRESS_BR_LEVEL", 6)
+    RateLimits(app)
     compress.init_app(app)
     install_static_versions(app)  # after compress: its after_request runs first
 
-    if app.config.get("PROXY_COUNT"):
+    if app.config["PROXY_COUNT"]:
         # Behind N trusted proxies: the client's address and scheme come from their headers
         # (rate limits and the audit trail count the client, not the proxy).
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
-    from blueprints import register_blueprints
-    from blueprints.security_headers import install_security_headers
-    from commands import register_commands
-
     register_blueprints(app)
+    limit_marked_views(app)
     install_security_headers(app)
     register_commands(app)
     return app

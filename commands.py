@@ -1,4 +1,5 @@
-"""The command line, all under `flask --app app` (CONTRACT section 4)."""
+"""The command line, all under `flask --app app` (README: Command line). Each command that changes
+state acts as the command line's Actor, so its rows and its audit rows commit together."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from services.demo_data import seed_demo
 from services.mail_delivery import mailer_for
 from services.message_cipher import MessageCipher
 from services.outbox import send_due_messages
-from services.audit import record
-from services.patient_import import ImportFileError, check_utf8_file, import_patients
+from services.actor import Actor
+from services.patient_import import ImportFileError, import_patients_file
 from services.staff import (
+    PASSWORD_HASH_METHOD,
     StaffError,
-    create_practice,
-    create_staff,
+    add_staff_from_command_line,
+    create_practice_from_command_line,
     find_practice_by_name,
     find_staff_by_username,
 )
@@ -40,6 +42,10 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _actor(practice_id: int | None) -> Actor:
+    return Actor.for_command_line(practice_id, clock=current_app.config.get("CLOCK") or utcnow)
+
+
 def _practice_or_fail(name: str):
     practice = find_practice_by_name(db.session, name)
     if practice is None:
@@ -54,10 +60,9 @@ def _practice_or_fail(name: str):
 def practice_create(name: str, portal_url: str | None, timezone: str) -> None:
     """Create a practice."""
     try:
-        practice = create_practice(db.session, name, portal_url, timezone)
+        practice = create_practice_from_command_line(db.session, _actor(None), name, portal_url, timezone)
     except StaffError as error:
         _fail(str(error))
-    db.session.commit()
     click.echo(f"Created practice {practice.name!r} (time zone {practice.timezone}).")
 
 
@@ -73,10 +78,10 @@ def staff_create(username: str, practice_name: str, admin: bool, password: str |
         # An existing login added to another practice keeps its password (no prompt).
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        create_staff(db.session, username, password or "", practice, admin)
+        add_staff_from_command_line(db.session, _actor(practice.id), username, password or "", admin,
+                                    current_app.config.get("HASH_METHOD") or PASSWORD_HASH_METHOD)
     except StaffError as error:
         _fail(str(error))
-    db.session.commit()
     role = "practice admin" if admin else "staff"
     click.echo(f"Staff {username!r} can sign in to {practice_name!r} as {role}.")
 
@@ -86,21 +91,11 @@ def staff_create(username: str, practice_name: str, admin: bool, password: str |
 @click.option("--practice", "practice_name", required=True, help="The practice's name.")
 def patients_import(csv_file: str, practice_name: str) -> None:
     """Upsert patients from a CSV file keyed by chart_number (safe to run twice)."""
-    practice = _practice_or_fail(practice_name)
-    practice_id = practice.id
+    actor = _actor(_practice_or_fail(practice_name).id)
     try:
-        check_utf8_file(csv_file)
-        with open(csv_file, encoding="utf-8-sig", newline="") as handle:
-            report = import_patients(db.session, practice, handle)
+        report = import_patients_file(db.session, actor, csv_file)
     except ImportFileError as error:
-        record(db.session, "import", "failure", practice_id=practice_id, detail="file refused (CLI)")
         _fail(str(error))
-    # Counts only: the file's name could name a patient.
-    record(
-        db.session, "import", practice_id=practice_id,
-        detail=f"CLI: created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"rejected {len(report.rejected)}",
-    )
     click.echo(f"created: {report.created}")
     click.echo(f"updated: {report.updated}")
     click.echo(f"unchanged: {report.unchanged}")

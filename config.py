@@ -1,15 +1,22 @@
-"""Configuration: one class that reads the environment, with safe defaults."""
+"""Configuration: one class that reads the environment, with safe defaults. Every key the app
+reads is declared here: `Config.as_mapping` (from the environment, or fixed), and
+`derived_settings` (what follows from the others once a test's own settings are applied)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from models.base import utcnow
+from services.pins import HASH_METHOD
+
 DEFAULT_PORT = 5000
-# Per-client limits in Flask-Limiter's syntax (CONTRACT section 3); env vars override them.
+# Per-client limits in Flask-Limiter's syntax (the production defaults); env vars override them.
 DEFAULT_PORTAL_RATE_LIMIT = "20/minute;200/day"
 DEFAULT_SIGNIN_RATE_LIMIT = "10/minute"
 
@@ -54,28 +61,36 @@ class Config:
         env = self.env
         port = int(env.get("PORT") or DEFAULT_PORT)
         database_url = env.get("DATABASE_URL") or f"sqlite:///{self.instance_path / 'portal_pins.sqlite3'}"
-        mail_server = env.get("MAIL_SERVER") or None
-        frame_ancestors = (env.get("FRAME_ANCESTORS") or "").strip() or "'self'"
         settings: dict[str, Any] = {
             "SECRET_KEY": env.get("SECRET_KEY") or load_or_create_secret_key(self.instance_path),
+            # hide_parameters: a logged database error must not carry names, birth dates or emails.
             "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+            # What welcome messages link to: from configuration, never from a request's Host header.
             "PORTAL_URL": env.get("PORTAL_URL") or f"http://127.0.0.1:{port}/portal/register",
-            "FRAME_ANCESTORS": frame_ancestors,
-            # Standalone: SameSite=Lax. Embedded (FRAME_ANCESTORS names other origins), create_app
-            # makes it Secure, SameSite=None and Partitioned.
+            # Origins allowed to frame the staff screens; anything besides 'self' means embedded
+            # (see `embedded` and derived_settings).
+            "FRAME_ANCESTORS": (env.get("FRAME_ANCESTORS") or "").strip() or "'self'",
+            # Standalone: SameSite=Lax. Embedded, derived_settings makes the cookie Secure,
+            # SameSite=None and Partitioned.
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE")),
             "SESSION_COOKIE_SAMESITE": "Lax",
-            # "json": one JSON object per log line (logging_setup.py); otherwise Python's default.
+            "SESSION_COOKIE_PARTITIONED": False,
+            "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 15),
+            "SESSION_MAX_HOURS": float(env.get("SESSION_MAX_HOURS") or 8),
+            # CSRF through the session; tokens last as long as the staff session.
+            "WTF_CSRF_TIME_LIMIT": None,
             # How many reverse proxies stand in front (each appends to X-Forwarded-For): 0 trusts
             # none. Set it behind a proxy so rate limits and the audit trail see the client's address.
             "PROXY_COUNT": int(env.get("PROXY_COUNT") or 0),
+            # "json": one JSON object per log line (logging_setup.py); otherwise Python's default.
             "LOG_FORMAT": (env.get("LOG_FORMAT") or "").strip().lower() or None,
-            "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 15),
-            "SESSION_MAX_HOURS": float(env.get("SESSION_MAX_HOURS") or 8),
+            # Shared with the host portal, which signs /launch tokens with it; None: no launch.
             "LAUNCH_SECRET": env.get("LAUNCH_SECRET") or None,
-            # Mail: Flask-Mail's own names. No MAIL_SERVER means the development outbox page.
-            "MAIL_SERVER": mail_server,
+            # Mail: Flask-Mail's own names. No MAIL_SERVER means the development outbox page
+            # (DEV_OUTBOX) on the SQLite default, a failed delivery elsewhere.
+            "MAIL_SERVER": env.get("MAIL_SERVER") or None,
             "MAIL_PORT": int(env.get("MAIL_PORT") or 25),
             "MAIL_USE_TLS": _flag(env.get("MAIL_USE_TLS")),
             "MAIL_USE_SSL": _flag(env.get("MAIL_USE_SSL")),
@@ -84,18 +99,54 @@ class Config:
             "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "Patient Portal <no-reply@localhost>",
             # Flask-Mail suppresses sending when app.testing; we send for real or to the dev outbox.
             "MAIL_SUPPRESS_SEND": False,
+            # Flask-Mail has no timeout of its own (services/mail_delivery.py gives its connection one).
             "MAIL_TIMEOUT_SECONDS": float(env.get("MAIL_TIMEOUT_SECONDS") or 5),
+            # Fernet keys (comma-separated, newest first) for queued message bodies; None: a key
+            # derived from SECRET_KEY (services/message_cipher.py).
+            "OUTBOX_KEY": env.get("OUTBOX_KEY") or None,
             # Unset: memory:// on SQLite; any other database refuses to serve without it
-            # (rate_limits.py). CLI commands never need it.
+            # (rate_limits.py, which sets the value create_app uses). CLI commands never need it.
             "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
             "PORTAL_RATE_LIMIT": env.get("PORTAL_RATE_LIMIT") or DEFAULT_PORTAL_RATE_LIMIT,
             "SIGNIN_RATE_LIMIT": env.get("SIGNIN_RATE_LIMIT") or DEFAULT_SIGNIN_RATE_LIMIT,
+            # werkzeug's method for PINs and verification answers; tests set a cheap one.
+            "HASH_METHOD": HASH_METHOD,
+            # What "now" is for sessions, PIN expiry and the outbox; tests move it.
+            "CLOCK": utcnow,
             "SEARCH_PAGE_SIZE": 25,
-            # CSRF through the session; tokens last as long as the staff session.
-            "WTF_CSRF_TIME_LIMIT": None,
-            "SESSION_COOKIE_HTTPONLY": True,
-            "SESSION_COOKIE_SAMESITE": "Lax",
-            # hide_parameters: a logged database error must not carry names, birth dates or emails.
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+            # Static CSS and JS go out compressed (brotli, else gzip, zstd or deflate, as the browser
+            # accepts), keeping their ETag (suffixed) for revalidation. HTML is left alone: pages
+            # carry the CSRF token and, once, a PIN beside text the user typed (what BREACH needs).
+            "COMPRESS_MIMETYPES": ["text/css", "text/javascript", "application/javascript"],
+            "COMPRESS_ALGORITHM": ["br", "gzip", "zstd", "deflate"],
+            "COMPRESS_BR_LEVEL": 6,
         }
         return settings
+
+
+def embedded(config: Mapping[str, Any]) -> bool:
+    """Whether another origin may frame the staff screens (FRAME_ANCESTORS names one)."""
+    return any(source != "'self'" for source in config["FRAME_ANCESTORS"].split())
+
+
+def host_origins(config: Mapping[str, Any]) -> list[str]:
+    """The origins allowed to frame us, as postMessage targets (schemes and hosts only)."""
+    return [source for source in config["FRAME_ANCESTORS"].split() if "://" in source and "*" not in source]
+
+
+def derived_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings that follow from the others, computed once the app's settings are final."""
+    settings: dict[str, Any] = {
+        # The development outbox keeps message bodies (PINs): only for the embedded SQLite default
+        # without a mail server. Elsewhere a missing MAIL_SERVER shows as a failed delivery.
+        "DEV_OUTBOX": not config.get("MAIL_SERVER") and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"),
+        # Keys the PIN lookup bucket (a short HMAC of the PIN beside its salted hash); from
+        # SECRET_KEY, so it is outside the database and the same in every process.
+        "PIN_LOOKUP_KEY": hmac.new(config["SECRET_KEY"].encode(), b"pin-lookup-bucket", hashlib.sha256).digest(),
+    }
+    if embedded(config):
+        # Inside another site's iframe the session cookie is a cross-site one: Secure,
+        # SameSite=None and Partitioned (CHIPS), which Chromium keeps with third-party cookies
+        # blocked. CSRF tokens live in that session, so forms keep working in the frame.
+        settings.update(SESSION_COOKIE_SECURE=True, SESSION_COOKIE_SAMESITE="None", SESSION_COOKIE_PARTITIONED=True)
+    return settings

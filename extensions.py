@@ -1,32 +1,28 @@
-"""Flask extensions, created once and bound to an app in `create_app` with `init_app`."""
+"""Flask extensions, created once and bound to an app in `create_app` with `init_app`.
+
+The rate limiter is the exception: each app builds its own (rate_limits.RateLimits), so views
+carry marks instead of a limiter's decorators."""
 
 from flask_compress import Compress
-from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 
 from models import db
-from rate_limits import AppScopedLimiter, portal_rate_limit, signin_rate_limit
+from rate_limits import ClientLimit, limited_by
 
 migrate = Migrate()
 compress = Compress()
 csrf = CSRFProtect()
 mail = Mail()
-# Per client (its address). Storage comes from RATELIMIT_STORAGE_URI, chosen in create_app.
-limiter = AppScopedLimiter(key_func=get_remote_address)
 
-# Decorators for views, applied under the route decorator. Both count POSTs only: showing a page
-# is never limited. The limits are read from the app's config on every request.
-#
-# `portal_post_limit`: every portal view it decorates draws on one budget per client,
-# PORTAL_RATE_LIMIT (default 20/minute;200/day), so a guesser cannot multiply it by spreading
-# attempts over several portal forms.
-portal_post_limit = limiter.shared_limit(portal_rate_limit, scope="portal-post", methods=["POST"])
+# Marks for views, applied under the route decorator (rate_limits.ClientLimit says what each counts).
+# `portal_post_limit`: one PORTAL_RATE_LIMIT budget per client (default 20/minute;200/day) shared
+# by every portal form it marks.
+portal_post_limit = limited_by(ClientLimit.PORTAL_POST)
 # `signin_post_limit`: staff sign-in, SIGNIN_RATE_LIMIT (default 10/minute).
-signin_post_limit = limiter.limit(signin_rate_limit, methods=["POST"])
-# `launch_limit`: /launch is a GET that anyone can call and that writes an audit row; it shares
-# the sign-in budget per client (a host portal launches one person at a time).
-launch_limit = limiter.shared_limit(signin_rate_limit, scope="launch", methods=["GET"])
+signin_post_limit = limited_by(ClientLimit.SIGNIN_POST)
+# `launch_limit`: /launch, SIGNIN_RATE_LIMIT in a budget of its own.
+launch_limit = limited_by(ClientLimit.LAUNCH)
 
-__all__ = ["compress", "csrf", "db", "launch_limit", "limiter", "mail", "migrate", "portal_post_limit", "signin_post_limit"]
+__all__ = ["compress", "csrf", "db", "launch_limit", "mail", "migrate", "portal_post_limit", "signin_post_limit"]

@@ -6,11 +6,12 @@ dates of birth) and tokens ride. The filter below rewrites it to the path alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _QUERY_IN_REQUEST_LINE = re.compile(r"(\"[A-Z]+ [^?\s\"]*)\?[^\s\"]*")
 _QUERY_IN_TEXT = re.compile(r"(/[^?\s\"]*)\?[^\s\"]*")
@@ -38,15 +39,13 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": strip_query_strings(record.getMessage()),
         }
-        try:
+        with contextlib.suppress(Exception):  # never lose the line itself
             entry.update(_request_fields())
-        except Exception:  # never lose the line itself
-            pass
         if record.exc_info and record.exc_info[0]:
             # The type and where it was raised; not the message, which may quote data (PHI).
             entry["exception"] = record.exc_info[0].__name__

@@ -1,6 +1,8 @@
 """Per-client rate limits (Flask-Limiter): where the counters live, the limits read at request
-time, and the refusal to serve web requests without shared storage (CONTRACT sections 3 and 4).
+time, and the refusal to serve web requests without shared storage.
 
+- Each app has its own Limiter (RateLimits). Views carry a mark (`limited_by`), which create_app
+  turns into that Limiter's limit (`limit_marked_views`).
 - Storage is `RATELIMIT_STORAGE_URI` (Redis in production). When it is unset, the embedded SQLite
   default counts in memory (one process, one machine). With any other `DATABASE_URL` a process that
   serves web requests refuses to start: in-memory counters are per process, so every gunicorn
@@ -12,24 +14,24 @@ time, and the refusal to serve web requests without shared storage (CONTRACT sec
 
 from __future__ import annotations
 
-import copy
 import math
-import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from enum import StrEnum
 from typing import Any
 
 import click
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from flask.cli import ScriptInfo, run_command
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RouteLimit
+from flask_limiter.util import get_remote_address
 from limits import parse_many
 from sqlalchemy.engine import make_url
 
 from config import DEFAULT_PORTAL_RATE_LIMIT, DEFAULT_SIGNIN_RATE_LIMIT
 
 MEMORY_STORAGE = "memory://"
-_STATE_KEY = "rate_limits.per_app_state"
+EXTENSION_KEY = "rate_limits"
 
 
 class RateLimitStorageRequired(click.ClickException, RuntimeError):
@@ -112,99 +114,72 @@ def describe_wait(seconds: int) -> str:
     return f"{amount} {unit}{'' if amount == 1 else 's'}"
 
 
-# Everything Limiter.init_app derives from an app (its config, its storage) and the request-time
-# state that goes with it. Flask-Limiter keeps these on the extension object itself.
-_PER_APP_ATTRIBUTES = (
-    "enabled",
-    "initialized",
-    "_default_limits_per_method",
-    "_default_limits_exempt_when",
-    "_default_limits_deduct_when",
-    "_default_limits_cost",
-    "_application_limits_per_method",
-    "_application_limits_exempt_when",
-    "_application_limits_deduct_when",
-    "_application_limits_cost",
-    "_swallow_errors",
-    "_fail_on_first_breach",
-    "_headers_enabled",
-    "_header_mapping",
-    "_retry_after",
-    "_storage_options",
-    "_storage_uri",
-    "_storage",
-    "_strategy",
-    "_limiter",
-    "_storage_dead",
-    "_fallback_storage",
-    "_fallback_limiter",
-    "_in_memory_fallback",
-    "_in_memory_fallback_enabled",
-    "_key_prefix",
-    "_request_identifier",
-    "_on_breach",
-    "_on_meta_breach",
-    "_meta_limits",
-    "_Limiter__check_backend_count",
-    "_Limiter__last_check_backend",
-)
+class ClientLimit(StrEnum):
+    """The per-client limits a view can be marked with (`limited_by`)."""
+
+    # Every portal form's POST draws on one budget per client, PORTAL_RATE_LIMIT, so a guesser
+    # cannot multiply it by spreading attempts over several portal forms.
+    PORTAL_POST = "portal-post"
+    # Staff sign-in's POST: SIGNIN_RATE_LIMIT, counted per view.
+    SIGNIN_POST = "signin-post"
+    # /launch is a GET that anyone can call and that writes an audit row: SIGNIN_RATE_LIMIT too,
+    # in a budget of its own (a host portal launches one person at a time).
+    LAUNCH = "launch"
 
 
-class _PerApp:
-    """A data descriptor: the attribute lives in the state of the app being served."""
+def limited_by(limit: ClientLimit) -> Callable[[Callable], Callable]:
+    """Marks a view (applied under the route decorator) for the app's limit of that kind.
 
-    def __init__(self, name: str):
-        self.name = name
+    Only a mark: each app has its own Limiter (RateLimits), which create_app applies to the
+    marked views once they are registered (`limit_marked_views`)."""
 
-    def __get__(self, limiter, owner=None):
-        if limiter is None:
-            return self
-        try:
-            return limiter._state()[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
+    def mark(view: Callable) -> Callable:
+        view.client_limit = limit
+        return view
 
-    def __set__(self, limiter, value) -> None:
-        limiter._state()[self.name] = value
+    return mark
 
 
-class AppScopedLimiter(Limiter):
-    """Flask-Limiter's Limiter, created once, whose storage and settings belong to each app.
+class RateLimits:
+    """One app's Limiter and the route limits its marked views get.
 
-    Limiter keeps the storage, strategy and settings that init_app reads from an app's config on
-    the extension object, so binding one limiter to a second app in the same process (two app
-    instances in tests, or two apps under one server) silently re-points the first app at the
-    second's storage and settings. Here every such attribute is kept per app in
-    `app.extensions` and looked up through the current app, so each app counts in its own
-    storage: two apps share counts exactly when their storage is shared (Redis), as two processes
-    would. Limits declared with decorators, and default or application limits, stay shared by all
-    apps (this project declares only decorated limits, read from each app's config per request)."""
+    One Limiter per app rather than one per process: Flask-Limiter keeps the storage and the
+    settings that init_app reads from an app's config on the Limiter itself, so a second app in
+    the same process (two app instances in tests, two apps under one server) bound to a shared
+    Limiter would re-point the first at its storage. With one each, two apps share counts exactly
+    when their storage is shared (Redis), as two processes would."""
 
-    def __init__(self, *args, **kwargs):
-        self._defaults: dict[str, Any] = {}
-        self._binding = threading.local()
-        super().__init__(*args, **kwargs)
-
-    def _state(self) -> dict[str, Any]:
-        bound = getattr(self._binding, "state", None)
-        if bound is not None:
-            return bound
-        if has_app_context():
-            state = current_app.extensions.get(_STATE_KEY, {}).get(id(self))
-            if state is not None:
-                return state
-        return self._defaults
-
-    def init_app(self, app: Flask) -> None:
-        state = {name: copy.copy(value) for name, value in self._defaults.items()}
-        self._binding.state = state
-        try:
-            super().init_app(app)
-        finally:
-            self._binding.state = None
-        app.extensions.setdefault(_STATE_KEY, {})[id(self)] = state
+    def __init__(self, app: Flask):
+        # Per client (its address); storage from RATELIMIT_STORAGE_URI, chosen in create_app.
+        self.limiter = Limiter(key_func=get_remote_address)
+        self.limiter.init_app(app)
+        # POSTs (or the launch GET) only: showing a page is never limited. The limits are read
+        # from the app's config on every request.
+        self.route_limits: dict[ClientLimit, RouteLimit] = {
+            ClientLimit.PORTAL_POST: self.limiter.shared_limit(portal_rate_limit, scope="portal-post", methods=["POST"]),
+            ClientLimit.SIGNIN_POST: self.limiter.limit(signin_rate_limit, methods=["POST"]),
+            ClientLimit.LAUNCH: self.limiter.shared_limit(signin_rate_limit, scope="launch", methods=["GET"]),
+        }
+        self.limited_endpoints: set[str] = set()
+        app.extensions[EXTENSION_KEY] = self
 
 
-for _name in _PER_APP_ATTRIBUTES:
-    setattr(AppScopedLimiter, _name, _PerApp(_name))
-del _name
+def limit_marked_views(app: Flask) -> None:
+    """Applies the app's route limits to every registered view marked with `limited_by`.
+
+    Flask-Limiter counts a decorated limit when the view it returns is called, so each marked
+    endpoint is re-registered (`app.endpoint`) with that view. Safe to call again after adding
+    views: an endpoint is limited once."""
+    limits: RateLimits = app.extensions[EXTENSION_KEY]
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        mark = getattr(view, "client_limit", None)
+        if mark is None or rule.endpoint in limits.limited_endpoints:
+            continue
+        app.endpoint(rule.endpoint)(limits.route_limits[mark](view))
+        limits.limited_endpoints.add(rule.endpoint)
+
+
+def current_limiter() -> Limiter:
+    """The Limiter of the app handling the request (for the 429 page and tests)."""
+    return current_app.extensions[EXTENSION_KEY].limiter

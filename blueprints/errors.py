@@ -7,8 +7,7 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 
 from blueprints.rendering import render_fragment_or_page
-from extensions import limiter
-from rate_limits import describe_wait, retry_after_seconds
+from rate_limits import current_limiter, describe_wait, retry_after_seconds
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),
@@ -41,7 +40,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error):
         """A per-client limit was reached: say when to try again, and send Retry-After."""
-        breached = limiter.current_limit
+        breached = current_limiter().current_limit
         if breached is None:
             return _render_error(429)
         seconds = retry_after_seconds(breached.window.reset_time)  # the breached window's end

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request
 
+from config import embedded, host_origins
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -43,8 +45,6 @@ def serialized_origin(source: str) -> str | None:
 def postmessage_targets(config) -> list[str]:
     """The concrete origins that may frame us, where static/js/app.js may post the page height
     (never "*"); empty when not embedded."""
-    from app import embedded, host_origins
-
     if not embedded(config):
         return []
     origins = (serialized_origin(source) for source in host_origins(config))

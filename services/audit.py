@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -12,38 +11,43 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AuditEvent
-
-log = logging.getLogger(__name__)
+from services.actor import Actor, unit_of_work
 
 CSV_COLUMNS = ("occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip")
 
 
 def record(
     session: Session,
+    actor: Actor,
     action: str,
     outcome: str = "success",
     *,
-    practice_id: int | None = None,
-    staff_id: int | None = None,
-    staff_username: str | None = None,
     patient_id: int | None = None,
     detail: str | None = None,
-    client_ip: str | None = None,
-    now: datetime | None = None,
-    commit: bool = True,
 ) -> None:
-    """Append one event. With `commit` (the default) it is its own transaction: the caller's
-    work is committed already, and a refusal is recorded even though nothing else is written."""
+    """Add one event to the caller's transaction (never commits): the action and its audit row
+    commit together, or neither does."""
     event = AuditEvent(
-        action=action, outcome=outcome, practice_id=practice_id, staff_id=staff_id,
-        staff_username=staff_username, patient_id=patient_id,
-        detail=(detail or None) and detail[:200], client_ip=client_ip,
+        action=action, outcome=outcome, practice_id=actor.practice_id, staff_id=actor.staff_id,
+        staff_username=actor.staff_username, patient_id=patient_id,
+        detail=(detail or None) and detail[:200], client_ip=actor.client_ip, occurred_at=actor.now(),
     )
-    if now is not None:
-        event.occurred_at = now
     session.add(event)
-    if commit:
-        session.commit()
+
+
+def record_alone(
+    session: Session,
+    actor: Actor,
+    action: str,
+    outcome: str = "success",
+    *,
+    patient_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    """An event that is a unit of work by itself: a read (search, view, export) or a refusal that
+    writes nothing else."""
+    with unit_of_work(session):
+        record(session, actor, action, outcome, patient_id=patient_id, detail=detail)
 
 
 def patient_history(session: Session, practice_id: int, patient_id: int, limit: int = 50) -> list[AuditEvent]:

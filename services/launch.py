@@ -39,7 +39,7 @@ class Launch:
 
 
 def accept(session: Session, secret: str | None, token: str | None, now: datetime) -> Launch:
-    """Check the token and spend its jti. Commits the spent jti. Raises LaunchRefused."""
+    """Check the token and spend its jti, in the caller's transaction. Raises LaunchRefused."""
     if not secret:
         raise LaunchRefused("launch not configured")
     if not token:
@@ -73,7 +73,7 @@ def accept(session: Session, secret: str | None, token: str | None, now: datetim
     )
     session.add(SpentLaunchToken(jti=jti, spent_at=now))
     try:
-        session.commit()
+        session.flush()
     except IntegrityError:
         session.rollback()
         raise LaunchRefused("replayed token", staff_id, practice_id) from None

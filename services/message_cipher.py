@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -42,8 +41,8 @@ class MessageCipher:
 
     @classmethod
     def from_config(cls, config: Mapping) -> MessageCipher:
-        """OUTBOX_KEY from the app's configuration or the environment, else derived from SECRET_KEY."""
-        configured = config.get("OUTBOX_KEY") or os.environ.get("OUTBOX_KEY")
+        """OUTBOX_KEY from the app's configuration (config.py reads it), else derived from SECRET_KEY."""
+        configured = config.get("OUTBOX_KEY")
         if configured:
             keys = [part.strip().encode() for part in configured.split(",") if part.strip()]
             try:

@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from models import MessageTemplate, Practice, utcnow
 from models.message_template import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
+from services import audit
+from services.actor import Actor, unit_of_work
 from services.welcome_messages import (
     SMS_LIMIT,
     ComposedEmail,
@@ -313,9 +315,10 @@ def load(session: Session, practice_id: int) -> PracticeTemplates:
     return PracticeTemplates({row.kind: row for row in rows})
 
 
-def save(session: Session, practice: Practice, portal_url: str, kind: str, subject: str | None, body: str,
-         staff_id: int | None) -> list[Problem]:
-    """Save the practice's template of `kind` unless `problems` finds any (returned). Commits."""
+def save(session: Session, actor: Actor, practice: Practice, portal_url: str, kind: str, subject: str | None,
+         body: str) -> list[Problem]:
+    """Save the practice's template of `kind`, audited with it, unless `problems` finds any
+    (returned, nothing written)."""
     found = problems(kind, subject, body, practice, portal_url)
     if found:
         return found
@@ -327,18 +330,20 @@ def save(session: Session, practice: Practice, portal_url: str, kind: str, subje
         session.add(row)
     row.subject = subject if kind == "email" else None
     row.body = body.replace("\r\n", "\n")
-    row.updated_at = utcnow()
-    row.updated_by_id = staff_id
+    row.updated_at = actor.now()
+    row.updated_by_id = actor.staff_id
+    audit.record(session, actor, "settings change", detail=f"{kind} template saved")
     session.commit()
     return []
 
 
-def restore_default(session: Session, practice_id: int, kind: str) -> None:
-    """Back to the built-in wording. Commits."""
-    session.execute(
-        delete(MessageTemplate).where(MessageTemplate.practice_id == practice_id, MessageTemplate.kind == kind)
-    )
-    session.commit()
+def restore_default(session: Session, actor: Actor, kind: str) -> None:
+    """Back to the built-in wording, audited with it."""
+    with unit_of_work(session):
+        session.execute(
+            delete(MessageTemplate).where(MessageTemplate.practice_id == actor.practice_id, MessageTemplate.kind == kind)
+        )
+        audit.record(session, actor, "settings change", detail=f"{kind} template: built-in wording restored")
 
 
 def sample_details(practice: Practice, portal_url: str, now: datetime | None = None) -> WelcomeDetails:

@@ -13,7 +13,7 @@ with its body encrypted (services/message_cipher.py). Every attempt then goes th
    queueing on them. On SQLite run a single worker (README): the claim stays correct, but SQLite
    serialises every writer anyway.
 2. **Send**, outside any transaction.
-3. **Record** the outcome, conditional on the claimed attempt count, and release the claim: sent (body erased); a
+3. **Record** the outcome with its audit row, in one transaction, conditional on the claimed attempt count, and release the claim: sent (body erased); a
    permanent failure (SMTP 5xx) or the MAX_ATTEMPTS-th temporary one, failed (body erased); a
    temporary failure (4xx, refused connection, timeout), still queued, due again after a backoff
    of one minute doubling up to one hour.
@@ -28,7 +28,7 @@ its body is erased and it is marked failed with that reason (`withdraw_messages`
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from models import RegistrationCredential, WelcomeMessage
 from services import audit
+from services.actor import Actor, unit_of_work
 from services.mail_delivery import DeliveryFailed, OutgoingMail
 from services.message_cipher import BodyUnreadable, MessageCipher
 
@@ -111,15 +112,28 @@ def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | Non
     return seen + 1 if claimed == 1 else None
 
 
-def record(session: Session, message_id: int, attempt: int, failure: DeliveryFailed | None, now: datetime) -> str:
-    """Store the outcome of attempt number `attempt`. Commits. Returns SENT, RETRY_LATER or FAILED
-    (TAKEN when the message changed hands meanwhile, e.g. it was withdrawn or its lease ran out)."""
-    mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == attempt]
+@dataclass(frozen=True)
+class Attempt:
+    """Who asked for an attempt (the staff member who issued or pressed Retry, or the worker),
+    when (`on issue`, `retry`, `worker`, for the audit trail), and the patient it concerns."""
+
+    actor: Actor
+    when: str
+    patient_id: int
+
+
+def record(session: Session, message: WelcomeMessage, number: int, failure: DeliveryFailed | None,
+           asked: Attempt) -> str:
+    """Store the outcome of attempt number `number`, with its audit row, in one transaction.
+    Returns SENT, RETRY_LATER or FAILED (TAKEN when the message changed hands meanwhile, e.g. it
+    was withdrawn or its lease ran out)."""
+    message_id, now = message.id, asked.actor.now()
+    mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == number]
     if failure is None:
         # Recorded even if the PIN was revoked meanwhile: the message did go out.
         values = {"status": "sent", "sent_at": now, "body_encrypted": None, "next_attempt_at": None, "claimed_until": None}
         outcome = SENT
-    elif failure.permanent or attempt >= MAX_ATTEMPTS:
+    elif failure.permanent or number >= MAX_ATTEMPTS:
         mine.append(WelcomeMessage.status == "queued")
         values = {
             "status": "failed", "last_error": failure.reason, "body_encrypted": None,
@@ -128,25 +142,39 @@ def record(session: Session, message_id: int, attempt: int, failure: DeliveryFai
         outcome = FAILED
     else:
         mine.append(WelcomeMessage.status == "queued")
-        values = {"last_error": failure.reason, "next_attempt_at": now + retry_delay(attempt), "claimed_until": None}
+        values = {"last_error": failure.reason, "next_attempt_at": now + retry_delay(number), "claimed_until": None}
         outcome = RETRY_LATER
-    changed = session.execute(
-        update(WelcomeMessage).where(*mine).values(**values).execution_options(synchronize_session=False)
-    ).rowcount
-    session.commit()
-    if changed != 1:
-        return SENT if failure is None else TAKEN
+    channel = "email" if message.channel == "email" else "text message"
+    with unit_of_work(session):
+        changed = session.execute(
+            update(WelcomeMessage).where(*mine).values(**values).execution_options(synchronize_session=False)
+        ).rowcount
+        if changed != 1:
+            outcome = SENT if failure is None else TAKEN
+        if outcome != TAKEN:
+            status = {SENT: "sent", RETRY_LATER: "queued", FAILED: "failed"}[outcome]
+            audit.record(session, asked.actor, "send", "success" if outcome == SENT else "failure",
+                         patient_id=asked.patient_id, detail=f"{channel} {message_id} {status} ({asked.when})")
     return outcome
 
 
-def _withdraw_if_inactive(session: Session, message: WelcomeMessage, now: datetime) -> bool:
+def _withdraw_if_inactive(session: Session, message: WelcomeMessage, asked: Attempt) -> bool:
     credential = message.credential
-    state = credential.state(now)
+    state = credential.state(asked.actor.now())
     if state == "Active":
         return False
-    withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, state))
-    session.commit()
+    with unit_of_work(session):
+        withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, state))
+        _audit_refusal(session, message, asked, WITHDRAWN)
     return True
+
+
+def _audit_refusal(session: Session, message: WelcomeMessage, asked: Attempt, outcome: str) -> None:
+    """Staff asked for a send that did not happen (its PIN is no longer active, or someone else
+    is sending it): the trail says so. The worker's passes over such messages are not events."""
+    if asked.when != "worker":
+        audit.record(session, asked.actor, "send", "refused", patient_id=asked.patient_id,
+                     detail=f"message {message.id} {asked.when}: {outcome}")
 
 
 def attempt(
@@ -154,18 +182,21 @@ def attempt(
     message: WelcomeMessage,
     mailer,
     cipher: MessageCipher,
-    now_fn: Callable[[], datetime],
+    asked: Attempt,
     mail: OutgoingMail | None = None,
 ) -> str:
     """One attempt to send `message` now: the inline attempt (which passes the composed `mail`),
-    Retry and the worker. Returns SENT, RETRY_LATER, FAILED, WITHDRAWN or TAKEN."""
-    if _withdraw_if_inactive(session, message, now_fn()):
+    Retry and the worker. Never inside a transaction while the mail server talks. Returns SENT,
+    RETRY_LATER, FAILED, WITHDRAWN or TAKEN."""
+    if _withdraw_if_inactive(session, message, asked):
         return WITHDRAWN
     message_id, practice_id, recipient = message.id, message.practice_id, message.recipient
     reference = f"welcome-{message_id}.{message.created_at:%Y%m%d%H%M%S}"
     body = message.body_encrypted
-    number = claim(session, message, now_fn())
+    number = claim(session, message, asked.actor.now())
     if number is None:
+        with unit_of_work(session):
+            _audit_refusal(session, message, asked, TAKEN)
         return TAKEN
     failure = None
     try:
@@ -176,7 +207,7 @@ def attempt(
         failure = DeliveryFailed(str(unreadable), permanent=True)
     except DeliveryFailed as failed:
         failure = failed
-    outcome = record(session, message_id, number, failure, now_fn())
+    outcome = record(session, message, number, failure, asked)
     log.info("welcome message %s attempt %s: %s", message_id, number, outcome)
     return outcome
 
@@ -245,16 +276,31 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
         handled += 1
         # The claim inside commits, which releases the row lock: from then on the claim's lease
         # keeps other workers away (the row is no longer due).
-        message_id, practice_id, channel = message.id, message.practice_id, message.channel
-        patient_id = message.credential.patient_id
-        outcome = attempt(session, message, mailer, cipher, lambda: now)
+        message_id = message.id
+        worker = Actor.for_command_line(message.practice_id, clock=lambda: now)
+        outcome = attempt(session, message, mailer, cipher, Attempt(worker, "worker", message.credential.patient_id))
         if outcome == TAKEN:
             taken.append(message_id)
-        elif outcome in (SENT, RETRY_LATER, FAILED):
-            audit.record(
-                session, "send", "success" if outcome == SENT else "failure", practice_id=practice_id,
-                patient_id=patient_id, detail=f"{'email' if channel == 'email' else 'text message'} {message_id} {outcome} (worker)",
-                now=now,
-            )
         report.add(outcome)
     return report
+
+
+def find_patient_message(session: Session, practice_id: int, patient_id: int, message_id: int) -> WelcomeMessage | None:
+    """One of the practice's welcome messages, if it is for this patient's credential."""
+    return session.scalar(
+        select(WelcomeMessage)
+        .join(WelcomeMessage.credential)
+        .where(
+            WelcomeMessage.id == message_id,
+            WelcomeMessage.practice_id == practice_id,
+            RegistrationCredential.patient_id == patient_id,
+        )
+    )
+
+
+def retry_message(session: Session, actor: Actor, message: WelcomeMessage, mailer, cipher: MessageCipher) -> str:
+    """Retry: send this very message again now, while its body is still held. Each outcome is
+    audited as the attempt is recorded (a send that could not happen, as refused)."""
+    if message.practice_id != actor.practice_id:
+        raise ValueError("message belongs to another practice")
+    return attempt(session, message, mailer, cipher, Attempt(actor, "retry", message.credential.patient_id))

@@ -15,8 +15,10 @@ from datetime import date
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from models import Carrier, Patient, Practice
+from models import Carrier, Patient
 from models.patient import IMPORTED_PORTAL_STATUSES
+from services import audit
+from services.actor import Actor
 from services.contact import ContactError, normalize_email_address, normalize_us_cell
 
 REQUIRED_COLUMNS = ("chart_number", "first_name", "last_name", "date_of_birth")
@@ -165,8 +167,36 @@ def check_utf8_file(path: str) -> None:
                 ) from None
 
 
-def import_patients(session: Session, practice: Practice, lines: Iterable[str]) -> ImportReport:
-    """Upsert patients keyed by chart_number. `lines` is a text stream (open with newline='')."""
+def import_patients(session: Session, actor: Actor, lines: Iterable[str]) -> ImportReport:
+    """Upsert the actor's practice's patients keyed by chart_number. `lines` is a text stream
+    (open with newline=''). Each batch commits with its own audit row (counts only), and the
+    import ends with one row of the totals; a refused file is audited as a failure."""
+    try:
+        report = _import(session, actor, lines)
+    except ImportFileError:
+        audit.record_alone(session, actor, "import", "failure", detail="file refused (CLI)")
+        raise
+    # Counts only: the file's name could name a patient.
+    audit.record_alone(
+        session, actor, "import",
+        detail=f"CLI: created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"rejected {len(report.rejected)}",
+    )
+    return report
+
+
+def import_patients_file(session: Session, actor: Actor, path: str) -> ImportReport:
+    """`patients import`: the file is checked to be UTF-8 whole before any row is written."""
+    try:
+        check_utf8_file(path)
+    except ImportFileError:
+        audit.record_alone(session, actor, "import", "failure", detail="file refused (CLI)")
+        raise
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return import_patients(session, actor, handle)
+
+
+def _import(session: Session, actor: Actor, lines: Iterable[str]) -> ImportReport:
     reader = csv.DictReader(lines)
     try:
         header = reader.fieldnames
@@ -179,7 +209,7 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
         raise ImportFileError(f"The header row lacks the column(s): {', '.join(missing)}.")
 
     absent_fields = [field for field, column in _OPTIONAL_FIELD_COLUMNS.items() if column not in header]
-    practice_id = practice.id  # the batches' commits expire and detach ORM objects
+    practice_id = actor.practice_id
     carriers = {name.lower(): cid for cid, name in session.execute(select(Carrier.id, Carrier.name))}
     report = ImportReport()
     batch: dict[str, tuple[int, dict]] = {}
@@ -196,12 +226,12 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
                 del values[absent]
             if values["chart_number"] in batch:
                 # The same chart twice in one batch: write the first before reading the second.
-                _write_batch(session, practice_id, batch, report)
+                _write_batch(session, actor, batch, report)
                 statistics.after_batch(report)
                 batch = {}
             batch[values["chart_number"]] = (line, values)
             if len(batch) >= BATCH_SIZE:
-                _write_batch(session, practice_id, batch, report)
+                _write_batch(session, actor, batch, report)
                 statistics.after_batch(report)
                 batch = {}
     except UnicodeDecodeError:
@@ -209,7 +239,7 @@ def import_patients(session: Session, practice: Practice, lines: Iterable[str]) 
     except csv.Error as error:
         raise ImportFileError(f"Line {reader.line_num} is not valid CSV: {error}.") from None
     if batch:
-        _write_batch(session, practice_id, batch, report)
+        _write_batch(session, actor, batch, report)
     return report
 
 
@@ -229,7 +259,10 @@ class _Statistics:
             self.written_at_last = written
 
 
-def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int, dict]], report: ImportReport) -> None:
+def _write_batch(session: Session, actor: Actor, batch: dict[str, tuple[int, dict]], report: ImportReport) -> None:
+    """One batch and its audit row, in one transaction."""
+    practice_id = actor.practice_id
+    before = (report.created, report.updated, report.unchanged)
     existing = {
         patient.chart_number: patient
         for patient in session.scalars(
@@ -252,7 +285,14 @@ def _write_batch(session: Session, practice_id: int, batch: dict[str, tuple[int,
             report.unchanged += 1
     if new_rows:
         session.execute(insert(Patient), new_rows)
-    session.commit()
+    created, updated, unchanged = (now - then for now, then in zip((report.created, report.updated, report.unchanged), before))
+    audit.record(session, actor, "import",
+                 detail=f"batch of {len(batch)} rows: created {created}, updated {updated}, unchanged {unchanged}")
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     session.expunge_all()
 
 

@@ -10,9 +10,16 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import PortalUser
+from services import audit
+from services.actor import Actor
 from services.pins import spend_one_verification
 
 MIN_PORTAL_PASSWORD_LENGTH = 12
+
+
+class StaffBrowser(Exception):
+    """Staff are signed in on this browser: a parent's portal session never mixes into theirs."""
+
 _TRAILING_DIGITS_AND_SYMBOLS = re.compile(r"[\d\W_]+$")
 
 
@@ -68,3 +75,25 @@ def authenticate_portal_user(session: Session, email: str, password: str, hash_m
         if user.password_hash and check_password_hash(user.password_hash, password):
             return user
     return None
+
+
+def sign_in(session: Session, actor: Actor, email: str, password: str, hash_method: str,
+            staff_browser: bool) -> PortalUser | None:
+    """A parent's sign-in, audited in the account's practice. None when the email and password
+    match no account; StaffBrowser (audited as refused) when staff are signed in on this browser."""
+    user = authenticate_portal_user(session, email, password, hash_method)
+    if user is None:
+        audit.record_alone(session, actor, "sign-in", "failure", detail="portal")
+        return None
+    audit.record_alone(session, actor.in_practice(user.practice_id), "sign-in",
+                       "refused" if staff_browser else "success", detail="portal")
+    if staff_browser:
+        raise StaffBrowser()
+    return user
+
+
+def sign_out(session: Session, actor: Actor, user_id: int | None) -> None:
+    """A parent's sign-out, audited in the account's practice (the session is the cookie's)."""
+    user = session.get(PortalUser, user_id) if user_id else None
+    if user is not None:
+        audit.record_alone(session, actor.in_practice(user.practice_id), "sign-out", detail="portal")

@@ -11,7 +11,11 @@ MINOR_SELF_REGISTRATION_AGE = 12
 
 
 def practice_today(practice: Practice, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(practice.timezone)).date()
+    return practice_today_in(practice.timezone, now)
+
+
+def practice_today_in(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
 
 
 def age_in_years(date_of_birth: date, today: date) -> int:
@@ -42,5 +46,9 @@ def may_receive_own_pin(date_of_birth: date, today: date) -> bool:
 
 
 def format_local(moment: datetime, practice: Practice) -> str:
-    local = moment.astimezone(ZoneInfo(practice.timezone))
+    return format_local_in(moment, practice.timezone)
+
+
+def format_local_in(moment: datetime, timezone: str) -> str:
+    local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%b} {local.day}, {local.year} {local:%I:%M %p %Z}".replace(" 0", " ")

@@ -1,4 +1,4 @@
-"""Print instead (CONTRACT section 1): a welcome message that has not reached the parent is
+"""Print instead: a welcome message that has not reached the parent is
 replaced by a fresh PIN printed at the desk. A PIN is shown only once, so the undelivered one
 cannot be printed: a new PIN is issued (same recipient and access, `Do not send PIN`), which
 revokes the old one as replaced and withdraws its message if it is still held.
@@ -15,13 +15,13 @@ meanwhile is never revoked by a page that was stale."""
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Patient, Practice, RegistrationCredential, WelcomeMessage
+from models import Patient, RegistrationCredential, WelcomeMessage
+from services.actor import Actor
 from services.registration import (
     AlreadyIssued,
     IssueOutcome,
@@ -31,8 +31,6 @@ from services.registration import (
     issue_credential,
     latest_credentials,
 )
-
-log = logging.getLogger(__name__)
 
 KEY_PREFIX = "print-instead-"
 CHANGED_MEANWHILE = "Not printed: this PIN changed while it was being replaced. Its current state is shown here."
@@ -62,19 +60,6 @@ def offered(message: WelcomeMessage | None, now: datetime) -> bool:
         message is not None
         and message.status != "sent"
         and message.credential.state(now) in PRINTABLE_STATES
-    )
-
-
-def find_message(session: Session, practice_id: int, patient_id: int, message_id: int) -> WelcomeMessage | None:
-    """The welcome message, if it is this practice's and this patient's (None otherwise)."""
-    return session.scalar(
-        select(WelcomeMessage)
-        .join(WelcomeMessage.credential)
-        .where(
-            WelcomeMessage.id == message_id,
-            WelcomeMessage.practice_id == practice_id,
-            RegistrationCredential.patient_id == patient_id,
-        )
     )
 
 
@@ -110,19 +95,19 @@ def refusal(session: Session, message: WelcomeMessage, now: datetime) -> str | N
 
 def print_instead(
     session: Session,
+    actor: Actor,
     *,
-    practice: Practice,
     patient: Patient,
     message: WelcomeMessage,
-    staff_id: int | None,
-    now: datetime,
     keys: SigningKeys,
-    portal_url: str,
+    default_portal_url: str,
 ) -> IssueOutcome:
     """Issue a fresh PIN, not sent, in place of `message`'s credential (which it revokes as
-    replaced). Commits. Raises AlreadyIssued (done for this message already), PrintRefused (sent,
-    superseded, used, revoked or locked, checked again under the lock) or UnofficialName."""
-    if already_printed(session, practice.id, message.id):
+    replaced), audited as issued and printed: one transaction. Raises AlreadyIssued (done for
+    this message already), PrintRefused (sent, superseded, used, revoked or locked, checked again
+    under the lock) or UnofficialName."""
+    now = actor.now()
+    if already_printed(session, actor.practice_id, message.id):
         raise AlreadyIssued()
     reason = refusal(session, message, now)
     if reason:
@@ -134,27 +119,16 @@ def print_instead(
         send_by="none",
         audience=credential.audience,
         idempotency_key=idempotency_key(message.id),
+        prints_letter=True,
+        printed_instead_of=message.id,
     )
     message_id, replaced_id = message.id, credential.id
     try:
-        outcome = issue_credential(
-            session,
-            practice=practice,
-            patient=patient,
-            staff_id=staff_id,
-            request=request,
-            now=now,
-            keys=keys,
-            portal_url=portal_url,
-            replacing=replaced_id,
+        return issue_credential(
+            session, actor, patient=patient, request=request, keys=keys,
+            default_portal_url=default_portal_url, replacing=replaced_id,
         )
     except NotReplaceable:
         session.expire_all()
         message = session.get(WelcomeMessage, message_id)
         raise PrintRefused(refusal(session, message, now) or CHANGED_MEANWHILE) from None
-    # Ids only (no PIN, no PHI): who replaced which message's PIN with which printed one.
-    log.info(
-        "welcome message %s: credential %s replaced by printed credential %s, staff %s, practice %s",
-        message_id, replaced_id, outcome.credential_id, staff_id, practice.id,
-    )
-    return outcome

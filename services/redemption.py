@@ -1,5 +1,6 @@
 """Redeeming a PIN, a verification question or a desk token: the parent side of a credential's
-life (CONTRACT sections 2-3).
+life. A redemption, or a failure with what it counts, is written with its audit row in one
+transaction.
 
 Every failed PIN attempt costs one salted-KDF verification, whatever went wrong, and ends with
 the same answer: the keyed-HMAC bucket names the few active candidates (almost always one or
@@ -21,6 +22,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from models import Patient, PortalLink, PortalUser, RegistrationCredential
+from services import audit
+from services.actor import Actor, unit_of_work
 from services.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
 from services.outbox import withdraw_messages, withdrawn_reason
 from services.portal_accounts import create_portal_user, find_portal_user
@@ -105,16 +108,17 @@ def _count_failure_against_birth_date(
 
 def redeem_pin(
     session: Session,
+    actor: Actor,
     *,
     pin_entry: str,
     date_of_birth: date,
     registrant: Registrant,
-    now: datetime,
     keys: SigningKeys,
-    practice_id: int | None = None,
+    via: str = "pin",
 ) -> Redeemed:
     """Link the patient whose active PIN and birth date match to the registrant's account.
-    `practice_id` restricts the PIN to one practice (a signed-in parent adding a child)."""
+    An actor with a practice (a signed-in parent adding a child) may redeem only its PINs."""
+    now, practice_id = actor.now(), actor.practice_id
     pin = normalize_pin_entry(pin_entry)
     candidates = _active_pin_candidates(session, pin_bucket(keys.pin_lookup_key, pin), now)
     named = None
@@ -128,16 +132,18 @@ def redeem_pin(
         named = None  # another practice's PIN: as unknown as any other
     if named is None:
         _count_failure_against_birth_date(session, date_of_birth, now, practice_id)
-        _fail_after_commit(session)
+        _fail_after_commit(session, actor, via)
     if named.patient.date_of_birth != date_of_birth:
         _count_failure_against(session, named.id)
-        _fail_after_commit(session)
-    return _link(session, named, registrant, now, keys)
+        _fail_after_commit(session, actor, via)
+    return _link(session, actor, named, registrant, keys, via)
 
 
-def _fail_after_commit(session: Session) -> NoReturn:
-    """Keep the counted failure, then fail with the one answer every failure gets."""
-    session.commit()
+def _fail_after_commit(session: Session, actor: Actor, via: str) -> NoReturn:
+    """Keep the counted failure with its audit row, then fail with the one answer every failure
+    gets. The row names no patient: which one was meant is unknown, and a guess would leak."""
+    with unit_of_work(session):
+        audit.record(session, actor, "failed redeem", "failure", detail=f"by {via}")
     raise RedemptionFailed()
 
 
@@ -163,23 +169,25 @@ def load_question(session: Session, token: str, keys: SigningKeys, now: datetime
 
 def redeem_question(
     session: Session,
+    actor: Actor,
     *,
     credential_id: int,
     answer: str,
     date_of_birth: date,
     registrant: Registrant,
-    now: datetime,
     keys: SigningKeys,
 ) -> Redeemed:
-    credential = _active_credential(session, credential_id, now, kind="question")
+    credential = _active_credential(session, credential_id, actor.now(), kind="question")
     if credential is None:
         spend_one_verification(keys.hash_method)
-        _fail_after_commit(session)
+        _fail_after_commit(session, actor, "question")
+    # The link named the question, so the failure is the practice's to see.
+    actor = actor.in_practice(credential.practice_id)
     right_answer = secret_matches(credential.answer_hash, normalize_answer(answer))
     if not right_answer or credential.patient.date_of_birth != date_of_birth:
         _count_failure_against(session, credential.id)
-        _fail_after_commit(session)
-    return _link(session, credential, registrant, now, keys)
+        _fail_after_commit(session, actor, "question")
+    return _link(session, actor, credential, registrant, keys, "question")
 
 
 def load_desk_credential(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
@@ -189,12 +197,12 @@ def load_desk_credential(session: Session, token: str, keys: SigningKeys, now: d
 
 
 def redeem_desk_token(
-    session: Session, *, token: str, registrant: Registrant, now: datetime, keys: SigningKeys
+    session: Session, actor: Actor, *, token: str, registrant: Registrant, keys: SigningKeys
 ) -> Redeemed:
-    credential = load_desk_credential(session, token, keys, now)
+    credential = load_desk_credential(session, token, keys, actor.now())
     if credential is None:
-        _fail_after_commit(session)
-    return _link(session, credential, registrant, now, keys)
+        _fail_after_commit(session, actor, "desk")
+    return _link(session, actor, credential, registrant, keys, "desk")
 
 
 def _token_credential_id(token: str, secret_key: str, salt: str, max_age: int | None) -> int | None:
@@ -207,10 +215,13 @@ def _token_credential_id(token: str, secret_key: str, salt: str, max_age: int | 
 
 
 def _link(
-    session: Session, credential: RegistrationCredential, registrant: Registrant, now: datetime, keys: SigningKeys
+    session: Session, actor: Actor, credential: RegistrationCredential, registrant: Registrant, keys: SigningKeys,
+    via: str,
 ) -> Redeemed:
     """Use the credential (once: the conditional UPDATE lets exactly one redeemer through) and
-    link the patient to the registrant's account, creating it if needed. All or nothing."""
+    link the patient to the registrant's account, creating it if needed, audited in the
+    practice. All or nothing."""
+    now = actor.now()
     credential_id, patient_id, practice_id = credential.id, credential.patient_id, credential.practice_id
     access_level, audience = credential.access_level, credential.audience
     first_name = credential.patient.first_name
@@ -247,13 +258,16 @@ def _link(
             existing.access_level = access_level
             existing.audience = audience
             existing.credential_id = credential_id
+        audit.record(session, actor.in_practice(practice_id), "redeem", patient_id=patient_id, detail=f"by {via}")
         session.commit()
     except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch):
         session.rollback()
+        audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
         raise
     except IntegrityError:
         # Two first redemptions creating one email's account at once: the loser tries again.
         session.rollback()
+        audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
         raise RedemptionFailed() from None
     return Redeemed(
         portal_user_id=user.id,

@@ -1,9 +1,10 @@
-"""Issuing a portal registration PIN or verification question (CONTRACT sections 1-2).
+"""Issuing and revoking a portal registration PIN or verification question.
 
-`issue_credential` writes the credential and its welcome-message record in one transaction;
-`deliver_welcome_message` sends only after that commit, so a slow mail server never holds a
-database lock and a crash never leaves a PIN that staff were told about but that does not exist.
-The message's body is held encrypted until it is sent or given up (services/outbox.py).
+`issue_credential` writes the credential, its welcome-message record and its audit rows in one
+transaction; `deliver_welcome_message` sends only after that commit (its own unit of work), so a
+slow mail server never holds a database lock and a crash never leaves a PIN that staff were told
+about but that does not exist. The message's body is held encrypted until it is sent or given up
+(services/outbox.py).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
+from services import audit
+from services.actor import Actor, unit_of_work
 from services.mail_delivery import OutgoingMail
 from services.message_cipher import MessageCipher, derive_key
-from services.outbox import CLAIM_LEASE, attempt, withdraw_messages, withdrawn_reason
+from services.outbox import CLAIM_LEASE, Attempt, attempt, withdraw_messages, withdrawn_reason
 from services.masking import mask_cell, mask_email
 from services.names import is_placeholder_first_name
 from services.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
@@ -57,9 +60,10 @@ class NotReplaceable(Exception):
 class CredentialNotActive(Exception):
     """The credential is used, revoked, locked or expired already: nothing left to revoke."""
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, noun: str = "PIN"):
         super().__init__(state)
         self.state = state
+        self.message = f"Not revoked: that {noun} is {state} already, not Active."
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,12 @@ class IssueRequest:
     cell: str | None = None  # ten digits, already validated
     question: str | None = None
     answer: str | None = None
+    prints_letter: bool = False  # Print PIN: the letter is printed from the window as well
+    printed_instead_of: int | None = None  # the undelivered message a printed PIN stands in for
+
+    @property
+    def noun(self) -> str:
+        return "PIN" if self.kind == "pin" else "verification question"
 
 
 @dataclass(frozen=True)
@@ -194,24 +204,25 @@ def _lock_patient(session: Session, patient_id: int) -> None:
 
 def issue_credential(
     session: Session,
+    actor: Actor,
     *,
-    practice: Practice,
     patient: Patient,
-    staff_id: int | None,
     request: IssueRequest,
-    now: datetime,
     keys: SigningKeys,
-    portal_url: str,
+    default_portal_url: str,
     carrier: Carrier | None = None,
     replacing: int | None = None,
 ) -> IssueOutcome:
-    """Issue one PIN or question for `patient`, replacing the audience's previous one, and record
-    its welcome message as queued. Commits. Raises UnofficialName or AlreadyIssued.
+    """Issue one PIN or question for `patient`, replacing the audience's previous one, record
+    its welcome message as queued, and audit it: one transaction. Raises UnofficialName or
+    AlreadyIssued.
     `replacing`: the id of the credential this issue is meant to replace (Print instead). Under the
     patient's lock it must still be the audience's unused, unrevoked one, or nothing is issued
     (NotReplaceable): a PIN issued or redeemed meanwhile is never revoked by a stale page."""
-    if patient.practice_id != practice.id:
+    practice = session.get(Practice, actor.practice_id)
+    if practice is None or patient.practice_id != practice.id:
         raise ValueError("patient belongs to another practice")
+    now, portal_url = actor.now(), portal_url_for(practice, default_portal_url)
     if needs_given_name(patient):
         raise UnofficialName()
     if _already_issued(session, practice.id, request.idempotency_key):
@@ -263,7 +274,7 @@ def issue_credential(
             sent_to_masked=masked,
             issued_at=now,
             expires_at=expires_at,
-            issued_by_id=staff_id,
+            issued_by_id=actor.staff_id,
             failed_attempts=0,
             idempotency_key=request.idempotency_key,
         )
@@ -300,6 +311,7 @@ def issue_credential(
             message.body_encrypted = cipher.encrypt(message.id, mail)
             session.flush()
             delivery = PendingDelivery(message_id=message.id, practice_id=practice.id, mail=mail)
+        _audit_issue(session, actor, patient.id, credential.id, request, replaced > 0)
         session.commit()
     except AlreadyIssued:
         session.rollback()
@@ -332,6 +344,18 @@ def issue_credential(
     )
 
 
+def _audit_issue(session: Session, actor: Actor, patient_id: int, credential_id: int, request: IssueRequest,
+                 replaced: bool) -> None:
+    if request.printed_instead_of is not None:
+        how = f"printed instead of message {request.printed_instead_of} (its PIN revoked)"
+    else:
+        how = f"send by {request.send_by}" + (", replacing the pending one (revoked)" if replaced else "")
+    audit.record(session, actor, "issue", patient_id=patient_id,
+                 detail=f"{request.noun} {credential_id} for the {request.audience}, {how}")
+    if request.prints_letter:
+        audit.record(session, actor, "print", patient_id=patient_id, detail=f"{request.noun} {credential_id} letter")
+
+
 def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | None, str | None]:
     if request.send_by == "email":
         if not request.email:
@@ -355,53 +379,64 @@ def _compose(send_by: str, recipient: str, details: WelcomeDetails, templates: P
 
 
 def deliver_welcome_message(
-    session: Session, delivery: PendingDelivery, mailer, now_fn, cipher: MessageCipher | None = None
+    session: Session, actor: Actor, patient_id: int, delivery: PendingDelivery, mailer, cipher: MessageCipher | None = None
 ) -> WelcomeMessage:
     """The inline attempt, after the credential's commit, with the mail composed in memory.
     Records Sent, Failed with the reason (a permanent refusal), or leaves it Queued for the worker
-    with the reason and the time of the next try (a temporary failure)."""
+    with the reason and the time of the next try (a temporary failure); audited with it."""
     message = session.get(WelcomeMessage, delivery.message_id)
-    attempt(session, message, mailer, cipher, now_fn, mail=delivery.mail)
+    attempt(session, message, mailer, cipher, Attempt(actor, "on issue", patient_id), mail=delivery.mail)
     session.refresh(message)
     return message
 
 
-def revoke_credential(
-    session: Session, practice_id: int, credential_id: int, reason: str, staff_id: int | None, now: datetime
-) -> RegistrationCredential:
-    """Revoke one active PIN or question of the practice, with staff's reason. Commits.
-    Raises CredentialNotFound, CredentialNotActive, or ValueError for an empty reason."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValueError("a revocation needs a reason")
-    if len(reason) > REVOKE_REASON_MAX_LENGTH:
-        raise ValueError(f"a revocation reason has at most {REVOKE_REASON_MAX_LENGTH} characters")
-    credential = session.scalar(
+def find_patient_credential(
+    session: Session, practice_id: int, patient_id: int, credential_id: int
+) -> RegistrationCredential | None:
+    return session.scalar(
         select(RegistrationCredential).where(
-            RegistrationCredential.id == credential_id, RegistrationCredential.practice_id == practice_id
+            RegistrationCredential.id == credential_id,
+            RegistrationCredential.patient_id == patient_id,
+            RegistrationCredential.practice_id == practice_id,
         )
     )
-    if credential is None:
+
+
+def revoke_credential(
+    session: Session, actor: Actor, credential: RegistrationCredential, reason: str
+) -> RegistrationCredential:
+    """Revoke one active PIN or question of the actor's practice, with staff's reason, audited in
+    the same transaction. Raises CredentialNotActive (the refusal audited alone), or ValueError
+    for an empty or long reason."""
+    if credential.practice_id != actor.practice_id:
         raise CredentialNotFound()
+    now = actor.now()
+    noun = "PIN" if credential.kind == "pin" else "verification question"
+    credential_id, patient_id = credential.id, credential.patient_id
     state = credential.state(now)
-    if state != "Active":
-        raise CredentialNotActive(state)
-    # Conditional on still being active, so a redemption or a new issue that commits between the
-    # read above and this write wins, and the revocation is refused rather than overwriting it.
-    revoked = session.execute(
-        update(RegistrationCredential)
-        .where(RegistrationCredential.id == credential.id, RegistrationCredential.active_condition(now))
-        .values(revoked_at=now, revoked_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if revoked != 1:
-        session.rollback()
+    if state == "Active":
+        reason = (reason or "").strip()
+        if not reason:
+            raise ValueError("a revocation needs a reason")
+        if len(reason) > REVOKE_REASON_MAX_LENGTH:
+            raise ValueError(f"a revocation reason has at most {REVOKE_REASON_MAX_LENGTH} characters")
+        with unit_of_work(session):
+            # Conditional on still being active, so a redemption or a new issue that commits
+            # between the read above and this write wins, and the revocation is refused.
+            revoked = session.execute(
+                update(RegistrationCredential)
+                .where(RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now))
+                .values(revoked_at=now, revoked_reason=reason)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if revoked == 1:
+                # Its welcome message, if still held, is never sent: the body goes with it.
+                withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, "Revoked"))
+                # The reason is staff's free text (it may name the patient): not in the trail.
+                audit.record(session, actor, "revoke", patient_id=patient_id, detail=f"{noun} {credential_id}")
         session.refresh(credential)
-        raise CredentialNotActive(credential.state(now))
-    # Its welcome message, if still held, is never sent: the body is erased with the revocation.
-    withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, "Revoked"))
-    session.commit()
-    session.refresh(credential)
-    # The table has no revoked_by column; the log keeps who did it (ids only, no PHI, no reason).
-    log.info("credential %s revoked by staff %s in practice %s", credential.id, staff_id, practice_id)
-    return credential
+        if revoked == 1:
+            return credential
+        state = credential.state(now)
+    audit.record_alone(session, actor, "revoke", "refused", patient_id=patient_id, detail=f"{noun} {credential_id} is {state}")
+    raise CredentialNotActive(state, noun)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -11,10 +12,19 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Practice, StaffMembership, StaffUser
+from services import audit
+from services.actor import Actor, unit_of_work
 
 MIN_STAFF_PASSWORD_LENGTH = 10
-# Checked when the username is unknown, so both failures cost the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+# werkzeug's default; the app's HASH_METHOD setting may name another (tests use a cheap scrypt).
+PASSWORD_HASH_METHOD = "scrypt"
+
+
+@cache
+def _dummy_hash(method: str) -> str:
+    """Checked when the username is unknown, so both failures cost the same time. Made on first
+    use, once per process and method, so importing this module costs no KDF."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 class StaffError(ValueError):
@@ -53,7 +63,19 @@ def create_practice(session: Session, name: str, portal_url: str | None, timezon
     return practice
 
 
-def create_staff(session: Session, username: str, password: str, practice: Practice, is_admin: bool) -> StaffUser:
+def create_practice_from_command_line(session: Session, actor: Actor, name: str, portal_url: str | None,
+                                     timezone: str) -> Practice:
+    """`practice create`: the practice, with the first row of its own audit trail."""
+    with unit_of_work(session):
+        practice = create_practice(session, name, portal_url, timezone)
+        audit.record(session, actor.in_practice(practice.id), "settings change", detail="practice created")
+    return practice
+
+
+def create_staff(
+    session: Session, username: str, password: str, practice: Practice, is_admin: bool,
+    hash_method: str = PASSWORD_HASH_METHOD,
+) -> StaffUser:
     """Create the staff user, or add a membership in `practice` to an existing one."""
     username = username.strip()
     if not username:
@@ -62,13 +84,13 @@ def create_staff(session: Session, username: str, password: str, practice: Pract
     if staff is None:
         if len(password) < MIN_STAFF_PASSWORD_LENGTH:
             raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
-        staff = StaffUser(username=username, password_hash=generate_password_hash(password), is_active=True)
+        staff = StaffUser(username=username, password_hash=generate_password_hash(password, method=hash_method), is_active=True)
         session.add(staff)
         session.flush()
     elif password:
         if len(password) < MIN_STAFF_PASSWORD_LENGTH:
             raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
-        staff.password_hash = generate_password_hash(password)
+        staff.password_hash = generate_password_hash(password, method=hash_method)
     membership = session.scalar(
         select(StaffMembership).where(
             StaffMembership.staff_id == staff.id, StaffMembership.practice_id == practice.id
@@ -82,11 +104,13 @@ def create_staff(session: Session, username: str, password: str, practice: Pract
     return staff
 
 
-def authenticate_staff(session: Session, username: str, password: str) -> SignedInStaff | None:
+def authenticate_staff(
+    session: Session, username: str, password: str, hash_method: str = PASSWORD_HASH_METHOD
+) -> SignedInStaff | None:
     """The staff member and their first practice, or None. Same cost for every failure."""
     staff = find_staff_by_username(session, username)
     if staff is None or not staff.is_active:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(hash_method), password)
         return None
     if not check_password_hash(staff.password_hash, password):
         return None
@@ -124,29 +148,52 @@ def practice_staff(session: Session, practice_id: int) -> list[StaffMembership]:
     )
 
 
-def add_new_staff(session: Session, practice: Practice, username: str, password: str, is_admin: bool) -> StaffUser:
-    """A practice admin adds a new login to their practice. An existing username is refused: the
-    page must never reset the password of someone who may work elsewhere (the CLI can add an
-    existing login to a practice). Commits."""
+def add_new_staff(
+    session: Session, actor: Actor, username: str, password: str, is_admin: bool,
+    hash_method: str = PASSWORD_HASH_METHOD,
+) -> StaffUser:
+    """A practice admin adds a new login to their practice, audited with it. An existing username
+    is refused: the page must never reset the password of someone who may work elsewhere (the
+    CLI can add an existing login to a practice)."""
     if find_staff_by_username(session, username):
         raise StaffError("That username is taken. Choose another.")
     try:
-        staff = create_staff(session, username, password, practice, is_admin)
-        session.commit()
+        with unit_of_work(session):
+            practice = session.get(Practice, actor.practice_id)
+            staff = create_staff(session, username, password, practice, is_admin, hash_method)
+            _audit_added(session, actor, staff, is_admin)
     except IntegrityError:  # the same username added at the same moment elsewhere
-        session.rollback()
         raise StaffError("That username is taken. Choose another.") from None
     return staff
 
 
-def remove_from_practice(session: Session, practice_id: int, staff_id: int) -> bool:
-    """End a staff member's membership of this practice (their sessions in it end at their next
-    request). Commits. False when they are not a member."""
+def add_staff_from_command_line(
+    session: Session, actor: Actor, username: str, password: str, is_admin: bool,
+    hash_method: str = PASSWORD_HASH_METHOD,
+) -> StaffUser:
+    """`staff create`: a new login, or an existing one added to the actor's practice (a password
+    given resets it), audited in that practice."""
+    with unit_of_work(session):
+        practice = session.get(Practice, actor.practice_id)
+        staff = create_staff(session, username, password, practice, is_admin, hash_method)
+        _audit_added(session, actor, staff, is_admin)
+    return staff
+
+
+def _audit_added(session: Session, actor: Actor, staff: StaffUser, is_admin: bool) -> None:
+    audit.record(session, actor, "settings change",
+                 detail=f"staff {staff.id} ({staff.username}) added" + (" as admin" if is_admin else ""))
+
+
+def remove_from_practice(session: Session, actor: Actor, staff_id: int) -> bool:
+    """End a staff member's membership of the actor's practice (their sessions in it end at their
+    next request), audited with it. False when they are not a member."""
     membership = session.scalar(
-        select(StaffMembership).where(StaffMembership.practice_id == practice_id, StaffMembership.staff_id == staff_id)
+        select(StaffMembership).where(StaffMembership.practice_id == actor.practice_id, StaffMembership.staff_id == staff_id)
     )
     if membership is None:
         return False
-    session.delete(membership)
-    session.commit()
+    with unit_of_work(session):
+        session.delete(membership)
+        audit.record(session, actor, "settings change", detail=f"staff {staff_id} removed")
     return True

@@ -1,4 +1,6 @@
-"""Server-side staff sessions (issue 5).
+"""Server-side staff sessions, and the actions that start and end them: sign-in, launch from the
+host portal, choosing a practice, sign-out. Each action writes its session rows and its audit row
+in one transaction.
 
 The browser's session cookie (signed by Flask) carries a random token; the database keeps its
 SHA-256 with the staff member, the chosen practice, and three clocks: when it started, when the
@@ -12,13 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
-from models import StaffMembership, StaffSession, StaffUser
+from models import Practice, StaffMembership, StaffSession, StaffUser
+from services import audit
+from services.actor import Actor, unit_of_work
+from services.launch import LaunchRefused, accept
+from services.staff import authenticate_staff, find_staff_by_username
 
 # Activity is written at most this often, so a page of clicks costs one UPDATE, not one each.
 ACTIVITY_RESOLUTION = timedelta(seconds=30)
@@ -41,8 +47,8 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def start(session: Session, staff_id: int, practice_id: int | None, via: str, now: datetime) -> str:
-    """A new session; returns the token for the cookie. Commits."""
+def _start(session: Session, staff_id: int, practice_id: int | None, via: str, now: datetime) -> str:
+    """A new session, in the caller's transaction; returns the token for the cookie."""
     token = secrets.token_urlsafe(32)
     session.add(
         StaffSession(
@@ -50,7 +56,6 @@ def start(session: Session, staff_id: int, practice_id: int | None, via: str, no
             created_at=now, last_seen_at=now,
         )
     )
-    session.commit()
     return token
 
 
@@ -114,37 +119,41 @@ def resume(session: Session, token: str | None, limits: SessionLimits, now: date
     return LiveSession(row=row, membership=membership)
 
 
-def choose_practice(session: Session, session_id: int, staff_id: int, practice_id: int) -> bool:
-    """Set the session's practice, if the staff member belongs to it. Commits."""
+def choose_practice(session: Session, actor: Actor, session_id: int, practice_id: int) -> bool:
+    """Set the session's practice, if the staff member belongs to it, and audit it there.
+    False (nothing written) when they do not."""
     member = session.scalar(
         select(StaffMembership.id).where(
-            StaffMembership.staff_id == staff_id, StaffMembership.practice_id == practice_id
+            StaffMembership.staff_id == actor.staff_id, StaffMembership.practice_id == practice_id
         )
     )
     if member is None:
         return False
-    session.execute(
-        update(StaffSession).where(StaffSession.id == session_id).values(practice_id=practice_id)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+    with unit_of_work(session):
+        session.execute(
+            update(StaffSession).where(StaffSession.id == session_id).values(practice_id=practice_id)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(session, actor.in_practice(practice_id), "choose practice")
     return True
 
 
-def end(session: Session, session_id: int, reason: str, now: datetime) -> None:
-    """End the session for good (sign-out, expiry). Commits."""
+def _end(session: Session, session_id: int, reason: str, now: datetime) -> None:
     session.execute(
         update(StaffSession)
         .where(StaffSession.id == session_id, StaffSession.ended_at.is_(None))
         .values(ended_at=now, end_reason=reason)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
+
+
+def end(session: Session, session_id: int, reason: str, now: datetime) -> None:
+    """End the session for good when it expires or its member leaves. Commits."""
+    with unit_of_work(session):
+        _end(session, session_id, reason, now)
 
 
 def memberships(session: Session, staff_id: int) -> list[StaffMembership]:
-    from models import Practice
-
     return list(
         session.scalars(
             select(StaffMembership)
@@ -159,3 +168,63 @@ def practice_count(session: Session, staff_id: int) -> int:
     from sqlalchemy import func
 
     return session.scalar(select(func.count()).where(StaffMembership.staff_id == staff_id)) or 0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new session: the token for the cookie, and its practice (None: one is to be chosen)."""
+
+    token: str
+    staff_id: int
+    username: str
+    practice_id: int | None
+
+
+def sign_in(session: Session, actor: Actor, username: str, password: str, replacing: int | None,
+            hash_method: str) -> Started | None:
+    """Staff sign-in with a password. On success a new session (ending the browser's previous
+    one, `replacing`, so no copy of its cookie outlives it) in the only practice, or with the
+    practice to choose. None on failure, recorded against the login only when the username is a
+    real one (what was typed could be anything: a patient's name, a password in the wrong box)."""
+    signed_in = authenticate_staff(session, username, password, hash_method)
+    choices = memberships(session, signed_in.staff_id) if signed_in else []
+    if not choices:
+        known = find_staff_by_username(session, username or "")
+        who = replace(actor, staff_id=known.id if known else None, staff_username=known.username if known else None)
+        audit.record_alone(session, who, "sign-in", "failure", detail="password")
+        return None
+    staff = choices[0].staff
+    only = choices[0].practice_id if len(choices) == 1 else None
+    with unit_of_work(session):
+        return _begin(session, replace(actor, practice_id=only, staff_id=staff.id, staff_username=staff.username),
+                      "signin", replacing, detail="password")
+
+
+def launch(session: Session, actor: Actor, secret: str | None, token: str | None, replacing: int | None) -> Started:
+    """Embedded launch: a valid token (its jti spent in the same transaction) starts a session in
+    the named practice. Raises LaunchRefused, with the refusal audited and nothing else written."""
+    try:
+        with unit_of_work(session):
+            launched = accept(session, secret, token, actor.now())
+            who = replace(actor, practice_id=launched.practice_id, staff_id=launched.staff_id,
+                          staff_username=launched.username)
+            return _begin(session, who, "launch", replacing)
+    except LaunchRefused as refused:
+        who = replace(actor, practice_id=refused.practice_id, staff_id=refused.staff_id)
+        audit.record_alone(session, who, "launch", "refused", detail=refused.reason)
+        raise
+
+
+def _begin(session: Session, actor: Actor, via: str, replacing: int | None, detail: str | None = None) -> Started:
+    if replacing is not None:
+        _end(session, replacing, "replaced", actor.now())
+    token = _start(session, actor.staff_id, actor.practice_id, via, actor.now())
+    audit.record(session, actor, "sign-in" if via == "signin" else "launch", detail=detail)
+    return Started(token=token, staff_id=actor.staff_id, username=actor.staff_username, practice_id=actor.practice_id)
+
+
+def sign_out(session: Session, actor: Actor, session_id: int) -> None:
+    """End the session on the server (a copied cookie is dead too), audited."""
+    with unit_of_work(session):
+        _end(session, session_id, "signed out", actor.now())
+        audit.record(session, actor, "sign-out")

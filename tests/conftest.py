@@ -1,5 +1,8 @@
 """Fixtures: the app on SQLite and on PostgreSQL, a real SMTP server on loopback, signed-in
-clients. Every test that uses `app` runs once per database."""
+clients, mail servers that refuse. Every test that uses `app` runs once per database.
+
+Under pytest-xdist (`make test` runs two workers) each worker has its own SQLite file and its
+own PostgreSQL database, TEST_DATABASE_URL's name + `_gw0`, `_gw1`…, created when missing."""
 
 from __future__ import annotations
 
@@ -7,23 +10,16 @@ import logging
 import os
 
 import pytest
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, make_url, select, text
 
 from app import create_app
 from extensions import db
-from tests.support import (
-    csrf_token_from,
-    make_practice,
-    make_staff,
-    portal_status_inputs_disagreeing,
-    sign_in,
-    start_smtp_server,
-)
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-PORTAL_URL = "http://portal.example.test/portal/register"
-SECRET_KEY = "test-secret-key-not-for-production"
-
+from tests.support.app_settings import IN_CI, TEST_DATABASE_URL, config_for
+from tests.support.builders import make_practice, make_staff
+from tests.support.html_readers import csrf_token_from
+from tests.support.mail import RefusingHandler, serve_smtp, start_smtp_server
+from tests.support.rows import portal_status_inputs_disagreeing
+from tests.support.staff_screens import sign_in
 
 @pytest.fixture(scope="session")
 def smtp():
@@ -42,27 +38,6 @@ def mailbox(smtp):
     box.clear()
 
 
-def _config(database_url: str, smtp_port: int, **extra) -> dict:
-    return {
-        "TESTING": True,
-        "SECRET_KEY": SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_port,
-        "MAIL_DEFAULT_SENDER": "Cedar Pediatrics <portal@cedar.example>",
-        "MAIL_TIMEOUT_SECONDS": 3,
-        "PORTAL_URL": PORTAL_URL,
-        # A cheap scrypt keeps hundreds of issues and redemptions fast; production uses werkzeug's
-        # default (scrypt n=2**15), which test_pins_and_messages checks, and the timing test
-        # sets a costly one of its own.
-        "HASH_METHOD": "scrypt:1024:8:1",
-        # Each app counts in its own memory (fresh per test); the limits stay the production
-        # defaults unless a test sets PORTAL_RATE_LIMIT or SIGNIN_RATE_LIMIT (STACK-NOTES.md).
-        "RATELIMIT_STORAGE_URI": "memory://",
-        **extra,
-    }
-
-
 def _reset_schema(app) -> None:
     from flask_migrate import upgrade
 
@@ -75,19 +50,52 @@ def _reset_schema(app) -> None:
         db.session.remove()
 
 
+def _create_database_if_missing(server_url, name: str) -> None:
+    """Through the server's `postgres` database: CREATE DATABASE cannot run in a transaction."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=server_url.host, port=server_url.port, user=server_url.username, password=server_url.password,
+        dbname="postgres", autocommit=True, **server_url.query,
+    ) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            return
+        try:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateDatabase:  # made at the same moment by another run
+            pass
+
+
+def _postgresql_url_for_this_worker(url: str) -> str:
+    """Workers of one run would empty each other's tables in a shared database: each xdist
+    worker gets its own (the name + `_gw0`, `_gw1`…); a run without xdist uses `url` itself."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    _create_database_if_missing(parsed, name)
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory, smtp):
-    """A migrated database: SQLite in a temp folder, or TEST_DATABASE_URL's PostgreSQL."""
+    """A migrated database: SQLite in a temp folder, or TEST_DATABASE_URL's PostgreSQL. In CI
+    (CI=true) a missing TEST_DATABASE_URL fails the PostgreSQL half instead of skipping it."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     else:
         if not TEST_DATABASE_URL:
-            pytest.skip(
+            reason = (
                 "PostgreSQL tests skipped: TEST_DATABASE_URL is not set "
                 "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
             )
-        url = TEST_DATABASE_URL
-    app = create_app(_config(url, smtp[0].port))
+            if IN_CI:
+                pytest.fail(f"CI runs every test on PostgreSQL too; {reason}", pytrace=False)
+            pytest.skip(reason)
+        url = _postgresql_url_for_this_worker(TEST_DATABASE_URL)
+    app = create_app(config_for(url, smtp[0].port))
     _reset_schema(app)
     with app.app_context():
         carriers_table = db.metadata.tables["carriers"]
@@ -126,7 +134,7 @@ def app(database_url, smtp, app_config):
     """The app, with no app context held: each request gets its own `g` and session, as in
     production. Tests that touch the database open `with app.app_context():`."""
     url, carriers = database_url
-    app = create_app(_config(url, smtp[0].port, **app_config))
+    app = create_app(config_for(url, smtp[0].port, **app_config))
     yield app
     with app.app_context():
         try:
@@ -167,3 +175,17 @@ def staff_client(app, practice):
 @pytest.fixture
 def other_practice(app):
     return make_practice(app, "Birch Family Medicine")
+
+
+@pytest.fixture
+def refusing_server():
+    """A mail server that refuses every recipient (550); yields its port."""
+    controller, port = serve_smtp(RefusingHandler())
+    yield port
+    controller.stop()
+
+
+@pytest.fixture
+def sink_port(app):
+    """The session's SMTP sink (the `mailbox` fixture), to point mail back at."""
+    return app.config["MAIL_PORT"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template
 from sqlalchemy import select
 
-from blueprints.auth import staff_required
+from blueprints.access import staff_required
 from extensions import db
 from models import DevMailboxMessage
 
@@ -19,7 +19,7 @@ def index():
     """Outbox page (full page): the practice's messages, newest first."""
     messages = db.session.scalars(
         select(DevMailboxMessage)
-        .where(DevMailboxMessage.practice_id == g.practice.id)
+        .where(DevMailboxMessage.practice_id == g.staff_context.practice_id)
         .order_by(DevMailboxMessage.id.desc())
         .limit(100)
     )

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from blueprints.auth import STAFF_SESSION_KEY
+from blueprints.access import STAFF_SESSION_KEY, client_actor
+from blueprints.configured import signing_keys
 from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
 from extensions import db, portal_post_limit
-from models import Patient, PortalLink, PortalUser, utcnow
-from services.audit import record
-from services.portal_accounts import authenticate_portal_user
-from services.registration import SigningKeys
+from models import Patient, PortalLink, PortalUser
+from services import portal_accounts
 from services.redemption import (
     FAILURE_MESSAGE,
     AccountPasswordMismatch,
@@ -40,11 +39,12 @@ EXISTING_ACCOUNT_MESSAGE = (
     "An account with this email exists already. Enter that account's password to add this patient "
     "to it, or sign in and choose Add another child."
 )
-
-
-def _now():
-    """The current time; tests set CLOCK to check expiry at its edge."""
-    return current_app.config.get("CLOCK", utcnow)()
+# What the parent reads for each way a redemption can fail (every wrong PIN reads the same).
+FAILURES = {
+    RedemptionFailed: FAILURE_MESSAGE,
+    AccountPasswordMismatch: EXISTING_ACCOUNT_MESSAGE,
+    AudienceMismatch: AUDIENCE_MESSAGE,
+}
 
 
 def portal_user_required(view):
@@ -75,70 +75,57 @@ def _sign_in_portal_user(user_id: int) -> None:
     session[PORTAL_SESSION_KEY] = user_id
 
 
-def _audit_redeem(action: str, mode: str, patient_id: int | None = None, practice_id: int | None = None) -> None:
-    """A redemption in the audit trail: by a parent (no staff), with the patient when it worked.
-    A failure names no patient (which one was meant is unknown, and guessing would leak)."""
-    if patient_id is not None:
-        practice_id = db.session.scalar(select(Patient.practice_id).where(Patient.id == patient_id))
-    record(db.session, action, "success" if action == "redeem" else "failure", practice_id=practice_id,
-           patient_id=patient_id, detail=f"by {mode}", client_ip=request.remote_addr, now=_now())
+def _registration_mode():
+    """Which way this registration page redeems: `pin` (default), `question` (a ?vq= link,
+    with its credential) or `desk` (the front desk's ?desk= token). None: a dead link."""
+    keys, now = signing_keys(), client_actor().now()
+    if request.args.get("desk"):
+        return ("desk", None) if load_desk_credential(db.session, request.args["desk"], keys, now) else None
+    if request.args.get("vq"):
+        credential = load_question(db.session, request.args["vq"], keys, now)
+        return ("question", credential) if credential else None
+    return "pin", None
+
+
+def _redeem(mode: str, form: PortalRegisterForm, question_id: int | None):
+    """One redemption through the service for this mode (each audits itself)."""
+    registrant = Registrant(email=form.clean_email, password=form.password.data)
+    actor, keys = client_actor(), signing_keys()
+    if mode == "pin":
+        return redeem_pin(db.session, actor, pin_entry=form.pin.data, date_of_birth=form.date_of_birth.data,
+                          registrant=registrant, keys=keys)
+    if mode == "question":
+        return redeem_question(db.session, actor, credential_id=question_id, answer=form.answer.data,
+                               date_of_birth=form.date_of_birth.data, registrant=registrant, keys=keys)
+    return redeem_desk_token(db.session, actor, token=request.args["desk"], registrant=registrant, keys=keys)
 
 
 @bp.route("/register", methods=["GET", "POST"])
 @portal_post_limit
 def register():
     """Patient Portal registration page (full page). Three modes: PIN (default), a verification
-    question link (?vq=), or the front desk's Complete / Log In token (?desk=)."""
-    keys = SigningKeys.from_config(current_app.config)
-    now = _now()
-    vq_token = request.args.get("vq")
-    desk_token = request.args.get("desk")
-    mode = "desk" if desk_token else "question" if vq_token else "pin"
-    question = None
-    if mode == "question":
-        credential = load_question(db.session, vq_token, keys, now)
-        if credential is None:
-            return render_template("portal/link_invalid.html"), 410
-        question = credential.question
-    elif mode == "desk" and load_desk_credential(db.session, desk_token, keys, now) is None:
-        return render_template("portal/link_invalid.html", desk=True), 410
-
-    form = PortalRegisterForm(mode)
-    failure = None
+    question link (?vq=), or the front desk's Complete / Log In token (?desk=); 410 for a dead link."""
+    found = _registration_mode()
+    if found is None:
+        return render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410
+    mode, credential = found
+    form, failure = PortalRegisterForm(mode), None
     if form.validate_on_submit():
-        registrant = Registrant(email=form.clean_email, password=form.password.data)
         try:
-            if mode == "pin":
-                redeemed = redeem_pin(
-                    db.session, pin_entry=form.pin.data, date_of_birth=form.date_of_birth.data,
-                    registrant=registrant, now=now, keys=keys,
-                )
-            elif mode == "question":
-                redeemed = redeem_question(
-                    db.session, credential_id=credential.id, answer=form.answer.data,
-                    date_of_birth=form.date_of_birth.data, registrant=registrant, now=now, keys=keys,
-                )
-            else:
-                redeemed = redeem_desk_token(db.session, token=desk_token, registrant=registrant, now=now, keys=keys)
-        except RedemptionFailed:
-            failure = FAILURE_MESSAGE
-        except AccountPasswordMismatch:
-            failure = EXISTING_ACCOUNT_MESSAGE
-        except AudienceMismatch:
-            failure = AUDIENCE_MESSAGE
+            redeemed = _redeem(mode, form, credential.id if credential else None)
+        except tuple(FAILURES) as failed:
+            failure = FAILURES[type(failed)]
         else:
-            _audit_redeem("redeem", mode, redeemed.patient_id)
             if mode == "desk" or session.get(STAFF_SESSION_KEY):
                 # A shared front-desk computer (the desk's token, or a browser where staff are
                 # signed in): the account is ready, but the parent is not signed in here.
                 return render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name)
             _sign_in_portal_user(redeemed.portal_user_id)
             return redirect(url_for("portal.home"), code=303)
-        if failure:
-            _audit_redeem("failed redeem", mode, practice_id=credential.practice_id if mode == "question" else None)
     _forget_secrets(form)
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure), status
+    question = credential.question if credential else None
+    return render_template("portal/register.html", form=form, mode=mode, question=question,
+                           failure=failure), 422 if request.method == "POST" else 200
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -148,17 +135,16 @@ def sign_in():
     form = PortalSignInForm()
     failure = None
     if form.validate_on_submit():
-        user = authenticate_portal_user(
-            db.session, form.email.data, form.password.data, SigningKeys.from_config(current_app.config).hash_method
-        )
-        if user is None:
-            failure = "The email or password is not right."
-        elif session.get(STAFF_SESSION_KEY):
-            # Never mix a parent's portal session into a staff member's browser session.
+        try:
+            user = portal_accounts.sign_in(db.session, client_actor(), form.email.data, form.password.data,
+                                           signing_keys().hash_method, staff_browser=bool(session.get(STAFF_SESSION_KEY)))
+        except portal_accounts.StaffBrowser:
             failure = "Staff are signed in on this browser. Sign in to the Patient Portal on your own device."
         else:
-            _sign_in_portal_user(user.id)
-            return redirect(url_for("portal.home"), code=303)
+            if user is not None:
+                _sign_in_portal_user(user.id)
+                return redirect(url_for("portal.home"), code=303)
+            failure = "The email or password is not right."
     status = 422 if request.method == "POST" else 200
     return render_template("portal/sign_in.html", form=form, failure=failure), status
 
@@ -166,7 +152,7 @@ def sign_in():
 @bp.post("/signout")
 def sign_out():
     """Ends the portal session and returns to the portal's sign-in page."""
-    session.pop(PORTAL_SESSION_KEY, None)
+    portal_accounts.sign_out(db.session, client_actor(), session.pop(PORTAL_SESSION_KEY, None))
     return redirect(url_for("portal.sign_in"), code=303)
 
 
@@ -197,19 +183,15 @@ def add_child():
     failure = None
     if form.validate_on_submit():
         try:
-            redeemed = redeem_pin(
-                db.session, pin_entry=form.pin.data, date_of_birth=form.date_of_birth.data,
-                registrant=Registrant(portal_user_id=g.portal_user.id), now=_now(),
-                keys=SigningKeys.from_config(current_app.config), practice_id=g.portal_user.practice_id,
+            redeem_pin(
+                db.session, client_actor().in_practice(g.portal_user.practice_id), pin_entry=form.pin.data,
+                date_of_birth=form.date_of_birth.data, registrant=Registrant(portal_user_id=g.portal_user.id),
+                keys=signing_keys(), via="add child",
             )
-        except RedemptionFailed:
-            failure = FAILURE_MESSAGE
-        except AudienceMismatch:
-            failure = AUDIENCE_MESSAGE
+        except (RedemptionFailed, AudienceMismatch) as failed:
+            failure = FAILURES[type(failed)]
         else:
-            _audit_redeem("redeem", "add child", redeemed.patient_id)
             return redirect(url_for("portal.home"), code=303)
-        _audit_redeem("failed redeem", "add child", practice_id=g.portal_user.practice_id)
     _forget_secrets(form)
     status = 422 if request.method == "POST" else 200
     return render_template("portal/add_child.html", form=form, failure=failure), status

@@ -6,20 +6,20 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for, stream_with_context
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, stream_with_context, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
 
-from blueprints.auth import admin_required, audit
+from blueprints.access import admin_required, current_practice, staff_actor
+from blueprints.configured import default_portal_url, signing_keys
 from blueprints.rendering import render_fragment_or_page
 from extensions import db
 from models.practice import MAX_PIN_LIFETIME_DAYS
-from services import message_templates
-from services.audit import export_csv
+from services import audit, message_templates
 from services.practice_settings import MIN_PIN_LIFETIME_DAYS, set_pin_lifetime
-from services.staff import MIN_STAFF_PASSWORD_LENGTH, StaffError, add_new_staff, practice_staff, remove_from_practice
 from services.registration import portal_url_for
+from services.staff import MIN_STAFF_PASSWORD_LENGTH, StaffError, add_new_staff, practice_staff, remove_from_practice
 
 bp = Blueprint("practice_settings", __name__)
 
@@ -50,10 +50,9 @@ class PracticeSettingsForm(FlaskForm):
 @admin_required
 def settings():
     """Practice Settings page (full page); 403 for staff who are not admins of the practice."""
-    form = PracticeSettingsForm(obj=g.practice)
+    form = PracticeSettingsForm(obj=current_practice())
     if form.validate_on_submit():
-        set_pin_lifetime(db.session, g.practice.id, form.pin_lifetime_days.data, g.staff.id)
-        audit("settings change", detail=f"PIN lifetime {form.pin_lifetime_days.data} days")
+        set_pin_lifetime(db.session, staff_actor(), form.pin_lifetime_days.data)
         flash("Practice settings saved.")
         return redirect(url_for("practice_settings.settings"))
     status = 422 if request.method == "POST" else 200
@@ -83,7 +82,7 @@ def _kind_or_404(kind: str) -> str:
 @admin_required
 def templates():
     """Message Templates: the three kinds, each built-in or the practice's own."""
-    saved = message_templates.load(db.session, g.practice.id)
+    saved = message_templates.load(db.session, g.staff_context.practice_id)
     return render_template(
         "practice_settings/templates.html", labels=message_templates.KIND_LABELS, saved=saved
     )
@@ -95,58 +94,51 @@ def template(kind: str):
     """Edit one kind's template. POST `action`: `preview` (renders sample values, saves nothing),
     `save` (refused with the reasons beside the fields: 422), `default` (back to the built-in
     wording). htmx gets the editor fragment; without JavaScript, the page."""
-    kind = _kind_or_404(kind)
-    saved = message_templates.load(db.session, g.practice.id)
-    portal_url = portal_url_for(g.practice, current_app.config["PORTAL_URL"])
-    if request.method == "GET":
-        subject, body = saved.subject_and_body(kind)
+    kind, practice = _kind_or_404(kind), current_practice()
+    portal_url = portal_url_for(practice, default_portal_url())
+    action = request.form.get("action", "preview") if request.method == "POST" else "show"
+    if action in ("show", "default"):
+        if action == "default":
+            message_templates.restore_default(db.session, staff_actor(), kind)
+        subject, body = message_templates.load(db.session, practice.id).subject_and_body(kind)
         form = TemplateForm(formdata=None, data={"subject": subject or "", "body": body})
-        return _editor(kind, form, saved, portal_url)
+        notice = "Restored: the built-in wording is used again." if action == "default" else None
+        return _editor(kind, form, practice, portal_url, notice=notice)
     form = TemplateForm()
-    action = request.form.get("action", "preview")
-    if action == "default":
-        message_templates.restore_default(db.session, g.practice.id, kind)
-        audit("settings change", detail=f"{kind} template: built-in wording restored")
-        subject, body = message_templates.DEFAULTS[kind]
-        form = TemplateForm(formdata=None, data={"subject": subject or "", "body": body})
-        return _editor(kind, form, message_templates.load(db.session, g.practice.id), portal_url,
-                       notice="Restored: the built-in wording is used again.")
     subject = form.subject.data if kind == "email" else None
-    problems = message_templates.problems(kind, subject, form.body.data or "", g.practice, portal_url)
+    problems = message_templates.problems(kind, subject, form.body.data or "", practice, portal_url)
     form.validate()  # no validators of its own: it only gives each field an errors list
     for problem in problems:
         getattr(form, problem.field).errors.append(problem.text)
     if problems:
-        return _editor(kind, form, saved, portal_url, status=422)
+        return _editor(kind, form, practice, portal_url, status=422)
     if action == "save":
-        message_templates.save(db.session, g.practice, portal_url, kind, subject, form.body.data, g.staff.id)
-        audit("settings change", detail=f"{kind} template saved")
-        return _editor(kind, form, message_templates.load(db.session, g.practice.id), portal_url,
-                       notice="Saved: new messages use this wording.", preview=True)
-    return _editor(kind, form, saved, portal_url, preview=True)
+        message_templates.save(db.session, staff_actor(), practice, portal_url, kind, subject, form.body.data)
+        return _editor(kind, form, practice, portal_url, notice="Saved: new messages use this wording.", preview=True)
+    return _editor(kind, form, practice, portal_url, preview=True)
 
 
-def _editor(kind, form, saved, portal_url, status=200, notice=None, preview=False):
+def _editor(kind, form, practice, portal_url, status=200, notice=None, preview=False):
     context = {
         "kind": kind,
         "label": message_templates.KIND_LABELS[kind],
         "form": form,
-        "is_custom": saved.get(kind) is not None,
+        "is_custom": message_templates.load(db.session, practice.id).get(kind) is not None,
         "notice": notice,
         "placeholders": {
             name: text for name, text in message_templates.PLACEHOLDERS.items()
             if not (kind == "text" and name == "patient_first_name")
         },
-        "preview": _preview(kind, form, portal_url) if preview else None,
+        "preview": _preview(kind, form, practice, portal_url) if preview else None,
     }
     return render_fragment_or_page(
         "practice_settings/template.html", "practice_settings/_template_editor.html", status, **context
     )
 
 
-def _preview(kind, form, portal_url):
+def _preview(kind, form, practice, portal_url):
     """The message as a parent would get it, with the practice's own values and a sample PIN."""
-    details = message_templates.sample_details(g.practice, portal_url)
+    details = message_templates.sample_details(practice, portal_url)
     body = form.body.data or ""
     values = message_templates.values_for(kind, details)
     if kind == "email":
@@ -160,7 +152,7 @@ def _preview(kind, form, portal_url):
         return {
             "text": text,
             "length": message_templates.gsm7_length(text),
-            "longest": message_templates.longest_text_length(body, g.practice, portal_url),
+            "longest": message_templates.longest_text_length(body, practice, portal_url),
             "limit": message_templates.SMS_LIMIT,
         }
     return {"html": message_templates.render_html(body, details, big_pin=True)}
@@ -170,14 +162,14 @@ AUDIT_RANGE_MESSAGE = "Enter a From and To date (YYYY-MM-DD), From on or before 
 
 
 def _practice_day_start(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo(g.practice.timezone))
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(g.staff_context.timezone))
 
 
 @bp.get("/practice/audit")
 @admin_required
 def audit_trail():
     """Audit trail: export a date range of the practice's events as CSV (admins only)."""
-    today = datetime.now(ZoneInfo(g.practice.timezone)).date()
+    today = datetime.now(ZoneInfo(g.staff_context.timezone)).date()
     return render_template("practice_settings/audit.html", start=today - timedelta(days=30), end=today, error=None)
 
 
@@ -197,9 +189,9 @@ def audit_export():
             "practice_settings/audit.html", start=request.args.get("from", ""), end=request.args.get("to", ""),
             error=AUDIT_RANGE_MESSAGE,
         ), 422
-    audit("export", detail=f"audit trail {start.isoformat()} to {end.isoformat()}")
-    lines = export_csv(
-        db.session, g.practice.id, _practice_day_start(start), _practice_day_start(end + timedelta(days=1))
+    audit.record_alone(db.session, staff_actor(), "export", detail=f"audit trail {start.isoformat()} to {end.isoformat()}")
+    lines = audit.export_csv(
+        db.session, g.staff_context.practice_id, _practice_day_start(start), _practice_day_start(end + timedelta(days=1))
     )
     filename = f"audit-{start.isoformat()}-to-{end.isoformat()}.csv"
     return Response(
@@ -231,16 +223,16 @@ def staff():
     form = AddStaffForm()
     if form.validate_on_submit():
         try:
-            added = add_new_staff(db.session, g.practice, form.username.data.strip(), form.password.data, form.is_admin.data)
+            add_new_staff(db.session, staff_actor(), form.username.data.strip(), form.password.data,
+                          form.is_admin.data, signing_keys().hash_method)
         except StaffError as error:
             form.username.errors.append(str(error))
         else:
-            audit("settings change", detail=f"staff {added.id} ({added.username}) added" + (" as admin" if form.is_admin.data else ""))
-            flash(f"{form.username.data.strip()} can now sign in to {g.practice.name}.")
+            flash(f"{form.username.data.strip()} can now sign in to {g.staff_context.practice_name}.")
             return redirect(url_for("practice_settings.staff"))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "practice_settings/staff.html", form=form, members=practice_staff(db.session, g.practice.id)
+        "practice_settings/staff.html", form=form, members=practice_staff(db.session, g.staff_context.practice_id)
     ), status
 
 
@@ -248,14 +240,13 @@ def staff():
 @admin_required
 def remove_staff(staff_id: int):
     """Remove a staff member from this practice (404 for someone who is not in it)."""
-    if staff_id == g.staff.id:
+    if staff_id == g.staff_context.staff_id:
         return render_template(
             "practice_settings/staff.html", form=AddStaffForm(formdata=None),
-            members=practice_staff(db.session, g.practice.id),
+            members=practice_staff(db.session, g.staff_context.practice_id),
             refusal="You cannot remove yourself; ask another practice admin.",
         ), 409
-    if not remove_from_practice(db.session, g.practice.id, staff_id):
+    if not remove_from_practice(db.session, staff_actor(), staff_id):
         abort(404)
-    audit("settings change", detail=f"staff {staff_id} removed")
     flash("Removed from the practice. Their open sessions here end at their next click.")
     return redirect(url_for("practice_settings.staff"))

@@ -1,29 +1,28 @@
-"""The Patient Registration window: open it, toggle its fields, issue a PIN or question."""
+"""The Patient Registration window: open it, toggle its fields, issue a PIN or question; and the
+delivery actions on the account page (Retry, Print instead)."""
 
 from __future__ import annotations
 
 import secrets
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
-from sqlalchemy import select
+from flask import Blueprint, abort, flash, redirect, request, url_for
 
-from blueprints.auth import audit, staff_required
-from blueprints.patient_admin import RevokeNotice, account_context, get_patient_or_404
+from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
+from blueprints.account_page import Notice, account_context, render_summary
+from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
+from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from extensions import db
-from models import Patient, RegistrationCredential, WelcomeMessage, utcnow
+from models import Patient, WelcomeMessage
 from services import print_instead as printing
 from services.carriers import list_carriers
-from services.mail_delivery import mailer_for
-from services.message_cipher import MessageCipher
-from services.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, attempt
+from services.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
 from services.practice_time import may_receive_own_pin, practice_today
 from services.registration import (
-    AlreadyIssued,
     LONGEST_CREDENTIAL_ID,
+    AlreadyIssued,
     IssueRequest,
-    SigningKeys,
     UnofficialName,
     deliver_welcome_message,
     issue_credential,
@@ -36,10 +35,17 @@ from services.welcome_messages import registration_steps, text_message_possible
 
 bp = Blueprint("registration", __name__)
 
+ACTIONS = ("print", "send", "complete")  # Print PIN, Send PIN / Verification Question, Complete / Log In
+# The events a window fragment sends the page (static/js/app.js listens), once it has settled.
+WINDOW_OPENED = "registration:opened"  # a new dialog: open it as a modal
+WINDOW_ISSUED = "registration:issued"  # the result, shown once: {"printLetter": bool, "openPortal": bool}
+WINDOW_INVALID = "registration:invalid"  # fields in error: the first one takes the focus
+
 
 def _window_context(patient: Patient) -> WindowContext:
-    today = practice_today(g.practice, utcnow())
-    portal_url = portal_url_for(g.practice, current_app.config["PORTAL_URL"])
+    practice = current_practice()
+    today = practice_today(practice, clock()())
+    portal_url = portal_url_for(practice, default_portal_url())
     return WindowContext(
         patient=patient,
         carriers=list_carriers(db.session),
@@ -48,7 +54,7 @@ def _window_context(patient: Patient) -> WindowContext:
         text_fits_pin=text_message_possible(portal_url),
         text_fits_question=text_message_possible(
             portal_url,
-            sample_link=question_link(portal_url, current_app.config["SECRET_KEY"], LONGEST_CREDENTIAL_ID),
+            sample_link=question_link(portal_url, signing_keys().secret_key, LONGEST_CREDENTIAL_ID),
         ),
     )
 
@@ -57,19 +63,33 @@ def _render_window(patient: Patient, status: int = 200, as_dialog: bool = False,
     """The window: as a dialog fragment for htmx, inside the account page otherwise.
     A POST's fragment is the window alone (it replaces the open one), unless `as_dialog`: then
     it is the dialog itself, opened anew (Print instead, pressed on the account page)."""
-    context.setdefault("form", None)
-    context.setdefault("outcome", None)
-    context.setdefault("refusal", None)
-    context.setdefault("notice", None)
+    for name in ("form", "outcome", "refusal", "notice"):
+        context.setdefault(name, None)
     form = context["form"]
     if form is not None:
-        context["pending"] = pending_credential(db.session, patient.id, form.audience, utcnow())
+        context["pending"] = pending_credential(db.session, patient.id, form.audience, clock()())
     fragment = "registration/_window.html"
     if is_fragment_request() and (request.method == "GET" or as_dialog):
         fragment = "registration/_dialog.html"
-    return render_fragment_or_page(
+    response = render_fragment_or_page(
         "registration/page.html", fragment, status, **account_context(patient), **context
     )
+    if is_fragment_request():
+        _send_window_events(response, opened=fragment == "registration/_dialog.html", issued=context["outcome"] is not None,
+                            action=context.get("action"), invalid=status == 422)
+    return response
+
+
+def _send_window_events(response, opened: bool, issued: bool, action: str | None, invalid: bool) -> None:
+    """The page's script reacts to these rather than looking for ids after every swap. Opened
+    comes first: a dialog that opens with its result gives the focus to the result."""
+    if opened:
+        trigger_client_event(response, WINDOW_OPENED, after="settle")
+    if issued:
+        trigger_client_event(response, WINDOW_ISSUED, {"printLetter": action == "print", "openPortal": action == "complete"},
+                             after="settle")
+    elif invalid:
+        trigger_client_event(response, WINDOW_INVALID, after="settle")
 
 
 def _refusal_for(patient: Patient) -> str | None:
@@ -85,7 +105,7 @@ def _refusal_for(patient: Patient) -> str | None:
 @staff_required
 def window(patient_id: int):
     """Patient Registration window: the dialog fragment for htmx, a full page otherwise."""
-    patient = get_patient_or_404(patient_id)
+    patient = load_patient_or_404(patient_id)
     refusal = _refusal_for(patient)
     if refusal:
         return _render_window(patient, refusal=refusal)
@@ -99,33 +119,19 @@ def window(patient_id: int):
 @staff_required
 def toggle(patient_id: int):
     """The window re-rendered for the current choices (the htmx toggles); issues nothing."""
-    patient = get_patient_or_404(patient_id)
+    patient = load_patient_or_404(patient_id)
     refusal = _refusal_for(patient)
     if refusal:
         return _render_window(patient, refusal=refusal)
     form = RegistrationForm(_window_context(patient))
     # htmx names the element whose change asked for this render (the Send to fieldset's id).
-    form.apply_audience_defaults(audience_changed=request.headers.get("HX-Trigger") == "send_to")
+    form.apply_audience_defaults(audience_changed=current_htmx().trigger == "send_to")
     form.collect_warnings()
     return _render_window(patient, form=form)
 
 
-@bp.post("/patients/<int:patient_id>/registration")
-@staff_required
-def issue(patient_id: int):
-    """Issues one PIN or question and sends it; the window shows the result once.
-    422: the window with messages beside fields. 409: unofficial name, or already issued."""
-    patient = get_patient_or_404(patient_id)
-    refusal = _refusal_for(patient)
-    if refusal:
-        return _render_window(patient, status=409, refusal=refusal)
-    if request.form.get("action") == "refresh":
-        return toggle(patient_id)
-    form = RegistrationForm(_window_context(patient))
-    if not form.validate_for_issue():
-        return _render_window(patient, status=422, form=form)
-
-    issue_request = IssueRequest(
+def _issue_request(form: RegistrationForm, action: str) -> IssueRequest:
+    return IssueRequest(
         kind=form.method.data,
         access_level=form.access.data,
         send_by=form.send_by.data,
@@ -135,46 +141,37 @@ def issue(patient_id: int):
         cell=form.clean_cell,
         question=(form.question.data or "").strip() or None,
         answer=form.answer.data,
+        prints_letter=action == "print",
     )
-    config = current_app.config
+
+
+@bp.post("/patients/<int:patient_id>/registration")
+@staff_required
+def issue(patient_id: int):
+    """Issues one PIN or question and sends it; the window shows the result once.
+    422: the window with messages beside fields. 409: unofficial name, or already issued."""
+    patient = load_patient_or_404(patient_id)
+    if refusal := _refusal_for(patient):
+        return _render_window(patient, status=409, refusal=refusal)
+    if request.form.get("action") == "refresh":
+        return toggle(patient_id)
+    form = RegistrationForm(_window_context(patient))
+    if not form.validate_for_issue():
+        return _render_window(patient, status=422, form=form)
+    action = request.form.get("action") if request.form.get("action") in ACTIONS else "send"
+    actor = staff_actor()
     try:
-        outcome = issue_credential(
-            db.session,
-            practice=g.practice,
-            patient=patient,
-            staff_id=g.staff.id,
-            request=issue_request,
-            now=utcnow(),
-            keys=SigningKeys.from_config(config),
-            portal_url=portal_url_for(g.practice, config["PORTAL_URL"]),
-            carrier=form.chosen_carrier,
-        )
+        outcome = issue_credential(db.session, actor, patient=patient, request=_issue_request(form, action),
+                                   keys=signing_keys(), default_portal_url=default_portal_url(),
+                                   carrier=form.chosen_carrier)
     except AlreadyIssued:
         return _already_issued_response(patient)
     except UnofficialName:
         return _render_window(patient, status=409, refusal=_refusal_for(patient))
-
-    kind = "PIN" if outcome.pin else "verification question"
-    replaced = ", replacing the pending one (revoked)" if outcome.replaced_previous else ""
-    audit("issue", patient_id=patient.id,
-          detail=f"{kind} {outcome.credential_id} for the {form.audience}, send by {issue_request.send_by}{replaced}")
-    delivery_state = None
-    if outcome.delivery is not None:
-        mailer = mailer_for(config, current_app.extensions["mail"], db.session)
-        delivery_state = deliver_welcome_message(db.session, outcome.delivery, mailer, utcnow)
-        audit_delivery(patient.id, delivery_state, "on issue")
-    action = request.form.get("action", "send")
-    if action == "print":
-        audit("print", patient_id=patient.id, detail=f"{kind} {outcome.credential_id} letter")
-    portal_url = portal_url_for(g.practice, config["PORTAL_URL"])
+    delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, mailer())
     return _render_window(
-        patient,
-        outcome=outcome,
-        delivery=delivery_state,
-        action=action if action in {"print", "send", "complete"} else "send",
-        desk_link=f"{portal_url}?desk={outcome.desk_token}",
-        oob=is_fragment_request(),
-        letter_steps=registration_steps,
+        patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
+        desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}", letter_steps=registration_steps,
     )
 
 
@@ -186,13 +183,35 @@ def _already_issued_response(patient: Patient):
             "registration/page.html",
             "registration/_notice.html",
             409,
-            headers={"HX-Retarget": "#registration-notice", "HX-Reswap": "outerHTML"},
+            retarget="#registration-notice", reswap="outerHTML",
             notice=notice,
         )
     return _render_window(patient, status=409, notice=notice)
 
 
 NO_LONGER_KEPT = "This message is no longer kept, so it cannot be sent again. Issue a new PIN to send one."
+
+
+def _patient_message_or_404(patient: Patient, message_id: int) -> WelcomeMessage:
+    message = find_patient_message(db.session, patient.practice_id, patient.id, message_id)
+    if message is None:
+        abort(404)
+    return message
+
+
+def _retry_answer(outcome: str, message: WelcomeMessage) -> tuple[int, Notice]:
+    """What the delivery region says after a Retry, and its status."""
+    if outcome == SENT:
+        return 200, Notice("status", "Sent.")
+    if outcome == RETRY_LATER:
+        text = f"Not delivered yet: {message.last_error} It stays queued and is tried again automatically."
+        return 200, Notice("alert", text)
+    if outcome == FAILED:
+        return 200, Notice("alert", f"Not delivered: {message.last_error}")
+    if outcome == WITHDRAWN:
+        return 409, Notice("alert", message.last_error)
+    # TAKEN: a worker (or another click) is sending it at this moment.
+    return 409, Notice("alert", "It is being sent right now; its state is shown here.")
 
 
 @bp.post("/patients/<int:patient_id>/messages/<int:message_id>/retry")
@@ -202,55 +221,23 @@ def retry(patient_id: int, message_id: int):
     For htmx, the portal summary (the button's region takes its own part); without JavaScript, a
     redirect back to the Patient Account page. 409 when there is nothing left to send; 404 for
     another practice's (or another patient's) message."""
-    patient = get_patient_or_404(patient_id)
-    message = db.session.scalar(
-        select(WelcomeMessage)
-        .join(WelcomeMessage.credential)
-        .where(
-            WelcomeMessage.id == message_id,
-            WelcomeMessage.practice_id == g.practice.id,
-            RegistrationCredential.patient_id == patient.id,
-        )
-    )
-    if message is None:
-        abort(404)
+    patient = load_patient_or_404(patient_id)
+    message = _patient_message_or_404(patient, message_id)
     audience = message.credential.audience
     if message.status == "sent":
-        return _delivery_answer(patient, audience, 409, RevokeNotice("alert", "Already sent: nothing to retry."))
+        return _delivery_answer(patient, audience, 409, Notice("alert", "Already sent: nothing to retry."))
     if not message.holds_body:
-        return _delivery_answer(patient, audience, 409, RevokeNotice("alert", NO_LONGER_KEPT))
-    config = current_app.config
-    mailer = mailer_for(config, current_app.extensions["mail"], db.session)
-    outcome = attempt(db.session, message, mailer, MessageCipher.from_config(config), utcnow)
+        return _delivery_answer(patient, audience, 409, Notice("alert", NO_LONGER_KEPT))
+    outcome = retry_message(db.session, staff_actor(), message, mailer(), message_cipher())
     db.session.refresh(message)
-    if outcome in (SENT, RETRY_LATER, FAILED):
-        audit_delivery(patient.id, message, "retry")
-    else:  # nothing was sent: someone else is sending it, or its PIN is no longer active
-        audit("send", "refused", patient_id=patient.id, detail=f"message {message.id} retry: {outcome}")
-    if outcome == SENT:
-        return _delivery_answer(patient, audience, 200, RevokeNotice("status", "Sent."))
-    if outcome == RETRY_LATER:
-        text = f"Not delivered yet: {message.last_error} It stays queued and is tried again automatically."
-        return _delivery_answer(patient, audience, 200, RevokeNotice("alert", text))
-    if outcome == FAILED:
-        return _delivery_answer(patient, audience, 200, RevokeNotice("alert", f"Not delivered: {message.last_error}"))
-    if outcome == WITHDRAWN:
-        return _delivery_answer(patient, audience, 409, RevokeNotice("alert", message.last_error))
-    # TAKEN: a worker (or another click) is sending it at this moment.
-    return _delivery_answer(patient, audience, 409, RevokeNotice("alert", "It is being sent right now; its state is shown here."))
+    return _delivery_answer(patient, audience, *_retry_answer(outcome, message))
 
 
-def _delivery_answer(patient: Patient, audience: str, status: int, notice: RevokeNotice):
+def _delivery_answer(patient: Patient, audience: str, status: int, notice: Notice):
     if not is_fragment_request():
         flash(notice.text)
         return redirect(url_for("patient_admin.account", patient_id=patient.id))
-    return render_fragment_or_page(
-        "patient_admin/account.html",
-        "patient_admin/_portal_summary.html",
-        status,
-        delivery_notices={audience: notice},
-        **account_context(patient),
-    )
+    return render_summary(patient, status, delivery_notices={audience: notice})
 
 
 @bp.app_template_global()
@@ -275,41 +262,21 @@ def print_instead(patient_id: int, message_id: int):
     superseded or no longer printable; 409 with the window's refusal for an unofficial name;
     404 for another practice's (or another patient's) message. POST only: the PIN is never
     behind a URL that a GET could show again."""
-    patient = get_patient_or_404(patient_id)
-    message = printing.find_message(db.session, g.practice.id, patient.id, message_id)
-    if message is None:
-        abort(404)
+    patient = load_patient_or_404(patient_id)
+    message = _patient_message_or_404(patient, message_id)
     audience = message.credential.audience
-    config = current_app.config
     try:
-        outcome = printing.print_instead(
-            db.session,
-            practice=g.practice,
-            patient=patient,
-            message=message,
-            staff_id=g.staff.id,
-            now=utcnow(),
-            keys=SigningKeys.from_config(config),
-            portal_url=portal_url_for(g.practice, config["PORTAL_URL"]),
-        )
+        outcome = printing.print_instead(db.session, staff_actor(), patient=patient, message=message,
+                                         keys=signing_keys(), default_portal_url=default_portal_url())
     except AlreadyIssued:
         return _print_instead_refused(patient, audience, PRINTED_ALREADY)
     except printing.PrintRefused as refused:
         return _print_instead_refused(patient, audience, refused.reason)
     except UnofficialName:
         return _render_window(patient, status=409, as_dialog=True, refusal=_refusal_for(patient))
-    audit("issue", patient_id=patient.id,
-          detail=f"PIN {outcome.credential_id} for the {audience}, printed instead of message {message_id} (its PIN revoked)")
-    audit("print", patient_id=patient.id, detail=f"PIN {outcome.credential_id} letter")
     return _render_window(
-        patient,
-        as_dialog=True,
-        outcome=outcome,
-        delivery=None,
-        action="print",
-        printed_instead_of=message,
-        oob=is_fragment_request(),
-        letter_steps=registration_steps,
+        patient, as_dialog=True, outcome=outcome, delivery=None, action="print", printed_instead_of=message,
+        oob=is_fragment_request(), letter_steps=registration_steps,
     )
 
 
@@ -319,20 +286,5 @@ PRINTED_ALREADY = "Already issued: a PIN was printed instead of this message alr
 def _print_instead_refused(patient: Patient, audience: str, text: str):
     """409 with the reason in the audience's delivery region: for htmx, the portal summary in
     place of the one on the page (not the dialog slot the button aims at)."""
-    return render_fragment_or_page(
-        "patient_admin/account.html",
-        "patient_admin/_portal_summary.html",
-        409,
-        headers={"HX-Retarget": "#portal-summary", "HX-Reswap": "outerHTML"},
-        delivery_notices={audience: RevokeNotice("alert", text)},
-        **account_context(patient),
-    )
-
-
-def audit_delivery(patient_id: int, message: WelcomeMessage, when: str) -> None:
-    """The audit row of one delivery attempt: sent, or not (queued for a retry, or failed)."""
-    channel = "email" if message.channel == "email" else "text message"
-    if message.status == "sent":
-        audit("send", patient_id=patient_id, detail=f"{channel} {message.id} sent ({when})")
-    else:
-        audit("send", "failure", patient_id=patient_id, detail=f"{channel} {message.id} {message.status} ({when})")
+    return render_summary(patient, 409, retarget="#portal-summary", reswap="outerHTML",
+                          delivery_notices={audience: Notice("alert", text)})

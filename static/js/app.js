@@ -13,8 +13,12 @@
     if (target) target.focus();
   }
 
-  // Open the window as a modal dialog: it holds focus, Esc closes it.
-  function openDialogIfNew() {
+  // The window's fragments say what they bring with events, fired once the swap has settled
+  // (WINDOW_OPENED, WINDOW_ISSUED and WINDOW_INVALID in blueprints/registration), so nothing here
+  // looks for ids after every swap (a region refreshing itself settles too).
+
+  // A new window: open it as a modal dialog, which holds focus; Esc closes it.
+  document.body.addEventListener("registration:opened", function () {
     var dialog = registrationDialog();
     if (!dialog || dialog.open) return;
     dialog.addEventListener("close", function () {
@@ -26,25 +30,16 @@
     });
     dialog.showModal();
     focusFirstControl(dialog);
-  }
+  });
 
-  function afterWindowSwap() {
-    var win = document.getElementById("registration-window");
-    if (!win) return;
+  // The result, shown once: it takes the focus; the letter prints now, or the tab that Complete /
+  // Log In opened goes to the portal's registration page.
+  document.body.addEventListener("registration:issued", function (event) {
     var result = document.getElementById("registration-result");
-    if (result && !result.dataset.seen) {
-      result.dataset.seen = "1";
-      result.focus();
-    } else {
-      var invalid = win.querySelector("[aria-invalid=true]");
-      if (invalid && !win.dataset.focusedError) {
-        win.dataset.focusedError = "1";
-        invalid.focus();
-      }
-    }
+    if (result) result.focus();
     var link = document.getElementById("portal-link");
     if (portalTab) {
-      if (link && link.hasAttribute("data-open-now")) {
+      if (event.detail.openPortal && link) {
         portalTab.opener = null;
         portalTab.location.href = link.href;
       } else {
@@ -52,13 +47,14 @@
       }
       portalTab = null;
     }
-    if (link) link.removeAttribute("data-open-now");
-    var letter = win.querySelector(".print-letter[data-auto-print]");
-    if (letter) {
-      letter.removeAttribute("data-auto-print");
-      window.setTimeout(function () { window.print(); }, 0);
-    }
-  }
+    if (event.detail.printLetter) window.setTimeout(function () { window.print(); }, 0);
+  });
+
+  document.body.addEventListener("registration:invalid", function () {
+    var win = document.getElementById("registration-window");
+    var invalid = win && win.querySelector("[aria-invalid=true]");
+    if (invalid) invalid.focus();
+  });
 
   // htmx binds the triggers of swapped-in content only when it settles (a timer later), while the
   // focus is already back on the re-rendered window: a choice made in between would change a
@@ -75,11 +71,6 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (event.detail.shouldSwap && target && target.id === "search-results") target.replaceChildren();
-  });
-
-  document.addEventListener("htmx:afterSettle", function () {
-    openDialogIfNew();
-    afterWindowSwap();
   });
 
   document.addEventListener("click", function (event) {
@@ -170,20 +161,15 @@
     var observer = new ResizeObserver(post);
     observer.observe(document.documentElement);
     if (document.body) observer.observe(document.body);
-    // New search results: drop the old rows ourselves before htmx swaps. htmx would otherwise fire
-  // two cleanup events per old element (each walking up the page for extensions): ~90 ms per
-  // search on a 6x-throttled PC (benchmarks/RESULTS.md, weak PC). The rows hold no htmx state
-  // worth cleaning (no polling, no timers); focus is in the search form, not in them.
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var target = event.detail.target;
-    if (event.detail.shouldSwap && target && target.id === "search-results") target.replaceChildren();
-  });
-
-  document.addEventListener("htmx:afterSettle", function () {
+    // A window opened (its event comes after htmx:afterSettle, and after the listener above that
+    // opens it) or re-rendered inside the open one.
+    function observeOpenDialog() {
       var dialog = document.querySelector("dialog[open]");
       if (dialog) observer.observe(dialog);
       post();
-    });
+    }
+    document.addEventListener("htmx:afterSettle", observeOpenDialog);
+    document.body.addEventListener("registration:opened", observeOpenDialog);
   })();
 
   // Automatic logoff on screen too: once the session's idle limit has passed without a click or a
@@ -202,9 +188,11 @@
     restart();
   })();
 
-  // A request that fails without a swap (network error, 5xx) must not leave a blank tab.
+  // Only a 200 brings the result (and its registration:issued event, which takes the tab): issuing
+  // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab.
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (portalTab && !event.detail.successful && event.detail.xhr && event.detail.xhr.status !== 409 && event.detail.xhr.status !== 422) {
+    var xhr = event.detail.xhr;
+    if (portalTab && (!xhr || xhr.status !== 200)) {
       portalTab.close();
       portalTab = null;
     }

@@ -2,58 +2,45 @@
 by werkzeug on a free loopback port. Every browser test runs once per database (the `app`
 fixture is parametrised over SQLite and PostgreSQL).
 
-Chromium is never downloaded: the tests use /usr/bin/chromium and skip, saying so, without it."""
+Chromium is never downloaded: the tests use /usr/bin/chromium and skip, saying so, without it
+(in CI, CI=true, they fail instead: a skipped browser run there would pass untested screens)."""
 
 from __future__ import annotations
 
 import os
-import re
 import threading
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
-from tests.browser.helpers import sign_in
-from tests.support import free_port, make_patient, make_staff
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-SKIP_REASON = f"Browser tests skipped: no Chromium at {CHROMIUM} (install it with `apt-get install chromium`)"
-
-# Console errors the workflow expects. Chromium reports every 4xx answer to a fetch: 422 (invalid
-# input shown beside fields) and 409 (refused, or already issued). htmx logs a request it
-# aborts on purpose (hx-sync replace: a newer toggle of the window replaces one in flight).
-EXPECTED_CONSOLE_ERROR = re.compile(
-    r"^Failed to load resource: the server responded with a status of (409|422)\b"
-    r"|^htmx:(sendAbort|afterRequest), \[object HTMLDivElement\]$"
+from tests.support.app_settings import IN_CI
+from tests.support.browser_pages import sign_in
+from tests.support.builders import make_patient, make_staff, years_ago
+from tests.support.chromium import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ConsoleLog,
+    CSP_REPORTER,
+    EXPECTED_CONSOLE_ERROR,
+    SKIP_REASON,
 )
+from tests.support.network import free_port
 
-# Reports Content-Security-Policy violations to the console too, with what was blocked.
-CSP_REPORTER = """
-document.addEventListener("securitypolicyviolation", function (event) {
-  var target = event.target && event.target.outerHTML ? event.target.outerHTML.slice(0, 120) : "";
-  console.error("CSP violation: " + event.violatedDirective + " blocked " + (event.blockedURI || "inline")
-    + " at " + event.sourceFile + ":" + event.lineNumber + ":" + event.columnNumber + " " + target);
-});
-"""
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _skip_or_fail_without_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        if IN_CI:
+            pytest.fail(f"CI runs the browser tests: no Chromium at {CHROMIUM}", pytrace=False)
+        pytest.skip(SKIP_REASON)
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(SKIP_REASON)
+    _skip_or_fail_without_chromium()
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
@@ -79,9 +66,9 @@ def browser_context_args(browser_context_args):
 
 @pytest.fixture(scope="session", autouse=True)
 def _needs_chromium():
-    """Skip before any database, server or data is set up (session scope: before database_url)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(SKIP_REASON)
+    """Skip (or fail, in CI) before any database, server or data is set up (session scope: before
+    database_url)."""
+    _skip_or_fail_without_chromium()
 
 
 @dataclass
@@ -104,16 +91,6 @@ def live_server(app):
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
-
-
-@dataclass
-class ConsoleLog:
-    """Console errors and uncaught exceptions of every page in the test's browser context."""
-
-    errors: list[str] = field(default_factory=list)
-
-    def assert_clean(self) -> None:
-        assert not self.errors, "browser console errors:\n" + "\n".join(self.errors)
 
 
 @pytest.fixture
@@ -168,15 +145,6 @@ def teen(app, practice):
         app, practice, "Sofía", "Núñez", years_ago(14, days=60),
         guardian_email="maria.nunez@example.com", guardian_cell="6175550143",
     )
-
-
-def years_ago(years: int, days: int = 0) -> date:
-    today = date.today()
-    try:
-        birthday = today.replace(year=today.year - years)
-    except ValueError:  # 29 February
-        birthday = today.replace(year=today.year - years, day=28)
-    return birthday - timedelta(days=days)
 
 
 @pytest.fixture

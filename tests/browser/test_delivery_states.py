@@ -11,9 +11,16 @@ import pytest
 from playwright.sync_api import expect
 
 from models import utcnow
-from tests.browser.helpers import assert_accessible, assert_same_document, mark_document, open_account, open_registration, shown_pin
-from tests.support import free_port
-from tests.test_delivery import point_mail_at, sink_port  # noqa: F401 (fixture)
+from tests.support.browser_pages import (
+    assert_accessible,
+    assert_same_document,
+    mark_document,
+    open_account,
+    open_registration,
+    shown_pin,
+)
+from tests.support.mail import point_mail_at
+from tests.support.network import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -32,8 +32,8 @@ from werkzeug.serving import make_server
 from blueprints.security_headers import postmessage_targets
 from extensions import db
 from models import AuditEvent, StaffSession
-from tests.browser.conftest import CHROMIUM_ARGS, CSP_REPORTER, EXPECTED_CONSOLE_ERROR, ConsoleLog
-from tests.browser.helpers import credential_rows, open_account, open_registration, radio, shown_pin
+from tests.support.browser_pages import credential_rows, open_account, open_registration, radio, shown_pin
+from tests.support.chromium import CHROMIUM_ARGS, CSP_REPORTER, EXPECTED_CONSOLE_ERROR, ConsoleLog
 
 pytestmark = pytest.mark.browser
 
@@ -271,10 +271,12 @@ def test_workflow_in_a_cross_site_iframe_with_third_party_cookies_blocked(
 
     # Register Patient, Do not send PIN, Send PIN / Verification Question: a POST with CSRF.
     dialog = open_registration(frame)
-    radio(dialog, "Send by", "Do not send PIN").check()
-    # The window is modal, sized by the frame's viewport: the frame grows to show all of it.
+    # The window is modal, sized by the frame's viewport: the frame grows to show all of it, as
+    # soon as it opens and after each re-render.
     window_fits = """() => { const d = document.querySelector("dialog[open]"); const r = d.getBoundingClientRect();
       return d.scrollHeight <= d.clientHeight && r.top >= 0 && r.bottom <= document.documentElement.clientHeight; }"""
+    app_frame(page).wait_for_function(window_fits)
+    radio(dialog, "Send by", "Do not send PIN").check()
     app_frame(page).wait_for_function(window_fits)
     expect(dialog.get_by_role("button", name="Cancel", exact=True)).to_be_in_viewport()
     assert_sized_by_last_message(page, live_server.url)

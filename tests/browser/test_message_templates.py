@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from services.message_templates import LETTER_MAX_CHARACTERS, LETTER_MAX_LINES
-from tests.browser.helpers import (
+from tests.support.browser_pages import (
     assert_accessible,
     assert_same_document,
     mark_document,
@@ -16,12 +16,12 @@ from tests.browser.helpers import (
     open_registration,
     pdf_page_count,
     pdf_text,
+    PRINT_RECORDER,
     radio,
     shown_pin,
     sign_in,
 )
-from tests.browser.test_registration_window import PRINT_RECORDER
-from tests.support import make_staff
+from tests.support.builders import make_staff
 
 pytestmark = pytest.mark.browser
 

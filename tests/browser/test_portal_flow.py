@@ -7,9 +7,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import assert_accessible, open_account, open_registration, shown_pin
-from tests.portal_support import PARENT_PASSWORD
-from tests.support import make_patient, text_of
+from tests.support.browser_pages import assert_accessible, open_account, open_registration, shown_pin
+from tests.support.builders import make_patient
+from tests.support.mail import text_of
+from tests.support.portal import PARENT_PASSWORD
 
 pytestmark = pytest.mark.browser
 

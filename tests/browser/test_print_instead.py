@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import (
+from tests.support.browser_pages import (
     assert_accessible,
     assert_same_document,
     credential_rows,
@@ -18,11 +18,11 @@ from tests.browser.helpers import (
     open_registration,
     pdf_page_count,
     pdf_text,
+    PRINT_RECORDER,
     shown_pin,
 )
-from tests.browser.test_registration_window import PRINT_RECORDER
-from tests.support import free_port
-from tests.test_delivery import point_mail_at, refusing_server, sink_port  # noqa: F401 (fixtures)
+from tests.support.mail import point_mail_at
+from tests.support.network import free_port
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.browser.helpers import (
-    PIN_PATTERN,
+from tests.support.browser_pages import (
     assert_accessible,
     assert_focus_in_dialog,
     credential_count,
@@ -23,17 +22,16 @@ from tests.browser.helpers import (
     patient_link,
     pdf_page_count,
     pdf_text,
+    PIN_PATTERN,
+    PRINT_RECORDER,
     radio,
     shown_pin,
     tab_until_focused,
 )
-from tests.support import STAFF_PASSWORD, make_patient, text_of
+from tests.support.builders import STAFF_PASSWORD, make_patient
+from tests.support.mail import text_of
 
 pytestmark = pytest.mark.browser
-
-# Record window.print() instead of opening a print dialog, so the test can see it was called.
-PRINT_RECORDER = "window.__printCalls = 0; window.print = function () { window.__printCalls += 1; };"
-
 
 def test_window_toggles_and_each_state_is_accessible(signed_in, live_server, app, teen, shot):
     page = signed_in

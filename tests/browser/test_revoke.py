@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import (
+from tests.support.browser_pages import (
     assert_accessible,
     assert_same_document,
     credential_rows,

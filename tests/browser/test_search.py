@@ -11,14 +11,8 @@ from playwright.sync_api import expect
 
 from extensions import db
 from models import PortalLink, PortalUser
-from tests.browser.helpers import (
-    assert_accessible,
-    assert_same_document,
-    mark_document,
-    patient_link,
-    sign_in,
-)
-from tests.support import make_patient
+from tests.support.browser_pages import assert_accessible, assert_same_document, mark_document, patient_link, sign_in
+from tests.support.builders import make_patient
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import open_account
+from tests.support.browser_pages import open_account
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,87 @@
+"""The Patient Account page's portal summary, shared by the screens that act on it (Revoke PIN,
+Retry, Print instead, the registration window): what it shows and how it is rendered."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from flask import g
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from blueprints.access import clock
+from blueprints.rendering import render_fragment_or_page
+from extensions import db
+from models import Patient
+from services.portal_status import STATUS_LABELS, portal_status_of
+from services.practice_time import age_description, practice_today_in
+from services.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
+
+
+class RevokeForm(FlaskForm):
+    """Revoke PIN. One per audience region; the prefix keeps the ids unique on the page."""
+
+    class Meta:
+        csrf = False  # CSRFProtect guards every POST
+
+    reason = StringField(
+        "Reason",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[
+            DataRequired(message="Enter the reason for revoking."),
+            Length(
+                max=REVOKE_REASON_MAX_LENGTH,
+                message=f"Keep the reason to {REVOKE_REASON_MAX_LENGTH} characters or fewer.",
+            ),
+        ],
+    )
+
+
+def revoke_prefix(audience: str) -> str:
+    return f"revoke-{audience}"
+
+
+class Notice(NamedTuple):
+    """What became of an action in an audience's region: done (`status`) or refused (`alert`)."""
+
+    role: str
+    text: str
+
+
+def account_context(
+    patient: Patient, submitted: dict[str, RevokeForm] | None = None, notices: dict[str, Notice] | None = None,
+    delivery_notices: dict[str, Notice] | None = None,
+) -> dict:
+    """What the account page and its portal summary show. A Revoke PIN form is offered for each
+    active credential; `submitted` (by audience) puts a submitted one, errors and all, in place
+    of an empty one; `notices` and `delivery_notices` (by audience) say what became of a
+    revocation or a delivery action."""
+    submitted = submitted or {}
+    now = clock()()
+    credentials = latest_credentials(db.session, patient.id)
+    forms = {
+        audience: submitted.get(audience) or RevokeForm(formdata=None, prefix=revoke_prefix(audience))
+        for audience, credential in credentials.items()
+        if credential.state(now) == "Active"
+    }
+    return {
+        "patient": patient,
+        "age": age_description(patient.date_of_birth, practice_today_in(g.staff_context.timezone, now)),
+        "status_label": STATUS_LABELS[portal_status_of(db.session, patient.id, now)],
+        "credentials": credentials,
+        "revoke_forms": forms,
+        "revoke_notices": notices or {},
+        "delivery_notices": delivery_notices or {},
+        "now": now,
+    }
+
+
+def render_summary(patient: Patient, status: int = 200, retarget: str | None = None, reswap: str | None = None,
+                   **context_args):
+    """The portal summary for htmx (retargeted and reswapped when asked), the whole Patient
+    Account page otherwise."""
+    return render_fragment_or_page(
+        "patient_admin/account.html", "patient_admin/_portal_summary.html", status, retarget=retarget,
+        reswap=reswap, **account_context(patient, **context_args),
+    )

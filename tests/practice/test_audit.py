@@ -1,0 +1,164 @@
+"""The audit trail (issue 5, HIPAA 164.312(b)): the whole workflow leaves exact rows, none of
+them carries a PIN, a name, a date of birth, an email address or a revoke reason; PostgreSQL
+refuses to change or delete a row; staff see a patient's history; admins export CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from extensions import db
+from models import AuditEvent
+from tests.support.builders import make_patient, make_staff
+from tests.support.html_readers import csrf_token_from
+from tests.support.launch import LAUNCH_SECRET, claims, launch_token
+from tests.support.portal import issue_pin, register
+from tests.support.staff_screens import HX, issue, sign_in
+
+PHI = ("Sofía", "Sofia", "Núñez", "Nunez", "2012-03-14", "03/14/2012", "maria.nunez@example.com", "Valentina")
+
+
+@pytest.fixture
+def app_config():
+    return {"LAUNCH_SECRET": LAUNCH_SECRET}
+
+
+def events(app) -> list[AuditEvent]:
+    with app.app_context():
+        rows = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_the_whole_workflow_leaves_exact_rows_and_no_phi(app, practice, mailbox):
+    make_staff(app, practice)
+    teen = make_patient(app, practice, "Sofía", "Núñez", date(2012, 3, 14), guardian_email="maria.nunez@example.com")
+    staff = app.test_client()
+    sign_in(staff)
+    staff.csrf_token = csrf_token_from(staff.get("/patients").get_data(as_text=True))
+    staff.get("/patients?last=N%C3%BA%C3%B1ez&dob=2012-03-14", headers=HX)
+    staff.get(f"/patients/{teen.id}")
+    first_pin = issue_pin(staff, teen.id, mailbox, email="maria.nunez@example.com")
+    staff.post(
+        f"/patients/{teen.id}/credentials/1/revoke",
+        data={"revoke-guardian-reason": "Mother Valentina called: wrong address"},
+        headers={**HX, "X-CSRFToken": staff.csrf_token},
+    )
+    second_pin = issue_pin(staff, teen.id, send_by="none", action="print")
+    staff.post(
+        f"/patients/{teen.id}/basic-info",
+        data={"first_name": "Sofía", "last_name": "Núñez", "csrf_token": staff.csrf_token},
+    )
+    parent = app.test_client()
+    assert register(parent, first_pin, "2012-03-14").status_code == 422  # revoked: a failed redeem
+    assert register(parent, second_pin, "2012-03-14").status_code == 303
+    staff.post("/signout", data={"csrf_token": staff.csrf_token})
+    app.test_client().get("/launch?token=" + launch_token(claims()))
+    app.test_client().post("/signin", data={"username": "alex", "password": "wrong"})  # CSRF-refused: no row
+    failed = app.test_client()
+    token = csrf_token_from(failed.get("/signin").get_data(as_text=True))
+    failed.post("/signin", data={"username": "alex", "password": "wrong password", "csrf_token": token})
+    # A patient's name typed into Username by mistake is not recorded: only real logins are.
+    failed.post("/signin", data={"username": "Núñez Sofía", "password": "wrong password", "csrf_token": token})
+
+    rows = events(app)
+    got = [(e.action, e.outcome, e.staff_username, e.patient_id, e.detail) for e in rows]
+    assert got == [
+        ("sign-in", "success", "alex", None, "password"),
+        ("search", "success", "alex", None, "filters: last, dob, status=all"),
+        ("view account", "success", "alex", teen.id, None),
+        ("issue", "success", "alex", teen.id, "PIN 1 for the guardian, send by email"),
+        ("send", "success", "alex", teen.id, "email 1 sent (on issue)"),
+        ("revoke", "success", "alex", teen.id, "PIN 1"),
+        ("issue", "success", "alex", teen.id, "PIN 2 for the guardian, send by none"),  # PIN 1 was revoked already
+        ("print", "success", "alex", teen.id, "PIN 2 letter"),
+        ("basic-info change", "success", "alex", teen.id, "first and last name"),
+        ("failed redeem", "failure", None, None, "by pin"),
+        ("redeem", "success", None, teen.id, "by pin"),
+        ("sign-out", "success", "alex", None, None),
+        ("launch", "success", "alex", None, None),
+        ("sign-in", "failure", "alex", None, "password"),
+        ("sign-in", "failure", None, None, "password"),
+    ]
+    for event in rows:
+        assert event.occurred_at is not None and event.client_ip == "127.0.0.1"
+        assert event.practice_id == (None if event.action in ("failed redeem",) or event.outcome == "failure" and event.action == "sign-in" else practice.id)
+    flattened = " ".join(str(value) for e in rows for value in vars(e).values())
+    for secret in (*PHI, first_pin, second_pin, first_pin.replace("-", ""), "wrong address", "wrong password"):
+        assert secret not in flattened, f"{secret!r} is in the audit trail"
+
+
+def test_the_account_page_shows_the_patients_history_only(app, staff_client, practice, mailbox):
+    emma = make_patient(app, practice, "Emma", "Carter")
+    noah = make_patient(app, practice, "Noah", "Baker")
+    issue(staff_client, emma.id)
+    issue(staff_client, noah.id, email="noah.parent@example.com")
+    page = staff_client.get(f"/patients/{emma.id}").get_data(as_text=True)
+    history = page[page.index('id="history-heading"'):]
+    assert "<td>issue</td>" in history and "<td>send</td>" in history and "<td>view account</td>" in history
+    assert "PIN 1 for the guardian" in history and "PIN 2" not in history  # Noah's PIN is his
+
+
+def test_postgresql_refuses_to_change_or_delete_an_audit_row(app, staff_client):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the append-only trigger is PostgreSQL's; on SQLite the app only inserts")
+        [row_id] = db.session.scalars(select(AuditEvent.id)).all()  # the sign-in
+        for statement in (
+            f"UPDATE audit_events SET outcome = 'failure' WHERE id = {row_id}",
+            f"DELETE FROM audit_events WHERE id = {row_id}",
+        ):
+            with pytest.raises(DBAPIError, match="audit_events is append-only"):
+                db.session.execute(text(statement))
+            db.session.rollback()
+        assert db.session.scalar(select(AuditEvent.outcome).where(AuditEvent.id == row_id)) == "success"
+
+
+class TestExport:
+    @pytest.fixture
+    def admin(self, app, practice):
+        make_staff(app, practice, "morgan", admin=True)
+        client = app.test_client()
+        sign_in(client, "morgan")
+        return client
+
+    def test_staff_who_are_not_admins_get_403(self, staff_client):
+        assert staff_client.get("/practice/audit").status_code == 403
+        assert staff_client.get("/practice/audit.csv?from=2020-01-01&to=2030-01-01").status_code == 403
+
+    def test_an_admin_exports_a_range_as_csv(self, app, admin, practice, other_practice):
+        make_staff(app, other_practice, "riley")
+        sign_in(app.test_client(), "riley")  # another practice's row: never in this export
+        with app.app_context():
+            db.session.add(AuditEvent(action="search", outcome="success", practice_id=practice.id,
+                                      staff_username="=HYPERLINK(\"http://evil\")", detail="+cmd"))
+            db.session.commit()
+        today = date.today()
+        response = admin.get(f"/practice/audit.csv?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}")
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        assert "attachment" in response.headers["Content-Disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+        assert list(rows[0]) == ["occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip"]
+        assert [(r["staff"], r["action"]) for r in rows] == [
+            ("morgan", "sign-in"), ("'=HYPERLINK(\"http://evil\")", "search"), ("morgan", "export"),
+        ]  # the export is recorded before it is read, so it lists itself
+        assert rows[1]["detail"] == "'+cmd"  # no formula runs in a spreadsheet
+        assert rows[0]["occurred_at_utc"].endswith("Z")
+        exported = [e for e in events(app) if e.action == "export"]
+        assert len(exported) == 1 and exported[0].staff_username == "morgan"
+
+    def test_a_range_before_anything_happened_is_just_the_header(self, admin):
+        body = admin.get("/practice/audit.csv?from=2001-01-01&to=2001-01-31").get_data(as_text=True)
+        assert body == "occurred_at_utc,staff,patient_id,action,outcome,detail,client_ip\r\n"
+
+    @pytest.mark.parametrize("query", [
+        "from=2026-02-01&to=2026-01-01", "from=yesterday&to=2026-01-01", "", "from=0001-01-01&to=9999-12-31",
+    ])
+    def test_a_bad_range_is_422_with_the_message(self, admin, query):
+        response = admin.get("/practice/audit.csv?" + query)
+        assert response.status_code == 422 and "From on or before To" in response.get_data(as_text=True)
