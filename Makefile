@@ -57,7 +57,6 @@ bench-weight: install
 bench-search: install
 	$(BIN)/python benchmarks/bench_search.py --sizes $(BENCH_SIZES) --databases $(BENCH_DATABASES) \
 	  --postgres $(BENCH_POSTGRES) --requests $(BENCH_REQUESTS) $(BENCH_ARGS)
-	$(BIN)/python benchmarks/compare_search.py > /dev/null
 bench-import: install
 	$(BIN)/python benchmarks/bench_import.py --databases $(BENCH_DATABASES)
 bench-issue: install
