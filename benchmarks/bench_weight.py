@@ -15,6 +15,7 @@ their versioned URL; HTML uncompressed (it carries CSRF tokens and, once, a PIN:
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 import re
@@ -26,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+from benchmarks import harness  # noqa: E402
+
 BEGIN, END = "<!-- bench_weight -->", "<!-- /bench_weight -->"
 HX = {"HX-Request": "true"}
 CHROMIUM = {"Accept-Encoding": "gzip, deflate, br, zstd"}
@@ -37,6 +39,7 @@ def sizes(body: bytes) -> tuple[int, int, int]:
 
 
 def main() -> None:
+    harness.parse_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     folder = tempfile.mkdtemp(prefix="bench-weight-")
     os.environ["DATABASE_URL"] = f"sqlite:///{folder}/weight.sqlite3"
     os.environ.pop("MAIL_SERVER", None)
@@ -131,12 +134,9 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
 
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + table + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + table + "\n"
-    RESULTS.write_text(text)
+    harness.write_result("weight", {"measured": date.today().isoformat(), "first_load": rows, "total": total,
+                                    "swaps": swaps})
+    harness.replace_section(BEGIN, END, table)
 
 
 if __name__ == "__main__":

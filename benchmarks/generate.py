@@ -667,12 +667,18 @@ def check(database_url: str, report: BuildReport, samples: int = 50) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True, help="SQLAlchemy URL (SQLite file replaced; PostgreSQL WIPED)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (SQLite file replaced; PostgreSQL WIPED); required but with --smoke")
     parser.add_argument("-n", type=int, default=10_000, help="patients in all (default 10000)")
     parser.add_argument("--seed", type=int, default=20261126)
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    if args.smoke:
+        args.database_url, args.n = f"sqlite:///{harness.output.data / 'generate.sqlite3'}", 300
+    elif not args.database_url:
+        parser.error("--database-url is required")
     report = build(args.database_url, args.n, args.seed)
     print(json.dumps(asdict(report), indent=2, default=str))
+    if args.smoke or args.results_dir:
+        harness.write_result("generate", asdict(report))
 
 
 if __name__ == "__main__":

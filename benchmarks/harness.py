@@ -486,3 +486,27 @@ def smtp_sink(handler=None):
         yield port, handler
     finally:
         controller.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# RESULTS.md
+
+
+def results_md() -> Path:
+    """The markdown a run rewrites its section of: benchmarks/RESULTS.md, or a copy in the smoke
+    run's folder (a smoke run never touches the recorded results)."""
+    return output.results / "RESULTS.md" if output.smoke else REPO / "benchmarks" / "RESULTS.md"
+
+
+def replace_section(begin: str, end: str, section: str, path: Path | None = None) -> Path:
+    """`section` (which starts with `begin` and ends with `end`) in place of the one between
+    those markers, or appended when they are absent."""
+    path = path or results_md()
+    current = path.read_text() if path.exists() else "# Benchmark results\n"
+    if begin in current and end in current:
+        current = current[: current.index(begin)] + section + current[current.index(end) + len(end):]
+    else:
+        current = current.rstrip() + "\n\n" + section + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(current)
+    return path
