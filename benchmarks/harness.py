@@ -510,3 +510,42 @@ def replace_section(begin: str, end: str, section: str, path: Path | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(current)
     return path
+
+
+class AcceptingHandler:
+    """A working mail server that keeps nothing."""
+
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+class RefusingHandler:
+    """550 to every recipient: a permanent refusal."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 Mailbox unavailable"
+
+
+class GreylistingHandler:
+    """451 (try again later) to the first recipient, then accepts."""
+
+    def __init__(self):
+        self.refused = False
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if not self.refused:
+            self.refused = True
+            return "451 4.7.1 Greylisted, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+def point_mail_at(app, **settings) -> None:
+    """Flask-Mail reads its settings once, in init_app: update them and bind again."""
+    from extensions import mail
+
+    app.config.update(settings)
+    mail.init_app(app)
