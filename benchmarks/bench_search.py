@@ -47,7 +47,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from http.cookies import SimpleCookie
 from pathlib import Path
 from types import SimpleNamespace
