@@ -72,6 +72,15 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     return args
 
 
+def smoke_paths(args: argparse.Namespace, name: str) -> None:
+    """For a script with --results-md and --results-json: both into the smoke run's folder, the
+    JSON into --results-dir when one is given."""
+    if output.smoke:
+        args.results_md = results_md()
+    if output.smoke or args.results_dir:
+        args.results_json = output.results / f"{name}.json"
+
+
 def write_result(name: str, result: dict) -> Path:
     """The benchmark's raw figures as results/<name>.json (the renderer's only input)."""
     output.results.mkdir(parents=True, exist_ok=True)
