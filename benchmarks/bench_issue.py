@@ -70,7 +70,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from benchmarks import generate, harness  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    CHEAP_HASH, HX, IDEMPOTENCY_KEY, LABEL_DB, PIN_SHOWN, PORTAL_URL, Http, csrf_token, git_state, http_server,
+    CHEAP_HASH, HX, IDEMPOTENCY_KEY, LABEL_DB, PIN_SHOWN, Http, csrf_token, git_state, http_server,
     loadavg, machine_info, percentile, postgres_reachable, summary,
 )
 
