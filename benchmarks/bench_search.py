@@ -61,7 +61,6 @@ from sqlalchemy import event, func, make_url, select, text  # noqa: E402
 
 from benchmarks import generate, harness  # noqa: E402
 
-DATA = REPO / "benchmarks" / "data"
 RESULTS_JSON = REPO / "benchmarks" / "results" / "search.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 START_MARK = "<!-- bench_search:start -->"
@@ -164,7 +163,7 @@ def machine_info(postgres_version: str | None) -> dict:
 
 
 def sqlite_url(n: int) -> str:
-    return f"sqlite:///{DATA / f'search-{n}.sqlite3'}"
+    return f"sqlite:///{harness.output.data / f'search-{n}.sqlite3'}"
 
 
 def postgres_url(base: str, n: int) -> str:
@@ -175,7 +174,7 @@ def postgres_url(base: str, n: int) -> str:
 
 def prepare_data(database: str, url: str, n: int, seed: int, rebuild: bool) -> tuple[dict, bool]:
     """The generator's report for this database and size, building the data when needed."""
-    marker = DATA / (f"search-{n}.sqlite3.json" if database == "sqlite" else f"search-postgresql-{n}.json")
+    marker = harness.output.data / (f"search-{n}.sqlite3.json" if database == "sqlite" else f"search-postgresql-{n}.json")
     if not rebuild and marker.exists():
         report = json.loads(marker.read_text())
         if (report.get("n") == n and report.get("seed") == seed and report.get("url") == url
@@ -184,7 +183,7 @@ def prepare_data(database: str, url: str, n: int, seed: int, rebuild: bool) -> t
     print(f"[{database} {n:,}] generating ...", file=sys.stderr)
     report = generate.build(url, n, seed).__dict__
     report["url"] = url
-    DATA.mkdir(parents=True, exist_ok=True)
+    harness.output.data.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(report, indent=1, default=str))
     print(f"[{database} {n:,}] generated in {report['seconds_total']:.1f} s (load {report['seconds_load']:.1f} s)", file=sys.stderr)
     return report, True
@@ -944,8 +943,8 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true", help="rewrite RESULTS.md from results/search.json")
     args = harness.parse_args(parser)
     if args.smoke:
-        global DATA, RESULTS_JSON, RESULTS_MD
-        DATA, RESULTS_JSON, RESULTS_MD = harness.output.data, harness.output.results / "search.json", harness.results_md()
+        global RESULTS_JSON, RESULTS_MD
+        RESULTS_JSON, RESULTS_MD = harness.output.results / "search.json", harness.results_md()
         args.sizes, args.databases, args.requests, args.warmup = "300", "sqlite", 3, 1
     elif args.results_dir:
         RESULTS_JSON = args.results_dir / "search.json"
