@@ -192,7 +192,7 @@ def fresh_database(url: str) -> float:
     from extensions import db
     from services.staff import create_practice
 
-    app = generate.make_app(url)
+    app = harness.make_app(url)
     with app.app_context():
         create_practice(db.session, PRACTICE, None, "America/Chicago")
         db.session.commit()
@@ -207,7 +207,7 @@ def count_patients(url: str) -> int:
 
 def run_command(args: list[str], env: dict, timeout: float) -> dict:
     """Runs one `flask --app app ...` command; its wall time, its own peak RSS (os.wait4) and its output."""
-    command = generate.flask_command(*args)
+    command = harness.flask_command(*args)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
@@ -286,7 +286,7 @@ def import_counts(stdout: str) -> dict:
 
 
 def cli_import(url: str, path: Path, timeout: float) -> dict:
-    result = run_command(["patients", "import", str(path), "--practice", PRACTICE], generate.flask_env(url), timeout)
+    result = run_command(["patients", "import", str(path), "--practice", PRACTICE], harness.flask_env(url), timeout)
     result["counts"] = import_counts(result.pop("stdout"))
     result.pop("stderr")
     return result
@@ -390,7 +390,7 @@ def profile_command(url: str, path: Path, timeout: float) -> dict:
         script = Path(sys.executable).with_name("flask")
         command = [sys.executable, "-m", "cProfile", "-o", str(out), str(script), "--app", "app",
                    "patients", "import", str(path), "--practice", PRACTICE]
-        result = subprocess.run(command, cwd=REPO, env=generate.flask_env(url), capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, cwd=REPO, env=harness.flask_env(url), capture_output=True, text=True, timeout=timeout)
         if result.returncode:
             raise SystemExit(f"profiled import failed:\n{result.stderr[-3000:]}")
         counts = import_counts(result.stdout)

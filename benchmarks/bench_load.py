@@ -228,7 +228,7 @@ def ensure_staff(url: str, practice_id: int, users: int) -> int:
     from models import Practice
     from services.staff import create_staff, find_staff_by_username
 
-    app = generate.make_app(url)
+    app = harness.make_app(url)
     created = 0
     with app.app_context():
         practice = db.session.get(Practice, practice_id)
@@ -520,7 +520,7 @@ def gunicorn_env(database_url: str, mail_port: int, redis_uri: str) -> dict[str,
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"}}
     env.update(
         DATABASE_URL=database_url,
-        SECRET_KEY=generate.SECRET_KEY,
+        SECRET_KEY=harness.SECRET_KEY,
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(mail_port),
         MAIL_DEFAULT_SENDER=MAIL_SENDER,

@@ -69,12 +69,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
 
 from benchmarks import harness, names_us  # noqa: E402
-from benchmarks.harness import (  # noqa: E402, F401 - flask_command, flask_env: used by bench_import
-    absolute_sqlite_url, ensure_postgres_database, flask_command, flask_env, make_app, migrate, wipe,
-)
+from benchmarks.harness import absolute_sqlite_url, ensure_postgres_database, make_app, migrate, wipe  # noqa: E402
 from models.patient import Patient  # noqa: E402
 
 GENERATOR_VERSION = 1
