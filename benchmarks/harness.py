@@ -2,8 +2,9 @@
 machine it ran on, statistics, the app and its databases, a signed-in client, a keep-alive HTTP
 connection, an SMTP sink on loopback.
 
-A benchmark writes only its JSON (`write_result`); benchmarks/render_results.py turns every
-JSON under benchmarks/results/ into RESULTS.md. `--smoke` runs a benchmark at a tiny size, with
+A benchmark writes its JSON (`write_result`) and its section of RESULTS.md, made by its own
+`render` from that JSON; benchmarks/render_results.py makes every section again from the JSON
+under benchmarks/results/, measuring nothing. `--smoke` runs a benchmark at a tiny size, with
 its data and its JSON in a temporary folder (never benchmarks/results/): what
 tests/test_benchmark_smoke.py runs, so that a benchmark broken by a change in the product fails
 `make test`.
