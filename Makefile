@@ -41,7 +41,8 @@ PYTEST_WORKERS ?= 2
 test: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# Benchmarks (not part of `make test`, never run by CI): figures into benchmarks/RESULTS.md.
+# Benchmarks: figures into benchmarks/RESULTS.md (`make test` runs each only at a tiny size, `--smoke`,
+# to catch one broken by a change; benchmarks/render_results.py remakes RESULTS.md from results/).
 # `make bench` runs them all (about an hour on 2 cores, most of it building and searching 1M
 # patients); each has its own target. Run them on an otherwise idle machine.
 # Quick search run: `make bench-search BENCH_SIZES=10000`; SQLite only: BENCH_DATABASES=sqlite.
