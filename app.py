@@ -11,14 +11,13 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
+from blueprints.extensions import compress, csrf, db, mail, migrate
+from blueprints.logs import install_log_filters, use_json_logs
+from blueprints.rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
 from blueprints.security_headers import install_security_headers
 from blueprints.static_versions import VersionedStaticFlask, install_static_versions
-from commands import register_commands
 from config import Config, derived_settings
-from extensions import compress, csrf, db, mail, migrate
-from logging_setup import install_log_filters, use_json_logs
-from rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
-from services.message_cipher import MessageCipher
+from services.delivery.message_cipher import MessageCipher
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -43,7 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.config.update(derived_settings(app.config))
     # Before any extension is bound: a web server on a production database without shared rate-limit
-    # storage refuses to start, saying why (rate_limits.py). CLI commands never need it.
+    # storage refuses to start, saying why (blueprints/rate_limits.py). CLI commands never need it.
     serving = serves_web_requests()
     app.config["RATELIMIT_STORAGE_URI"] = choose_storage_uri(app.config, serving)
     if serving:
@@ -72,5 +71,4 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_blueprints(app)
     limit_marked_views(app)
     install_security_headers(app)
-    register_commands(app)
     return app

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from models.base import utcnow
-from services.pins import HASH_METHOD
+from services.credentials.pins import HASH_METHOD
 
 DEFAULT_PORT = 5000
 # Per-client limits in Flask-Limiter's syntax (the production defaults); env vars override them.
@@ -84,7 +84,7 @@ class Config:
             # How many reverse proxies stand in front (each appends to X-Forwarded-For): 0 trusts
             # none. Set it behind a proxy so rate limits and the audit trail see the client's address.
             "PROXY_COUNT": int(env.get("PROXY_COUNT") or 0),
-            # "json": one JSON object per log line (logging_setup.py); otherwise Python's default.
+            # "json": one JSON object per log line (blueprints/logs.py); otherwise Python's default.
             "LOG_FORMAT": (env.get("LOG_FORMAT") or "").strip().lower() or None,
             # Shared with the host portal, which signs /launch tokens with it; None: no launch.
             "LAUNCH_SECRET": env.get("LAUNCH_SECRET") or None,
@@ -99,13 +99,13 @@ class Config:
             "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER") or "Patient Portal <no-reply@localhost>",
             # Flask-Mail suppresses sending when app.testing; we send for real or to the dev outbox.
             "MAIL_SUPPRESS_SEND": False,
-            # Flask-Mail has no timeout of its own (services/mail_delivery.py gives its connection one).
+            # Flask-Mail has no timeout of its own (services/delivery/mail_delivery.py gives its connection one).
             "MAIL_TIMEOUT_SECONDS": float(env.get("MAIL_TIMEOUT_SECONDS") or 5),
             # Fernet keys (comma-separated, newest first) for queued message bodies; None: a key
-            # derived from SECRET_KEY (services/message_cipher.py).
+            # derived from SECRET_KEY (services/delivery/message_cipher.py).
             "OUTBOX_KEY": env.get("OUTBOX_KEY") or None,
             # Unset: memory:// on SQLite; any other database refuses to serve without it
-            # (rate_limits.py, which sets the value create_app uses). CLI commands never need it.
+            # (blueprints/rate_limits.py, which sets the value create_app uses). CLI commands never need it.
             "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or None,
             "PORTAL_RATE_LIMIT": env.get("PORTAL_RATE_LIMIT") or DEFAULT_PORTAL_RATE_LIMIT,
             "SIGNIN_RATE_LIMIT": env.get("SIGNIN_RATE_LIMIT") or DEFAULT_SIGNIN_RATE_LIMIT,

@@ -20,7 +20,7 @@ imported status); cells written the ways exports write them (`617-555-0143`, `(6
 unknown carrier, an empty last name), as real exports have a few. Cached under benchmarks/data/.
 
 Each run, into a fresh database (wiped, `flask --app app db upgrade`, one practice created with
-services.staff): `flask --app app patients import FILE --practice NAME` runs as a subprocess;
+services.identity.staff): `flask --app app patients import FILE --practice NAME` runs as a subprocess;
 its wall time is taken from starting the process to reaping it, and its peak memory is the
 child's own `ru_maxrss` from `os.wait4` (per child, unlike RUSAGE_CHILDREN, which is the largest
 of all children so far, e.g. a `db upgrade`). Before it, in the same fresh database, a header-only
@@ -35,7 +35,7 @@ judged. Rows per CPU second (the child's user + system time) are given beside th
 rates, as other work on a shared machine inflates wall time more.
 
 Also, once per database and size up to `--tracemalloc-max-rows` (10k): the import in-process
-(services.patient_import.import_patients_file, as the command calls it)
+(services.patients.patient_import.import_patients_file, as the command calls it)
 under tracemalloc, for the peak of Python allocations (tracing slows it 2-3x, so its time is not
 a throughput figure); and, at the largest size, the same file imported again into the now full
 database (every row `unchanged`: the nightly re-import case). When the median end-to-end rate
@@ -189,8 +189,8 @@ def fresh_database(url: str) -> float:
     """Wiped, migrated with `flask db upgrade`, one practice: seconds taken."""
     started = time.monotonic()
     harness.fresh_database(url)
-    from extensions import db
-    from services.staff import create_practice
+    from blueprints.extensions import db
+    from services.identity.staff import create_practice
 
     app = harness.make_app(url)
     with app.app_context():
@@ -307,11 +307,11 @@ def check_counts(counts: dict, info: dict, expect: str, patients_in_db: int | No
 
 
 def inprocess_import(url: str, path: Path, trace: bool = False) -> dict:
-    """services.patient_import.import_patients_file, as the command calls it, in this process."""
-    from extensions import db
+    """services.patients.patient_import.import_patients_file, as the command calls it, in this process."""
+    from blueprints.extensions import db
     from models import Practice
     from services.actor import Actor
-    from services.patient_import import import_patients_file
+    from services.patients.patient_import import import_patients_file
 
     app = harness.make_app(url)
     with app.app_context():
@@ -337,9 +337,9 @@ def inprocess_import(url: str, path: Path, trace: bool = False) -> dict:
 
 def stage_costs(path: Path, rows: int) -> dict:
     """Each stage of one row timed alone, without a profiler, over the file's own values: µs per row."""
-    from services.contact import ContactError, normalize_email_address, normalize_us_cell
-    from services.patient_import import _parse_row
     from models.patient import Patient
+    from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
+    from services.patients.patient_import import _parse_row
 
     with open(path, encoding="utf-8-sig", newline="") as handle:
         records = list(csv.DictReader(handle))
@@ -430,14 +430,14 @@ def profile_command(url: str, path: Path, timeout: float) -> dict:
     stages = [
         ("whole command (profiled)", total),
         ("app start-up and the rest (outside the two calls below)", None),
-        ("check_utf8_file (pre-pass over the file)", cum(fn("services/patient_import.py", "check_utf8_file"))),
-        ("import_patients", cum(fn("services/patient_import.py", "import_patients"))),
+        ("check_utf8_file (pre-pass over the file)", cum(fn("services/patients/patient_import.py", "check_utf8_file"))),
+        ("import_patients", cum(fn("services/patients/patient_import.py", "import_patients"))),
         ("· csv.DictReader rows", cum(fn("csv.py", "__next__"))),
-        ("· _parse_row", cum(fn("services/patient_import.py", "_parse_row"))),
-        ("·· normalize_email_address (email-validator)", cum(fn("services/contact.py", "normalize_email_address"))),
-        ("·· normalize_us_cell (phonenumbers)", cum(fn("services/contact.py", "normalize_us_cell"))),
-        ("· _write_batch", cum(fn("services/patient_import.py", "_write_batch"))),
-        ("·· Patient() and _apply (set_names, setattr)", cum(any_of(fn("services/patient_import.py", "_apply"), fn("orm/decl_base.py", "_declarative_constructor")), "sum")),
+        ("· _parse_row", cum(fn("services/patients/patient_import.py", "_parse_row"))),
+        ("·· normalize_email_address (email-validator)", cum(fn("services/delivery/contact.py", "normalize_email_address"))),
+        ("·· normalize_us_cell (phonenumbers)", cum(fn("services/delivery/contact.py", "normalize_us_cell"))),
+        ("· _write_batch", cum(fn("services/patients/patient_import.py", "_write_batch"))),
+        ("·· Patient() and _apply (set_names, setattr)", cum(any_of(fn("services/patients/patient_import.py", "_apply"), fn("orm/decl_base.py", "_declarative_constructor")), "sum")),
         ("·· Session.commit (ORM flush + COMMIT)", cum(fn("orm/session.py", "commit"))),
         ("·· SELECT of the batch's existing charts", cum(fn("orm/session.py", "scalars"))),
         ("·· Session.expunge_all", cum(fn("orm/session.py", "expunge_all"))),
@@ -782,7 +782,7 @@ def render(store: dict) -> str:
             continue
         out += [f"### {LABEL_DB[d]}: the per-batch lookup of existing charts, on the full table", ""]
         out.append(
-            f"`_write_batch` first SELECTs the batch's charts (`practice_id = ? AND chart_number IN (500 values)`). "
+            "`_write_batch` first SELECTs the batch's charts (`practice_id = ? AND chart_number IN (500 values)`). "
             + (f"Measured on {plan['probe']}. " if plan.get("probe") else "") +
             f"This server runs with `autovacuum = {plan['autovacuum']}`; the table as the import left it had "
             f"`reltuples = {plan['reltuples_before']}` (never analyzed: {plan['last_analyze']}). EXPLAIN (ANALYZE, BUFFERS) "
@@ -826,8 +826,8 @@ def render(store: dict) -> str:
         rows = p["rows"]
         out += [f"### Where the time goes: {LABEL_DB[d]}, {rows:,} rows", ""]
         imp = next(s["seconds"] for s in p["stages"] if s["stage"] == "import_patients")
-        out.append(f"`python -m cProfile` around the same `flask` script (the profiler inflates call-heavy code, so "
-                   f"read shares, not seconds). Cumulative seconds; % of import_patients.")
+        out.append("`python -m cProfile` around the same `flask` script (the profiler inflates call-heavy code, so "
+                   "read shares, not seconds). Cumulative seconds; % of import_patients.")
         out.append("")
         out += ["| stage | s (profiled) | % of import_patients | µs per row |", "| --- | ---: | ---: | ---: |"]
         for s in p["stages"]:

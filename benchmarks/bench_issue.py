@@ -11,13 +11,13 @@ and migrated with `flask --app app db upgrade` before each hash setting; only na
 with `bench` are accepted). SQLite: a file under benchmarks/data/ (git-ignored), replaced the
 same way. When the PostgreSQL server cannot be reached its runs are skipped, saying so.
 
-Hash settings: `production` leaves HASH_METHOD unset, so the app uses services.pins.HASH_METHOD
+Hash settings: `production` leaves HASH_METHOD unset, so the app uses services.credentials.pins.HASH_METHOD
 = "scrypt", i.e. werkzeug's default scrypt:32768:8:1 (N = 2^15, r = 8, p = 1: 32 MiB and the
 ~0.1 s a KDF on a secret of under 112 bits should cost); `cheap` sets the tests'
 `scrypt:1024:8:1` (tests/conftest.py), to show how much of an issue is the KDF.
 
 For each database and hash setting: a fresh database (wiped, migrated), one practice with a
-staff login (services.staff), and runs x 3 x N patients made by benchmarks/generate.py's
+staff login (services.identity.staff), and runs x 3 x N patients made by benchmarks/generate.py's
 PatientFactory (US-like names, accents; newborns still called `Baby Boy` and patients without
 a guardian email are left out: they cannot be sent a PIN by email). An aiosmtpd sink listens on
 a free loopback port (MAIL_SERVER/MAIL_PORT point at it; every message is one SMTP connection,
@@ -37,7 +37,7 @@ as in production). Each run issues N PINs by email, each to a patient of its own
 PINs/s = N / the wall time of the run's loop (for the HTTP modes the window's GET is included,
 as staff open the window for every PIN). Per-issue p50 / p95: the service call, or the POST
 alone (the GET beside it). `issue_credential`, `deliver_welcome_message` and
-`services.registration.hash_secret` (the KDF) are wrapped with timers (module globals; the
+`services.credentials.registration.hash_secret` (the KDF) are wrapped with timers (module globals; the
 product is unchanged) to split each issue. After each run the database and the sink are checked:
 exactly N new credentials and N new welcome_messages rows, each patient of the run with exactly
 one credential whose one message is `sent`, and N mails at the sink, each to its patient's
@@ -70,8 +70,20 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from benchmarks import generate, harness  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    CHEAP_HASH, HX, IDEMPOTENCY_KEY, LABEL_DB, PIN_SHOWN, Http, csrf_token, git_state, http_server,
-    loadavg, machine_info, percentile, postgres_reachable, summary,
+    CHEAP_HASH,
+    HX,
+    IDEMPOTENCY_KEY,
+    LABEL_DB,
+    PIN_SHOWN,
+    Http,
+    csrf_token,
+    git_state,
+    http_server,
+    loadavg,
+    machine_info,
+    percentile,
+    postgres_reachable,
+    summary,
 )
 
 RESULTS_JSON = REPO / "benchmarks" / "results" / "issue.json"
@@ -109,12 +121,12 @@ class Sink(harness.RecordingSink):
 
 
 class Timers:
-    """Wraps services.registration.hash_secret (the KDF) and the blueprint's issue_credential and
+    """Wraps services.credentials.registration.hash_secret (the KDF) and the blueprint's issue_credential and
     deliver_welcome_message with timers (module globals, looked up at each call)."""
 
     def __init__(self):
         import blueprints.registration as view
-        import services.registration as service
+        import services.credentials.registration as service
 
         self.view, self.service = view, service
         self.originals = (service.hash_secret, view.issue_credential, view.deliver_welcome_message)
@@ -164,10 +176,10 @@ def make_app(url: str, smtp_port: int, hash_method: str | None):
 
 def prepare(url: str, smtp_port: int, hash_method: str | None, patients_needed: int, seed: int) -> dict:
     """Fresh database: a practice, its staff login and the patients to issue to (ids, emails)."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import Carrier, Patient
-    from services.names import is_placeholder_first_name
-    from services.staff import PASSWORD_HASH_METHOD, create_practice, create_staff
+    from services.identity.staff import PASSWORD_HASH_METHOD, create_practice, create_staff
+    from services.patients.names import is_placeholder_first_name
 
     started = time.monotonic()
     harness.fresh_database(url)
@@ -211,7 +223,7 @@ def prepare(url: str, smtp_port: int, hash_method: str | None, patients_needed: 
 
 
 def row_counts(app) -> dict:
-    from extensions import db
+    from blueprints.extensions import db
 
     with app.app_context():
         counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("registration_credentials", "welcome_messages", "audit_events")}
@@ -221,7 +233,7 @@ def row_counts(app) -> dict:
 
 def verify(app, before: dict, patients: list[tuple[int, str]], issued: dict[int, str], sink: Sink) -> dict:
     """Exactly one credential and one sent message per issue, and each PIN mailed to its guardian."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import RegistrationCredential, WelcomeMessage
 
     n = len(patients)
@@ -281,12 +293,12 @@ def verify(app, before: dict, patients: list[tuple[int, str]], issued: dict[int,
 
 
 def issue_by_service(app, setup: dict, patients: list[tuple[int, str]], timers: Timers) -> tuple[dict, list[float], list[float]]:
-    from extensions import db
+    from blueprints.extensions import db
     from models import Patient, utcnow
-    from services.contact import normalize_email_address
-    from services.mail_delivery import mailer_for
     from services.actor import Actor
-    from services.registration import IssueRequest, SigningKeys
+    from services.credentials.registration import IssueRequest, SigningKeys
+    from services.delivery.contact import normalize_email_address
+    from services.delivery.mail_delivery import mailer_for
 
     issued: dict[int, str] = {}
     times: list[float] = []
@@ -391,17 +403,17 @@ def issue_by_http(conn: Http, patients) -> tuple[dict, list[float], list[float]]
 
 
 def bench_setting(database: str, url: str, hash_name: str, args, sink: Sink, smtp_port: int) -> dict:
-    from extensions import db
+    from blueprints.extensions import db
 
     hash_method = HASHES[hash_name]
     n, runs = args.n, args.runs
     setup = prepare(url, smtp_port, hash_method, n * runs * len(MODES), args.seed)
     app = make_app(url, smtp_port, hash_method)
     with app.app_context():
-        from services.registration import SigningKeys
+        from services.credentials.registration import SigningKeys
 
         effective = SigningKeys.from_config(app.config).hash_method
-        from services.pins import hash_secret
+        from services.credentials.pins import hash_secret
 
         sample_hash = hash_secret("ABCD1234", effective).split("$", 1)[0]
     print(f"[{database} {hash_name}] HASH_METHOD {'unset' if hash_method is None else hash_method} -> {effective!r} "
@@ -504,7 +516,7 @@ def render(store: dict) -> str:
         "run's wall time, the window's GET included; median over the runs (min–max). Per issue: the service call, or "
         "the POST alone, p50 / p95 pooled over the runs. After each run: N new `registration_credentials` and N new "
         "`welcome_messages` rows, one sent message per credential, N mails at the sink each carrying the PIN shown for "
-        "its patient, to its guardian. `production` = HASH_METHOD unset: services.pins.HASH_METHOD `scrypt`, werkzeug's "
+        "its patient, to its guardian. `production` = HASH_METHOD unset: services.credentials.pins.HASH_METHOD `scrypt`, werkzeug's "
         f"default, stored as `{any_db.get('settings', {}).get('production', {}).get('hash_format', 'scrypt:32768:8:1')}`; "
         f"`cheap` = the tests' `{CHEAP_HASH}`, to show what the KDF costs."
     )

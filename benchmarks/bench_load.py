@@ -144,8 +144,9 @@ def summary(values_s: list[float], seconds: float) -> dict:
 
 
 def machine_info(postgres_version: str, redis_version: str) -> dict:
-    import aiosmtpd
     from importlib.metadata import version
+
+    import aiosmtpd
 
     return harness.machine_info(postgres_version, redis=redis_version, gunicorn=version("gunicorn"),
                                 aiosmtpd=aiosmtpd.__version__, flask=version("flask"), psycopg=version("psycopg"))
@@ -224,9 +225,9 @@ def staff_username(i: int) -> str:
 def ensure_staff(url: str, practice_id: int, users: int) -> int:
     """One staff login per simulated staff member, in the searched practice; returns how many
     were created now (the others exist from an earlier run)."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import Practice
-    from services.staff import create_staff, find_staff_by_username
+    from services.identity.staff import create_staff, find_staff_by_username
 
     app = harness.make_app(url)
     created = 0
@@ -327,9 +328,9 @@ def scrypt_cost_ms(repeat: int = 5) -> float:
 
 def flush_redis(uri: str) -> str:
     """FLUSHDB on the one database number the URL names; returns the server's version."""
-    import redis
-
     from urllib.parse import urlsplit
+
+    import redis
 
     path = urlsplit(uri).path.strip("/")
     if not path.isdigit():
@@ -1133,7 +1134,7 @@ def print_summary(r: dict) -> None:
               file=sys.stderr)
     print(f"  mail: {r['mail']}", file=sys.stderr)
     print(f"  welcome_messages: {r['database_after']['welcome_messages_by_status']}", file=sys.stderr)
-    print(f"  cpu: " + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items()), file=sys.stderr)
+    print("  cpu: " + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items()), file=sys.stderr)
     for what, count in r["errors_by_reason"][:10]:
         print(f"  error x{count}: {what}", file=sys.stderr)
 

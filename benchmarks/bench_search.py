@@ -54,8 +54,17 @@ from sqlalchemy import event, func, make_url, select, text  # noqa: E402
 
 from benchmarks import generate, harness  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
-    Http, count_rows, csrf_token, git_state, http_server, loadavg, machine_info, make_app, postgres_reachable,
-    signed_in_test_client, summary,
+    Http,
+    count_rows,
+    csrf_token,
+    git_state,
+    http_server,
+    loadavg,
+    machine_info,
+    make_app,
+    postgres_reachable,
+    signed_in_test_client,
+    summary,
 )
 
 RESULTS_JSON = REPO / "benchmarks" / "results" / "search.json"
@@ -380,10 +389,10 @@ def summarize_postgres(lines: list[str]) -> dict:
 
 
 def bench_one(database: str, url: str, n: int, args, report: dict) -> dict:
-    from extensions import db
+    from blueprints.extensions import db
     from models import AuditEvent, Patient, utcnow
-    from services.patient_search import _starts_with, parse_patient_search
-    from services.portal_status import portal_status_expression, portal_status_filter
+    from services.patients.patient_search import _starts_with, parse_patient_search
+    from services.patients.portal_status import portal_status_expression, portal_status_filter
 
     app = make_app(url)
     practice_id = report["searched_practice_id"]

@@ -409,7 +409,7 @@ def stop_server(process: subprocess.Popen) -> None:
 def pick_subjects(db_path: str, practice_id: int) -> dict:
     """The searched practice's most common last name (a full page of results at 100k), and a
     12-17-year-old patient with an official first name (the window then has `Send to`)."""
-    from services.names import is_placeholder_first_name
+    from services.patients.names import is_placeholder_first_name
 
     connection = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:

@@ -1,4 +1,4 @@
-"""Weight (issue 6, benchmark 5): bytes, raw and gzipped, of the first load of Patient
+"""Weight (benchmark 5): bytes, raw and gzipped, of the first load of Patient
 Administration (HTML + CSS + JS) and of each htmx fragment beside its full page.
 
     .venv/bin/python benchmarks/bench_weight.py            # prints the table, updates RESULTS.md
@@ -6,7 +6,7 @@ Administration (HTML + CSS + JS) and of each htmx fragment beside its full page.
 A fresh SQLite database in a temporary folder, migrated, with the demo data (`seed-demo`); one
 signed-in staff client (Flask's test client). Gzip is Python's at level 6 (what nginx and most
 servers use by default) and level 9. Byte counts do not depend on the machine's load.
-Targets (issue 6): first load <= 30 KB gzipped in all; each swap <= 5 KB gzipped.
+Targets: first load <= 30 KB gzipped in all; each swap <= 5 KB gzipped.
 
 "as served" is what the app itself sends to a browser that accepts `gzip, deflate, br, zstd`
 (Chromium): static files compressed (Flask-Compress, brotli 6) with a year's Cache-Control under
@@ -43,9 +43,10 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-weight-")
     os.environ["DATABASE_URL"] = f"sqlite:///{folder}/weight.sqlite3"
     os.environ.pop("MAIL_SERVER", None)
-    from app import create_app
-    from extensions import db
     from flask_migrate import upgrade
+
+    from app import create_app
+    from blueprints.extensions import db
     from models import Patient
 
     app = create_app({"SECRET_KEY": "bench-weight", "TESTING": True})

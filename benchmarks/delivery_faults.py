@@ -44,8 +44,8 @@ STAFF_USERNAME, STAFF_PASSWORD = "bench-faults", "bench-faults-password"
 
 def make_app(database_url: str, timeout: float):
     """Migrated (PostgreSQL: wiped first), with a practice and its staff login."""
-    from extensions import db
-    from services.staff import create_practice, create_staff
+    from blueprints.extensions import db
+    from services.identity.staff import create_practice, create_staff
 
     harness.fresh_database(database_url)
     app = harness.make_app(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(),
@@ -60,7 +60,7 @@ def make_app(database_url: str, timeout: float):
 
 
 def make_patient(app, practice_id: int, last: str) -> int:
-    from extensions import db
+    from blueprints.extensions import db
     from models import Patient
 
     with app.app_context():
@@ -114,7 +114,7 @@ class Fault:
 
 
 def message_state(app, patient_id: int) -> str:
-    from extensions import db
+    from blueprints.extensions import db
     from models import RegistrationCredential, WelcomeMessage
 
     with app.app_context():
@@ -169,7 +169,7 @@ def main() -> None:
                     states.add(state)
             rows.append((fault, statuses, times, states, retries))
 
-        from extensions import db
+        from blueprints.extensions import db
 
         with app.app_context():
             database = db.engine.dialect.name

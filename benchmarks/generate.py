@@ -7,13 +7,13 @@
 
 The database is emptied (SQLite: the file is replaced; PostgreSQL: the public schema is dropped;
 only databases whose name starts with `bench` are accepted) and migrated with
-`flask --app app db upgrade`. Ten practices are created with services.staff (`Bench Pediatrics
+`flask --app app db upgrade`. Ten practices are created with services.identity.staff (`Bench Pediatrics
 01` to `10`); `Bench Pediatrics 01` is the searched practice and holds exactly 10% of the
 patients, and its staff login is `bench` / `bench-search-password`. Patients are then loaded in
 bulk: PostgreSQL by COPY (psycopg's `cursor.copy`), SQLite by executemany in 20,000-row batches
 inside one transaction. The normalised search columns are filled by the model's own
-`Patient.set_names` (services.names.normalize_name), so the app's search finds every row; a
-check at the end runs services.patient_search on a sample of rows.
+`Patient.set_names` (models.names.normalize_name), so the app's search finds every row; a
+check at the end runs services.patients.patient_search on a sample of rows.
 
 What the data looks like (names are from compact frequency tables written from memory of the
 US Census 2010 surname list and the SSA baby-name counts, see benchmarks/names_us.py; weights
@@ -41,7 +41,7 @@ are approximate):
   15% registered here (a portal user linked to each child through a used PIN), 3% an imported
   pending PIN, 5% an active PIN issued here (some replacing a revoked one), 2% self registered,
   5% with lapsed PINs only (expired, revoked or locked: Unregistered), the rest unregistered. The
-  shown status (services.portal_status) therefore comes out about 45% Registered, 8% Pending,
+  shown status (services.patients.portal_status) therefore comes out about 45% Registered, 8% Pending,
   2% Self Registered and 45% Unregistered. PIN hashes are one placeholder scrypt hash: these
   PINs cannot be redeemed (the search benchmark never redeems).
 
@@ -208,7 +208,7 @@ PIN_LIFETIME = timedelta(days=7)
 
 
 def ascii_fold(value: str) -> str:
-    from services.names import normalize_name
+    from models.names import normalize_name
 
     return "".join(ch for ch in normalize_name(value) if ch.isalnum())
 
@@ -465,9 +465,9 @@ def family_stream(factory: PatientFactory, practice_ids: list[int], n: int):
 
 def create_practices_and_staff(database_url: str) -> tuple[list[int], int, dict[str, int]]:
     """Through the app's own services: 10 practices and the searched practice's staff login."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import Carrier
-    from services.staff import create_practice, create_staff
+    from services.identity.staff import create_practice, create_staff
 
     app = make_app(database_url)
     with app.app_context():
@@ -633,11 +633,11 @@ def check(database_url: str, report: BuildReport, samples: int = 50) -> None:
     """The app's own search finds sample patients by their names, exactly as typed."""
     from sqlalchemy import func, select
 
-    from extensions import db
+    from blueprints.extensions import db
     from models import Patient as P
     from models import utcnow
-    from services.names import normalize_name
-    from services.patient_search import PatientSearch, search_patients
+    from models.names import normalize_name
+    from services.patients.patient_search import PatientSearch, search_patients
 
     app = make_app(database_url)
     rng = random.Random(report.seed + 3)

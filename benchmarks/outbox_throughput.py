@@ -7,7 +7,7 @@
         --postgres postgresql+psycopg://postgres@127.0.0.1:5432/bench_outbox   # also PostgreSQL (WIPED)
 
 For each database: a fresh schema migrated with `flask --app app db upgrade`; one practice, N
-patients and N PINs issued by email through services.registration.issue_credential (the
+patients and N PINs issued by email through services.credentials.registration.issue_credential (the
 message queued, its body encrypted; no inline attempt is made); then, per run, every message is
 reset to queued and due, an aiosmtpd sink on loopback counts what arrives, and
 `flask --app app outbox send --loop` runs as a subprocess until the sink has N messages, when it
@@ -84,11 +84,11 @@ def make_app(database_url: str):
 def populate(app, n: int) -> list[dict]:
     """One practice, n patients, n PINs by email, each with its message queued. Returns every
     message's id and encrypted body, to reset the queue between runs."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import Patient, WelcomeMessage, utcnow
     from services.actor import Actor
-    from services.registration import IssueRequest, SigningKeys, issue_credential
-    from services.staff import create_practice
+    from services.credentials.registration import IssueRequest, SigningKeys, issue_credential
+    from services.identity.staff import create_practice
 
     with app.app_context():
         session = db.session
@@ -121,7 +121,7 @@ def populate(app, n: int) -> list[dict]:
 
 def requeue(app, bodies: list[dict]) -> None:
     """Every message queued again, due now, never attempted, with its original body."""
-    from extensions import db
+    from blueprints.extensions import db
     from models import WelcomeMessage, utcnow
 
     table = WelcomeMessage.__table__
@@ -138,7 +138,7 @@ def requeue(app, bodies: list[dict]) -> None:
 
 
 def check_all_sent(app, n: int) -> None:
-    from extensions import db
+    from blueprints.extensions import db
     from models import WelcomeMessage
 
     with app.app_context():
@@ -211,7 +211,7 @@ def bench(label: str, database_url: str, n: int, runs: int, timeout: float) -> d
             )
     finally:
         controller.stop()
-    from extensions import db
+    from blueprints.extensions import db
 
     with app.app_context():
         server = db.session.scalar(text("SELECT version()")) if db.engine.dialect.name == "postgresql" else f"SQLite {sqlite3.sqlite_version}"

@@ -12,7 +12,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.portal import bp as portal_bp
     from blueprints.practice_settings import bp as practice_settings_bp
     from blueprints.registration import bp as registration_bp
-    from services.practice_time import format_local_in
+    from services.practice.practice_time import format_local_in
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(patient_admin_bp)

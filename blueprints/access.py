@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
 
+from blueprints.extensions import db
 from blueprints.htmx import client_redirect, current_htmx
 from blueprints.rendering import is_fragment_request
-from extensions import db
 from models import Patient, Practice, utcnow
-from services import staff_sessions
 from services.actor import Actor
+from services.identity import staff_sessions
 
 # The Flask session key of the staff session's token (the portal checks it to refuse a parent's
 # sign-in on a desk computer where staff are signed in).

@@ -11,12 +11,13 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.access import clock
+from blueprints.extensions import db
 from blueprints.rendering import render_fragment_or_page
-from extensions import db
 from models import Patient
-from services.portal_status import STATUS_LABELS, portal_status_of
-from services.practice_time import age_description, practice_today_in
-from services.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
+from models.vocabulary import CredentialState
+from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
+from services.patients.portal_status import STATUS_LABELS, portal_status_of
+from services.practice.practice_time import age_description, practice_today_in
 
 
 class RevokeForm(FlaskForm):
@@ -63,7 +64,7 @@ def account_context(
     forms = {
         audience: submitted.get(audience) or RevokeForm(formdata=None, prefix=revoke_prefix(audience))
         for audience, credential in credentials.items()
-        if credential.state(now) == "Active"
+        if credential.state(now) == CredentialState.ACTIVE
     }
     return {
         "patient": patient,

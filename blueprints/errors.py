@@ -6,8 +6,8 @@ from flask import Flask
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 
+from blueprints.rate_limits import current_limiter, describe_wait, retry_after_seconds
 from blueprints.rendering import render_fragment_or_page
-from rate_limits import current_limiter, describe_wait, retry_after_seconds
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),

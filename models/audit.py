@@ -12,24 +12,14 @@ from sqlalchemy import CheckConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import UTCDateTime, db, utcnow
-
-AUDIT_ACTIONS = (
-    "search", "view account", "issue", "send", "print", "revoke", "redeem", "failed redeem",
-    "launch", "sign-in", "sign-out", "import", "basic-info change", "retry", "export",
-    "choose practice", "settings change",
-)
-AUDIT_OUTCOMES = ("success", "failure", "refused")
+from models.vocabulary import AuditAction, AuditOutcome, one_of
 
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
     __table_args__ = (
-        CheckConstraint(
-            "action IN (" + ", ".join(f"'{action}'" for action in AUDIT_ACTIONS) + ")", name="action_known"
-        ),
-        CheckConstraint(
-            "outcome IN (" + ", ".join(f"'{outcome}'" for outcome in AUDIT_OUTCOMES) + ")", name="outcome_known"
-        ),
+        CheckConstraint(one_of("action", AuditAction), name="action_known"),
+        CheckConstraint(one_of("outcome", AuditOutcome), name="outcome_known"),
         Index("ix_audit_events_practice_id_occurred_at", "practice_id", "occurred_at"),
         Index("ix_audit_events_patient_id_occurred_at", "patient_id", "occurred_at"),
     )

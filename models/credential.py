@@ -10,9 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.base import UTCDateTime, db, utcnow
 from models.patient import Patient
 from models.practice import StaffUser
+from models.vocabulary import AccessLevel, Audience, CredentialKind, CredentialState, SendBy, one_of
 
 MAX_FAILED_ATTEMPTS = 5  # also in the trigger of migration c7a4e1f2b9d0 (patients.pin_active_until)
-AUDIENCE_LABELS = {"guardian": "Parent/Guardian", "minor": "Minor"}
 
 # "Active" as far as an index can know: not used and not revoked (expiry needs now()).
 NOT_USED_NOR_REVOKED = "used_at IS NULL AND revoked_at IS NULL"
@@ -33,13 +33,14 @@ class RegistrationCredential(db.Model):
         # A window's idempotency key issues one credential, however often it is submitted.
         UniqueConstraint("practice_id", "idempotency_key", name="uq_registration_credentials_idempotency"),
         Index("ix_registration_credentials_pin_bucket", "pin_bucket"),
-        CheckConstraint("kind IN ('pin', 'question')", name="kind_known"),
-        CheckConstraint("audience IN ('guardian', 'minor')", name="audience_known"),
-        CheckConstraint("access_level IN ('full', 'limited')", name="access_level_known"),
-        CheckConstraint("send_by IN ('email', 'text', 'none')", name="send_by_known"),
+        CheckConstraint(one_of("kind", CredentialKind), name="kind_known"),
+        CheckConstraint(one_of("audience", Audience), name="audience_known"),
+        CheckConstraint(one_of("access_level", AccessLevel), name="access_level_known"),
+        CheckConstraint(one_of("send_by", SendBy), name="send_by_known"),
         CheckConstraint(
-            "(kind = 'pin' AND pin_hash IS NOT NULL AND pin_bucket IS NOT NULL AND question IS NULL)"
-            " OR (kind = 'question' AND question IS NOT NULL AND answer_hash IS NOT NULL AND pin_hash IS NULL)",
+            f"(kind = '{CredentialKind.PIN}' AND pin_hash IS NOT NULL AND pin_bucket IS NOT NULL AND question IS NULL)"
+            f" OR (kind = '{CredentialKind.QUESTION}' AND question IS NOT NULL AND answer_hash IS NOT NULL"
+            " AND pin_hash IS NULL)",
             name="secret_matches_kind",
         ),
         CheckConstraint("expires_at > issued_at", name="expires_after_issue"),
@@ -73,21 +74,31 @@ class RegistrationCredential(db.Model):
     patient: Mapped[Patient] = relationship()
     issued_by: Mapped[StaffUser | None] = relationship()
 
-    def state(self, now: datetime) -> str:
+    def state(self, now: datetime) -> CredentialState:
         """The credential's own state: Active, Used, Revoked, Locked or Expired."""
         if self.used_at is not None:
-            return "Used"
+            return CredentialState.USED
         if self.revoked_at is not None:
-            return "Revoked"
+            return CredentialState.REVOKED
         if self.failed_attempts >= MAX_FAILED_ATTEMPTS:
-            return "Locked"
+            return CredentialState.LOCKED
         if self.expires_at <= now:
-            return "Expired"
-        return "Active"
+            return CredentialState.EXPIRED
+        return CredentialState.ACTIVE
+
+    @property
+    def noun(self) -> str:
+        """'PIN' or 'verification question', as a sentence names this credential."""
+        return CredentialKind(self.kind).noun
+
+    @property
+    def kind_label(self) -> str:
+        """'PIN' or 'Verification Question', as a heading names it."""
+        return CredentialKind(self.kind).label
 
     @property
     def audience_label(self) -> str:
-        return AUDIENCE_LABELS[self.audience]
+        return Audience(self.audience).label
 
     @classmethod
     def active_condition(cls, now: datetime):

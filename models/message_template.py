@@ -8,22 +8,22 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import UTCDateTime, db, utcnow
+from models.vocabulary import TemplateKind, one_of
 
-TEMPLATE_KINDS = ("email", "text", "letter")
 SUBJECT_MAX_LENGTH = 200
 BODY_MAX_LENGTH = 4000
 
 
 class MessageTemplate(db.Model):
     """At most one per practice and kind; without one the built-in wording is used.
-    Saved only after the checks in services/message_templates.py (CONTRACT section 2)."""
+    Saved only after the checks in services/delivery/message_templates.py (README: The outside contract)."""
 
     __tablename__ = "message_templates"
     __table_args__ = (
         UniqueConstraint("practice_id", "kind", name="uq_message_templates_practice_kind"),
-        CheckConstraint("kind IN ('email', 'text', 'letter')", name="kind_known"),
+        CheckConstraint(one_of("kind", TemplateKind), name="kind_known"),
         # Only an email has a subject (a text message is sent with an empty one).
-        CheckConstraint("(kind = 'email') = (subject IS NOT NULL)", name="subject_only_for_email"),
+        CheckConstraint(f"(kind = '{TemplateKind.EMAIL}') = (subject IS NOT NULL)", name="subject_only_for_email"),
         CheckConstraint(f"length(body) BETWEEN 1 AND {BODY_MAX_LENGTH}", name="body_length"),
     )
 

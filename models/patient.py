@@ -9,10 +9,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import SortableText, UTCDateTime, db, utcnow
 from models.carrier import Carrier
+from models.names import normalize_name
 from models.practice import Practice
-from services.names import normalize_name
+from models.vocabulary import PortalStatus, one_of
 
-IMPORTED_PORTAL_STATUSES = ("unregistered", "pending", "registered", "self_registered")
+IMPORTED_PORTAL_STATUSES = tuple(PortalStatus)
 
 
 class Patient(db.Model):
@@ -28,10 +29,7 @@ class Patient(db.Model):
         # Portal redemption counts a wrong PIN against every pending PIN of that birth date,
         # across practices: without this index that update scans all patients (a timing leak).
         Index("ix_patients_dob", "date_of_birth"),
-        CheckConstraint(
-            "imported_portal_status IN ('unregistered', 'pending', 'registered', 'self_registered')",
-            name="imported_portal_status_known",
-        ),
+        CheckConstraint(one_of("imported_portal_status", PortalStatus), name="imported_portal_status_known"),
         CheckConstraint("length(first_name) > 0 AND length(last_name) > 0", name="names_present"),
     )
 
@@ -40,7 +38,7 @@ class Patient(db.Model):
     chart_number: Mapped[str] = mapped_column(String(64))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    # Lower-cased, accent-free copies of the names, for prefix search (see services.names).
+    # Lower-cased, accent-free copies of the names, for prefix search (models.names).
     first_name_norm: Mapped[str] = mapped_column(SortableText(100))
     last_name_norm: Mapped[str] = mapped_column(SortableText(100))
     date_of_birth: Mapped[date] = mapped_column(Date)
@@ -48,12 +46,12 @@ class Patient(db.Model):
     guardian_email: Mapped[str | None] = mapped_column(String(254))
     guardian_cell: Mapped[str | None] = mapped_column(String(10))
     guardian_cell_carrier_id: Mapped[int | None] = mapped_column(ForeignKey("carriers.id"))
-    # The status the previous system reported; the shown status is derived (services.portal_status).
-    imported_portal_status: Mapped[str] = mapped_column(String(20), default="unregistered")
+    # The status the previous system reported; the shown status is derived (services.patients.portal_status).
+    imported_portal_status: Mapped[str] = mapped_column(String(20), default=PortalStatus.UNREGISTERED)
     name_is_unofficial: Mapped[bool] = mapped_column(Boolean, default=False)
     # The portal status's two live inputs, kept by database triggers (migration c7a4e1f2b9d0) from
     # portal_links and registration_credentials, so search filters on columns instead of
-    # subqueries. Never written by the app; read through services.portal_status.
+    # subqueries. Never written by the app; read through services.patients.portal_status.
     portal_linked: Mapped[bool] = mapped_column(Boolean, server_default=false())
     pin_active_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

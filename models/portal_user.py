@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import SortableText, UTCDateTime, db, utcnow
 from models.patient import Patient
+from models.vocabulary import AccessLevel, Audience, one_of
 
 
 class PortalUser(db.Model):
@@ -31,16 +32,16 @@ class PortalLink(db.Model):
     __tablename__ = "portal_links"
     __table_args__ = (
         UniqueConstraint("portal_user_id", "patient_id", name="uq_portal_links_user_patient"),
-        CheckConstraint("access_level IN ('full', 'limited')", name="access_level_known"),
-        CheckConstraint("audience IN ('guardian', 'minor')", name="audience_known"),
+        CheckConstraint(one_of("access_level", AccessLevel), name="access_level_known"),
+        CheckConstraint(one_of("audience", Audience), name="audience_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     portal_user_id: Mapped[int] = mapped_column(ForeignKey("portal_users.id", ondelete="CASCADE"))
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     access_level: Mapped[str] = mapped_column(String(10))
-    # Whose account this is: the parent's ('guardian') or the teenager's own ('minor').
-    audience: Mapped[str] = mapped_column(String(10), default="guardian", server_default="guardian")
+    # Whose account this is: the parent's or the teenager's own.
+    audience: Mapped[str] = mapped_column(String(10), default=Audience.GUARDIAN, server_default=Audience.GUARDIAN.value)
     # The PIN or question that made the link (NULL for links imported from the previous system).
     credential_id: Mapped[int | None] = mapped_column(
         ForeignKey("registration_credentials.id", ondelete="SET NULL"), unique=True

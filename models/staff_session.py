@@ -10,16 +10,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
 from models.practice import Practice, StaffUser
+from models.vocabulary import SessionVia, one_of
 
 
 class StaffSession(db.Model):
     """One signed-in browser. The cookie carries a random token; only its SHA-256 is stored, so
     the table's rows cannot be replayed as cookies. A session ends when it is revoked (sign-out),
-    idle too long, or too old (services/staff_sessions.py)."""
+    idle too long, or too old (services/identity/staff_sessions.py)."""
 
     __tablename__ = "staff_sessions"
     __table_args__ = (
-        CheckConstraint("via IN ('signin', 'launch')", name="via_known"),
+        CheckConstraint(one_of("via", SessionVia), name="via_known"),
         CheckConstraint("last_seen_at >= created_at", name="seen_after_start"),
         CheckConstraint("ended_at IS NULL OR ended_at >= created_at", name="ends_after_start"),
         CheckConstraint("(ended_at IS NULL) = (end_reason IS NULL)", name="end_has_reason"),

@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import delete, insert, make_url, select, text
 
 from app import create_app
-from extensions import db
+from blueprints.extensions import db
 from tests.support.app_settings import IN_CI, TEST_DATABASE_URL, config_for
 from tests.support.builders import make_practice, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.mail import RefusingHandler, serve_smtp, start_smtp_server
 from tests.support.rows import portal_status_inputs_disagreeing
 from tests.support.staff_screens import sign_in
+
 
 @pytest.fixture(scope="session")
 def smtp():

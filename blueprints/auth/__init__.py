@@ -1,5 +1,5 @@
 """Staff identity screens: sign-in (standalone), launch from the host portal (embedded),
-choosing a practice, sign-out. Sessions live on the server (services/staff_sessions.py); the
+choosing a practice, sign-out. Sessions live on the server (services/identity/staff_sessions.py); the
 cookie only carries the session's random token. The guard every staff view uses is in
 blueprints/access.py."""
 
@@ -20,9 +20,9 @@ from blueprints.access import (
     use_context,
 )
 from blueprints.configured import signing_keys
-from extensions import db, launch_limit, signin_post_limit
-from services import staff_sessions
-from services.launch import LaunchRefused
+from blueprints.extensions import db, launch_limit, signin_post_limit
+from services.identity import staff_sessions
+from services.identity.launch import LaunchRefused
 
 bp = Blueprint("auth", __name__)
 

@@ -7,7 +7,7 @@ from flask import Blueprint, g, render_template
 from sqlalchemy import select
 
 from blueprints.access import staff_required
-from extensions import db
+from blueprints.extensions import db
 from models import DevMailboxMessage
 
 bp = Blueprint("dev_outbox", __name__, url_prefix="/dev")

@@ -10,22 +10,27 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.access import clock, is_automatic, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, RevokeForm, account_context, render_summary, revoke_prefix
+from blueprints.extensions import db
+from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
-from extensions import db
+from models.vocabulary import CredentialState
 from services import audit
-from services.basic_info import update_basic_info
-from services.names import is_placeholder_first_name
-from services.patient_search import (
+from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
+from services.patients.basic_info import update_basic_info
+from services.patients.names import is_placeholder_first_name
+from services.patients.patient_search import (
     InvalidSearch,
     PatientSearch,
     parse_patient_search,
     search_patients,
     search_portal_users,
 )
-from services.portal_status import STATUS_LABELS
-from services.registration import CredentialNotActive, find_patient_credential, revoke_credential
+from services.patients.portal_status import STATUS_LABELS
 
-bp = Blueprint("patient_admin", __name__)
+bp = Blueprint("patient_admin", __name__, cli_group=None)
+# Its commands keep their top-level names: `flask --app app <group> <command>`.
+for _command in COMMANDS:
+    bp.cli.add_command(_command)
 
 SEARCH_KEYS = ("mode", "last", "first", "dob", "status", "email")
 SEARCH_BY_OPTIONS = [
@@ -128,13 +133,13 @@ def revoke(patient_id: int, credential_id: int):
     if credential is None:
         abort(404)
     audience, form = credential.audience, RevokeForm(prefix=revoke_prefix(credential.audience))
-    if credential.state(clock()()) == "Active" and not form.validate():
+    if credential.state(clock()()) == CredentialState.ACTIVE and not form.validate():
         return render_summary(patient, 422, submitted={audience: form})
     try:
         revoke_credential(db.session, staff_actor(), credential, form.reason.data)
     except CredentialNotActive as refused:  # used, revoked or replaced since the page was shown
         return render_summary(patient, 409, notices={audience: Notice("alert", refused.message)})
-    done = "PIN revoked." if credential.kind == "pin" else "Verification question revoked."
+    done = f"{credential.noun[0].upper()}{credential.noun[1:]} revoked."
     if not is_fragment_request():
         flash(done)
         return redirect(url_for("patient_admin.account", patient_id=patient.id))

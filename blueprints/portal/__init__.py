@@ -10,11 +10,10 @@ from sqlalchemy import select
 
 from blueprints.access import STAFF_SESSION_KEY, client_actor
 from blueprints.configured import signing_keys
+from blueprints.extensions import db, portal_post_limit
 from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
-from extensions import db, portal_post_limit
 from models import Patient, PortalLink, PortalUser
-from services import portal_accounts
-from services.redemption import (
+from services.credentials.redemption import (
     FAILURE_MESSAGE,
     AccountPasswordMismatch,
     AudienceMismatch,
@@ -26,6 +25,7 @@ from services.redemption import (
     redeem_pin,
     redeem_question,
 )
+from services.identity import portal_accounts
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 

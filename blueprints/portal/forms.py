@@ -6,8 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from services.contact import ContactError, normalize_email_address
-from services.portal_accounts import password_problem
+from models.vocabulary import RedemptionMode
+from services.delivery.contact import ContactError, normalize_email_address
+from services.identity.portal_accounts import password_problem
 
 DATE_FORMATS = ["%Y-%m-%d", "%m/%d/%Y"]  # what <input type=date> sends, and what people type
 
@@ -36,11 +37,11 @@ class PortalRegisterForm(FlaskForm):
     def __init__(self, mode: str, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.clean_email: str | None = None
-        if mode != "pin":
+        if mode != RedemptionMode.PIN:
             del self.pin
-        if mode != "question":
+        if mode != RedemptionMode.QUESTION:
             del self.answer
-        if mode == "desk":
+        if mode == RedemptionMode.DESK:
             # The front desk's token stands in for the PIN and the birth date.
             del self.date_of_birth
 

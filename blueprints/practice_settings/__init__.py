@@ -13,15 +13,20 @@ from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
 
 from blueprints.access import admin_required, current_practice, staff_actor
 from blueprints.configured import default_portal_url, signing_keys
+from blueprints.extensions import db
+from blueprints.practice_settings.cli import COMMANDS
 from blueprints.rendering import render_fragment_or_page
-from extensions import db
 from models.practice import MAX_PIN_LIFETIME_DAYS
-from services import audit, message_templates
-from services.practice_settings import MIN_PIN_LIFETIME_DAYS, set_pin_lifetime
-from services.registration import portal_url_for
-from services.staff import MIN_STAFF_PASSWORD_LENGTH, StaffError, add_new_staff, practice_staff, remove_from_practice
+from services import audit
+from services.credentials.registration import portal_url_for
+from services.delivery import message_templates
+from services.identity.staff import MIN_STAFF_PASSWORD_LENGTH, StaffError, add_new_staff, practice_staff, remove_from_practice
+from services.practice.practice_settings import MIN_PIN_LIFETIME_DAYS, set_pin_lifetime
 
-bp = Blueprint("practice_settings", __name__)
+bp = Blueprint("practice_settings", __name__, cli_group=None)
+# Its commands keep their top-level names: `flask --app app <group> <command>`.
+for _command in COMMANDS:
+    bp.cli.add_command(_command)
 
 LIFETIME_MESSAGE = f"Enter a whole number of days from {MIN_PIN_LIFETIME_DAYS} to {MAX_PIN_LIFETIME_DAYS}."
 

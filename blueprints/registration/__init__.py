@@ -10,16 +10,15 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, account_context, render_summary
 from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
+from blueprints.extensions import db
 from blueprints.htmx import current_htmx, trigger_client_event
+from blueprints.registration.cli import COMMANDS
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
-from extensions import db
 from models import Patient, WelcomeMessage
-from services import print_instead as printing
-from services.carriers import list_carriers
-from services.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
-from services.practice_time import may_receive_own_pin, practice_today
-from services.registration import (
+from models.vocabulary import MessageStatus
+from services.credentials import print_instead as printing
+from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
     AlreadyIssued,
     IssueRequest,
@@ -31,9 +30,15 @@ from services.registration import (
     portal_url_for,
     question_link,
 )
-from services.welcome_messages import registration_steps, text_message_possible
+from services.delivery.carriers import list_carriers
+from services.delivery.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
+from services.delivery.welcome_messages import text_message_possible
+from services.practice.practice_time import may_receive_own_pin, practice_today
 
-bp = Blueprint("registration", __name__)
+bp = Blueprint("registration", __name__, cli_group=None)
+# Its commands keep their top-level names: `flask --app app <group> <command>`.
+for _command in COMMANDS:
+    bp.cli.add_command(_command)
 
 ACTIONS = ("print", "send", "complete")  # Print PIN, Send PIN / Verification Question, Complete / Log In
 # The events a window fragment sends the page (static/js/app.js listens), once it has settled.
@@ -171,7 +176,7 @@ def issue(patient_id: int):
     delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, mailer())
     return _render_window(
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
-        desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}", letter_steps=registration_steps,
+        desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}",
     )
 
 
@@ -224,7 +229,7 @@ def retry(patient_id: int, message_id: int):
     patient = load_patient_or_404(patient_id)
     message = _patient_message_or_404(patient, message_id)
     audience = message.credential.audience
-    if message.status == "sent":
+    if message.status == MessageStatus.SENT:
         return _delivery_answer(patient, audience, 409, Notice("alert", "Already sent: nothing to retry."))
     if not message.holds_body:
         return _delivery_answer(patient, audience, 409, Notice("alert", NO_LONGER_KEPT))
@@ -276,7 +281,7 @@ def print_instead(patient_id: int, message_id: int):
         return _render_window(patient, status=409, as_dialog=True, refusal=_refusal_for(patient))
     return _render_window(
         patient, as_dialog=True, outcome=outcome, delivery=None, action="print", printed_instead_of=message,
-        oob=is_fragment_request(), letter_steps=registration_steps,
+        oob=is_fragment_request(),
     )
 
 

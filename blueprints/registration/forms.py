@@ -1,4 +1,4 @@
-"""The Patient Registration window's form (CONTRACT section 1)."""
+"""The Patient Registration window's form (README: The outside contract)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional
 
 from models import Carrier, Patient
-from services.carriers import carrier_option_label, ended_carrier_reason
-from services.contact import ContactError, normalize_email_address, normalize_us_cell
+from models.vocabulary import AccessLevel, Audience, CredentialKind, SendBy
+from services.delivery.carriers import carrier_option_label, ended_carrier_reason
+from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
 
 
 @dataclass(frozen=True)
@@ -30,28 +31,32 @@ class RegistrationForm(FlaskForm):
         csrf = False  # CSRFProtect checks the token of every POST, htmx ones via hx-headers
 
     method = RadioField(
-        "Register Patient with", choices=[SelectChoice("pin", "PIN"), SelectChoice("question", "Verification Question")], default="pin"
+        "Register Patient with",
+        choices=[SelectChoice(kind, kind.label) for kind in CredentialKind],
+        default=CredentialKind.PIN,
     )
     question = StringField("Question", validators=[Optional(), Length(max=200)])
     answer = StringField("Answer", validators=[Optional(), Length(max=200)])
     access = RadioField(
         "Accessibility",
-        choices=[SelectChoice("full", "Full Access"), SelectChoice("limited", "Limited: No Chart Access")],
-        default="full",
+        choices=[SelectChoice(AccessLevel.FULL, "Full Access"), SelectChoice(AccessLevel.LIMITED, "Limited: No Chart Access")],
+        default=AccessLevel.FULL,
     )
     send_by = RadioField(
         "Send by",
         choices=[
-            SelectChoice("email", "Email Address"),
-            SelectChoice("text", "Text Message"),
-            SelectChoice("none", "Do not send PIN"),
+            SelectChoice(SendBy.EMAIL, "Email Address"),
+            SelectChoice(SendBy.TEXT, "Text Message"),
+            SelectChoice(SendBy.NONE, "Do not send PIN"),
         ],
-        default="email",
+        default=SendBy.EMAIL,
     )
     email = EmailField("Email", validators=[Optional(), Length(max=254)])
     cell = TelField("Cell phone", validators=[Optional(), Length(max=32)])
     carrier = SelectField("Cell Carrier", validate_choice=False, default="")
-    send_to = RadioField("Send to", choices=[SelectChoice("guardian", "Parent/Guardian"), SelectChoice("minor", "Minor")], default="guardian")
+    send_to = RadioField(
+        "Send to", choices=[SelectChoice(audience, audience.label) for audience in Audience], default=Audience.GUARDIAN
+    )
     idempotency_key = HiddenField()
 
     def __init__(self, context: WindowContext, *args, **kwargs):
@@ -76,22 +81,22 @@ class RegistrationForm(FlaskForm):
 
     # What the current choices enable; the server renders the toggles from these.
     @property
-    def audience(self) -> str:
-        if "send_to" in self and self.send_to.data == "minor":
-            return "minor"
-        return "guardian"
+    def audience(self) -> Audience:
+        if "send_to" in self and self.send_to.data == Audience.MINOR:
+            return Audience.MINOR
+        return Audience.GUARDIAN
 
     @property
     def email_enabled(self) -> bool:
-        return self.send_by.data == "email"
+        return self.send_by.data == SendBy.EMAIL
 
     @property
     def text_enabled(self) -> bool:
-        return self.send_by.data == "text"
+        return self.send_by.data == SendBy.TEXT
 
     @property
     def question_shown(self) -> bool:
-        return self.method.data == "question"
+        return self.method.data == CredentialKind.QUESTION
 
     def ended_carriers(self) -> list[Carrier]:
         return [c for c in self.context.carriers if c.has_ended(self.context.today)]
@@ -109,7 +114,7 @@ class RegistrationForm(FlaskForm):
         """Prefill the guardian's contact for the guardian. Choosing Minor clears it; a contact
         typed for the minor afterwards is kept (and warned about in collect_warnings)."""
         patient = self.context.patient
-        if self.audience == "guardian":
+        if self.audience == Audience.GUARDIAN:
             if not self.email.data and patient.guardian_email:
                 self.email.data = patient.guardian_email
             if not self.cell.data and patient.guardian_cell:
@@ -126,7 +131,7 @@ class RegistrationForm(FlaskForm):
 
     def collect_warnings(self) -> None:
         """A minor's contact equal to the guardian's on file defeats the purpose: warn."""
-        if self.audience != "minor":
+        if self.audience != Audience.MINOR:
             return
         if self.email_enabled and self._same_email(self.email.data):
             self.warnings["email"] = "This is the guardian's email on file: the minor's PIN would reach the parent."

@@ -5,9 +5,8 @@ Revises: 508be7818f13
 Create Date: 2026-11-26 18:40:01.530853
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '388723d43560'

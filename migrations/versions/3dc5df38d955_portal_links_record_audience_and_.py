@@ -5,9 +5,8 @@ Revises: bb8789add8c9
 Create Date: 2026-11-26 16:41:24.065674
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '3dc5df38d955'

@@ -6,8 +6,6 @@ Create Date: 2026-11-26 17:11:14.214304
 
 """
 from alembic import op
-import sqlalchemy as sa
-
 
 # revision identifiers, used by Alembic.
 revision = '4c0ba8279231'

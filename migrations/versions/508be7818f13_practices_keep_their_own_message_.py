@@ -5,9 +5,8 @@ Revises: e561b62b3361
 Create Date: 2026-11-26 18:25:36.645471
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '508be7818f13'

@@ -7,9 +7,8 @@ Revises: 388723d43560
 Create Date: 2026-11-26 19:01:41.091555
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '984ee9d9a2f4'

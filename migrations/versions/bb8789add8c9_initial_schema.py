@@ -7,8 +7,8 @@ Create Date: 2026-11-26 16:01:23.134223
 """
 from datetime import date
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 # The carrier table as DOMAIN.md knew it; kept afterwards with `flask --app app carriers set`.
 SEED_CARRIERS = [

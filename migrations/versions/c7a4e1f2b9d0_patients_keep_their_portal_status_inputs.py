@@ -28,9 +28,8 @@ Revises: 984ee9d9a2f4
 Create Date: 2026-11-26 22:10:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c7a4e1f2b9d0'

@@ -5,9 +5,8 @@ Revises: 4c0ba8279231
 Create Date: 2026-11-26 17:22:55.928776
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'e561b62b3361'

@@ -21,10 +21,10 @@ from tests.support.builders import make_patient, make_staff, years_ago
 from tests.support.chromium import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    ConsoleLog,
     CSP_REPORTER,
     EXPECTED_CONSOLE_ERROR,
     SKIP_REASON,
+    ConsoleLog,
 )
 from tests.support.network import free_port
 
@@ -46,7 +46,7 @@ def browser_type_launch_args(browser_type_launch_args):
         "executable_path": CHROMIUM,
         "args": CHROMIUM_ARGS,
         # Playwright turns Chromium's popup blocker off; staff browsers have it on, and
-        # Complete / Log In must open its tab all the same (CONTRACT section 1).
+        # Complete / Log In must open its tab all the same (README: The outside contract).
         "ignore_default_args": ["--disable-popup-blocking"],
     }
 

@@ -1,7 +1,7 @@
 """The staff screens in a real cross-site iframe, in Chromium with third-party cookies blocked.
 
 A host page on one loopback origin (`http://localhost:P1`, the "practice's portal": a tiny Flask
-app of its own that mints launch tokens as CONTRACT section 4 says) frames the app on another
+app of its own that mints launch tokens as the outside contract (README) says) frames the app on another
 (`http://127.0.0.1:P2`, the live server). localhost and 127.0.0.1 are different sites, so the
 app's session cookie is a third-party cookie: it survives only because it is Partitioned (CHIPS).
 
@@ -29,8 +29,8 @@ from playwright.sync_api import BrowserContext, Frame, Page, expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from blueprints.extensions import db
 from blueprints.security_headers import postmessage_targets
-from extensions import db
 from models import AuditEvent, StaffSession
 from tests.support.browser_pages import credential_rows, open_account, open_registration, radio, shown_pin
 from tests.support.chromium import CHROMIUM_ARGS, CSP_REPORTER, EXPECTED_CONSOLE_ERROR, ConsoleLog

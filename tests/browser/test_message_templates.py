@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from services.message_templates import LETTER_MAX_CHARACTERS, LETTER_MAX_LINES
+from services.delivery.message_templates import LETTER_MAX_CHARACTERS, LETTER_MAX_LINES
 from tests.support.browser_pages import (
+    PRINT_RECORDER,
     assert_accessible,
     assert_same_document,
     mark_document,
@@ -16,7 +17,6 @@ from tests.support.browser_pages import (
     open_registration,
     pdf_page_count,
     pdf_text,
-    PRINT_RECORDER,
     radio,
     shown_pin,
     sign_in,

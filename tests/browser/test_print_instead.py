@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser_pages import (
+    PRINT_RECORDER,
     assert_accessible,
     assert_same_document,
     credential_rows,
@@ -18,7 +19,6 @@ from tests.support.browser_pages import (
     open_registration,
     pdf_page_count,
     pdf_text,
-    PRINT_RECORDER,
     shown_pin,
 )
 from tests.support.mail import point_mail_at

@@ -12,6 +12,8 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.support.browser_pages import (
+    PIN_PATTERN,
+    PRINT_RECORDER,
     assert_accessible,
     assert_focus_in_dialog,
     credential_count,
@@ -22,8 +24,6 @@ from tests.support.browser_pages import (
     patient_link,
     pdf_page_count,
     pdf_text,
-    PIN_PATTERN,
-    PRINT_RECORDER,
     radio,
     shown_pin,
     tab_until_focused,

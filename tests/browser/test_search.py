@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
-from extensions import db
+from blueprints.extensions import db
 from models import PortalLink, PortalUser
 from tests.support.browser_pages import assert_accessible, assert_same_document, mark_document, patient_link, sign_in
 from tests.support.builders import make_patient

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import credential_rows, open_account, open_registration, radio
+from tests.support.browser_pages import credential_rows, open_account, open_registration, radio
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
-from models import Patient, Practice, RegistrationCredential, utcnow
-from services.registration import AlreadyIssued, IssueRequest, SigningKeys, issue_credential
+from blueprints.extensions import db
+from models import Patient, RegistrationCredential, utcnow
+from services.actor import Actor
+from services.credentials.registration import AlreadyIssued, IssueRequest, SigningKeys, issue_credential
 from tests.support.builders import make_patient
 
 
@@ -87,12 +88,11 @@ def _issue_in_thread(app, patient_id, key, results):
     with app.app_context():
         try:
             patient = db.session.get(Patient, patient_id)
-            practice = db.session.get(Practice, patient.practice_id)
             outcome = issue_credential(
-                db.session, practice=practice, patient=patient, staff_id=None,
+                db.session, Actor(practice_id=patient.practice_id), patient=patient,
                 request=IssueRequest(kind="pin", access_level="full", send_by="none", audience="guardian", idempotency_key=key),
-                now=utcnow(), keys=SigningKeys(pin_lookup_key=b"k" * 32, secret_key="s"),
-                portal_url="http://portal.example.test/portal/register",
+                keys=SigningKeys(pin_lookup_key=b"k" * 32, secret_key="s"),
+                default_portal_url="http://portal.example.test/portal/register",
             )
             results.append(("issued", outcome.credential_id))
         except AlreadyIssued:

@@ -1,17 +1,18 @@
-"""The staff side of a PIN's life (issue 3): Revoke PIN with a reason on the Patient Account
+"""The staff side of a PIN's life: Revoke PIN with a reason on the Patient Account
 page, the Locked state, and the practice's PIN lifetime set by a practice admin."""
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from extensions import db
+from blueprints.extensions import db
 from models import Practice, RegistrationCredential
-from services.registration import CredentialNotActive, CredentialNotFound, revoke_credential
+from services.actor import Actor
+from services.credentials.registration import CredentialNotActive, CredentialNotFound, revoke_credential
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.rows import credentials
@@ -162,10 +163,10 @@ def test_revoking_one_audience_leaves_the_other_active_and_the_status_pending(ap
 @pytest.mark.parametrize(
     "change, state",
     [
-        ({"revoked_at": datetime(2024, 1, 1, tzinfo=timezone.utc), "revoked_reason": "Earlier"}, "Revoked"),
-        ({"used_at": datetime(2024, 1, 1, tzinfo=timezone.utc)}, "Used"),
+        ({"revoked_at": datetime(2024, 1, 1, tzinfo=UTC), "revoked_reason": "Earlier"}, "Revoked"),
+        ({"used_at": datetime(2024, 1, 1, tzinfo=UTC)}, "Used"),
         ({"failed_attempts": 5}, "Locked"),
-        ({"issued_at": datetime(2024, 1, 1, tzinfo=timezone.utc), "expires_at": datetime(2024, 1, 8, tzinfo=timezone.utc)}, "Expired"),
+        ({"issued_at": datetime(2024, 1, 1, tzinfo=UTC), "expires_at": datetime(2024, 1, 8, tzinfo=UTC)}, "Expired"),
     ],
 )
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])
@@ -268,25 +269,27 @@ def test_revoke_a_verification_question(app, staff_client, child, mailbox):
 
 
 class TestRevokeService:
-    """revoke_credential on its own: plain values and a session, as the CLI would call it."""
+    """revoke_credential on its own: an actor, a session and plain values, as the CLI would call it."""
 
     def test_revokes_an_active_credential_and_refuses_the_rest(self, app, staff_client, practice, other_practice, child, mailbox):
         issue(staff_client, child.id)
         credential = only_credential(app, child.id)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
+        here, later = Actor(practice.id, clock=lambda: now), Actor(practice.id, clock=lambda: now + timedelta(days=8))
         with app.app_context():
+            credential = db.session.get(RegistrationCredential, credential.id)
             with pytest.raises(CredentialNotFound):
-                revoke_credential(db.session, other_practice.id, credential.id, "x", None, now)
+                revoke_credential(db.session, Actor(other_practice.id, clock=lambda: now), credential, "x")
             with pytest.raises(ValueError):
-                revoke_credential(db.session, practice.id, credential.id, "  ", None, now)
+                revoke_credential(db.session, here, credential, "  ")
             # Past its expiry it is not active any more.
             with pytest.raises(CredentialNotActive) as refused:
-                revoke_credential(db.session, practice.id, credential.id, "x", None, now + timedelta(days=8))
+                revoke_credential(db.session, later, credential, "x")
             assert refused.value.state == "Expired"
-            revoked = revoke_credential(db.session, practice.id, credential.id, " Lost letter ", None, now)
+            revoked = revoke_credential(db.session, here, credential, " Lost letter ")
             assert revoked.revoked_reason == "Lost letter" and revoked.revoked_at == now
             with pytest.raises(CredentialNotActive):
-                revoke_credential(db.session, practice.id, credential.id, "again", None, now)
+                revoke_credential(db.session, here, credential, "again")
 
 
 # Locked ---------------------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from services.names import is_placeholder_first_name, normalize_name
-from services.pins import PIN_ALPHABET, format_pin, generate_pin, normalize_answer, normalize_pin_entry
-from services.welcome_messages import WelcomeDetails, compose_email, compose_text_message, gsm7_length
+from models.names import normalize_name
+from services.credentials.pins import PIN_ALPHABET, format_pin, generate_pin, normalize_answer, normalize_pin_entry
+from services.delivery.welcome_messages import WelcomeDetails, compose_email, compose_text_message, gsm7_length
+from services.patients.names import is_placeholder_first_name
 
 
 def test_pins_are_eight_crockford_characters_from_the_whole_alphabet():
@@ -59,7 +60,7 @@ def details(**overrides) -> WelcomeDetails:
     values = dict(
         practice_name="Cedar Pediatrics",
         portal_url="https://portal.cedar.example/portal/register",
-        expires_at=datetime(2026, 12, 3, 21, 0, tzinfo=timezone.utc),
+        expires_at=datetime(2026, 12, 3, 21, 0, tzinfo=UTC),
         timezone="America/New_York",
         patient_first_name="Sofía",
         pin="ABCD-1234",
@@ -104,8 +105,8 @@ def test_email_has_practice_url_pin_expiry_steps_and_only_the_first_name():
 
 
 def test_production_hashes_pins_with_werkzeugs_full_strength_scrypt():
-    from services.pins import hash_secret
-    from services.registration import SigningKeys
+    from services.credentials.pins import hash_secret
+    from services.credentials.registration import SigningKeys
 
     assert hash_secret("ABCD1234").startswith("scrypt:32768:8:1$")
     keys = SigningKeys.from_config({"PIN_LOOKUP_KEY": b"k", "SECRET_KEY": "s"})

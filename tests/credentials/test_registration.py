@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential, WelcomeMessage
-from services.pins import PIN_ALPHABET, normalize_pin_entry, secret_matches
-from services.welcome_messages import gsm7_length
+from services.credentials.pins import PIN_ALPHABET, normalize_pin_entry, secret_matches
+from services.delivery.welcome_messages import gsm7_length
 from tests.support.app_settings import PORTAL_URL
 from tests.support.builders import make_patient
 from tests.support.html_readers import idempotency_key_from, pin_from
 from tests.support.mail import text_of
 from tests.support.rows import credentials
 from tests.support.staff_screens import HX, issue, open_window
+
 
 @pytest.fixture
 def child(app, practice):
@@ -67,8 +68,8 @@ def test_send_to_appears_from_the_twelfth_birthday_in_the_practice_time_zone(app
     server that used the UTC date would show Send to a day early or late."""
     from zoneinfo import ZoneInfo
 
-    from tests.support.staff_screens import sign_in
     from tests.support.builders import make_practice, make_staff
+    from tests.support.staff_screens import sign_in
 
     far = make_practice(app, "Far Away Pediatrics", timezone=zone)
     make_staff(app, far, username="sam")
@@ -181,7 +182,7 @@ def test_issue_by_email_shows_the_pin_once_and_mails_the_same_pin(app, staff_cli
 
 def test_issue_by_text_sends_one_gsm7_segment_naming_no_patient(app, staff_client, teen, mailbox):
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         verizon = find_carrier_by_name(db.session, "Verizon").id
     response = issue(staff_client, teen.id, send_by="text", cell="(617) 555-0199", carrier=str(verizon))
@@ -200,7 +201,7 @@ def test_issue_by_text_sends_one_gsm7_segment_naming_no_patient(app, staff_clien
 
 def test_a_shut_down_carrier_is_listed_disabled_and_refused_with_alternatives(app, staff_client, teen, mailbox):
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         att = find_carrier_by_name(db.session, "AT&T").id
     body = open_window(staff_client, teen.id)
@@ -361,8 +362,8 @@ def test_status_is_derived_from_the_pin_pending_then_unregistered_once_expired(a
     assert "Carter, Emma" in pending
     with app.app_context():
         credential = db.session.scalar(select(RegistrationCredential))
-        credential.issued_at = datetime.now(timezone.utc) - timedelta(days=10)
-        credential.expires_at = datetime.now(timezone.utc) - timedelta(days=3)
+        credential.issued_at = datetime.now(UTC) - timedelta(days=10)
+        credential.expires_at = datetime.now(UTC) - timedelta(days=3)
         db.session.commit()
     assert "Carter, Emma" not in staff_client.get("/patients?status=pending", headers=HX).get_data(as_text=True)
     assert "Carter, Emma" in staff_client.get("/patients?status=unregistered", headers=HX).get_data(as_text=True)
@@ -393,8 +394,8 @@ def test_409_and_422_responses_vary_on_hx_request(staff_client, child, mailbox):
 
 
 def test_a_question_by_text_is_refused_when_its_link_cannot_fit(app, practice, mailbox):
-    from tests.support.staff_screens import sign_in
     from tests.support.builders import make_practice, make_staff
+    from tests.support.staff_screens import sign_in
 
     long_url = "https://portal.example.test/" + "p" * 80 + "/register"  # a PIN fits; a link does not
     wordy = make_practice(app, "Wordy Pediatrics", portal_url=long_url)
@@ -406,7 +407,7 @@ def test_a_question_by_text_is_refused_when_its_link_cannot_fit(app, practice, m
     client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
     patient = make_patient(app, wordy, "Noah", "Stone", date(2015, 2, 2))
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         verizon = str(find_carrier_by_name(db.session, "Verizon").id)
     refused = issue(client, patient.id, method="question", question="Pet?", answer="Rex",
@@ -427,8 +428,8 @@ def test_issuing_over_an_expired_pin_revokes_it(app, staff_client, child, mailbo
     issue(staff_client, child.id)
     with app.app_context():
         old = db.session.scalar(select(RegistrationCredential))
-        old.issued_at = datetime.now(timezone.utc) - timedelta(days=10)
-        old.expires_at = datetime.now(timezone.utc) - timedelta(days=3)
+        old.issued_at = datetime.now(UTC) - timedelta(days=10)
+        old.expires_at = datetime.now(UTC) - timedelta(days=3)
         db.session.commit()
     assert issue(staff_client, child.id).status_code == 200
     first, second = credentials(app, child.id)

@@ -1,4 +1,4 @@
-"""Sending the welcome message against real servers on loopback (issue 4): a refused connection,
+"""Sending the welcome message against real servers on loopback: a refused connection,
 a server that never answers, a 451 temporary reply then success, a 550 permanent refusal. The
 PIN is issued either way; a temporary failure leaves the message queued with its body encrypted,
 and `outbox send` delivers that same message later; staff see what happened and can Retry."""
@@ -14,9 +14,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential, WelcomeMessage, utcnow
-from services.outbox import MAX_ATTEMPTS, retry_delay
+from services.delivery.outbox import MAX_ATTEMPTS, retry_delay
 from tests.support.app_settings import set_clock
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from

@@ -1,4 +1,4 @@
-"""Delivery under faults (issue 4), on both databases:
+"""Delivery under faults, on both databases:
 
 - a worker killed between the mail server's acceptance and its database update: the message is
   sent again once the claim's lease runs out, exactly one duplicate, and never a third copy;
@@ -32,11 +32,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import case, func, select, update
 
-import services.outbox as outbox
+import services.delivery.outbox as outbox
+from blueprints.extensions import db
 from config import Config
-from extensions import db
 from models import RegistrationCredential, WelcomeMessage, utcnow
-from services.outbox import CLAIM_LEASE
+from services.delivery.outbox import CLAIM_LEASE
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from, pin_from
 from tests.support.mail import GreylistingHandler, RefusingHandler, point_mail_at, text_of
@@ -293,7 +293,7 @@ def test_without_the_kill_the_same_worker_run_delivers_once(app, staff_client, c
 
 def verizon_id(app) -> str:
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         carrier_id = find_carrier_by_name(db.session, "Verizon").id
         db.session.remove()

@@ -1,5 +1,5 @@
-"""Message Templates (issue 4): a practice admin words the PIN's email, text message and letter,
-previews it, and cannot save one that breaks CONTRACT section 2. Messages then go out in the
+"""Message Templates: a practice admin words the PIN's email, text message and letter,
+previews it, and cannot save one that breaks the outside contract (README). Messages then go out in the
 practice's words, through the real SMTP server on loopback."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from extensions import db
+from blueprints.extensions import db
 from models import MessageTemplate, Practice
-from services.welcome_messages import gsm7_length
+from services.delivery.welcome_messages import gsm7_length
 from tests.support.app_settings import PORTAL_URL
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from
@@ -73,7 +73,7 @@ def field_error(body: str, field_id: str) -> str:
 
 def verizon_id(app) -> str:
     with app.app_context():
-        from services.carriers import find_carrier_by_name
+        from services.delivery.carriers import find_carrier_by_name
 
         return str(find_carrier_by_name(db.session, "Verizon").id)
 

@@ -1,4 +1,4 @@
-"""Print instead on the Patient Account page (CONTRACT section 1; the issue: "`Print instead`
+"""Print instead on the Patient Account page (the issue: "`Print instead`
 issues a fresh PIN, revoking the failed one, and prints it, since a PIN is shown only once").
 
 What staff see (the button where it applies, the new PIN once with the print-only letter, the
@@ -17,12 +17,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from extensions import db
-from models import Patient, Practice, RegistrationCredential, WelcomeMessage, utcnow
-from services import print_instead as print_instead_service
-from services.print_instead import PrintRefused
-from services.redemption import FAILURE_MESSAGE
-from services.registration import REPLACED_REASON, SigningKeys
+from blueprints.extensions import db
+from models import Patient, RegistrationCredential, WelcomeMessage, utcnow
+from services.actor import Actor
+from services.credentials import print_instead as print_instead_service
+from services.credentials.print_instead import PrintRefused
+from services.credentials.redemption import FAILURE_MESSAGE
+from services.credentials.registration import REPLACED_REASON, SigningKeys
 from tests.support.app_settings import set_clock
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from
@@ -85,7 +86,7 @@ def test_a_failed_message_is_replaced_by_a_printed_pin_shown_once(
     assert 'hx-target="#dialog-slot"' in form.group(2) and 'hx-disabled-elt="#delivery-guardian button"' in form.group(2)
     assert 'name="csrf_token"' in guardian.split("print-instead-form")[1]
 
-    caplog.set_level(logging.INFO, logger="services.print_instead")
+    caplog.set_level(logging.INFO, logger="services.credentials.print_instead")
     response = press_print_instead(staff_client, child.id, message.id)
     body = text(response)
     assert response.status_code == 200
@@ -126,7 +127,7 @@ def test_a_failed_message_is_replaced_by_a_printed_pin_shown_once(
     assert mailbox.messages == []
     assert "Not sent (printed instead)" in account_page(staff_client, child.id)
     # The log says who replaced which, by ids, and never the PIN.
-    [record] = [r for r in caplog.records if r.name == "services.print_instead"]
+    [record] = [r for r in caplog.records if r.name == "services.credentials.print_instead"]
     assert f"welcome message {message.id}" in record.getMessage() and f"credential {new.id}" in record.getMessage()
     for pin in (new_pin, old_pin):
         assert pin not in caplog.text and pin.replace("-", "") not in caplog.text
@@ -306,13 +307,11 @@ def test_the_replaced_pin_is_checked_again_under_the_patients_lock(
         with pytest.raises(PrintRefused) as refused:
             print_instead_service.print_instead(
                 db.session,
-                practice=db.session.get(Practice, practice.id),
+                Actor(practice.id),
                 patient=db.session.get(Patient, child.id),
                 message=db.session.get(WelcomeMessage, message.id),
-                staff_id=None,
-                now=utcnow(),
                 keys=SigningKeys.from_config(app.config),
-                portal_url=app.config["PORTAL_URL"],
+                default_portal_url=app.config["PORTAL_URL"],
             )
         db.session.remove()
     assert refused.value.reason == "Not printed: that PIN is Revoked. Use Register Patient to issue a new PIN."

@@ -1,4 +1,4 @@
-"""Roles (issue 5): practice admins edit the practice's settings (PIN lifetime, message
+"""Roles: practice admins edit the practice's settings (PIN lifetime, message
 templates, staff, audit export); other staff get 403 from the server for every one of them."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import StaffMembership, StaffUser
 from tests.support.builders import make_staff
 from tests.support.html_readers import csrf_token_from

@@ -1,22 +1,22 @@
-"""Staff identity (issue 5): server-side sessions with idle and absolute limits (a controlled
+"""Staff identity: server-side sessions with idle and absolute limits (a controlled
 clock), polling that is not activity, sign-out that kills a copied cookie, and the embedded
 launch by token: every bad token case is a plain 403 and an audit row."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import AuditEvent, StaffSession
 from tests.support.builders import make_patient, make_practice, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.launch import LAUNCH_SECRET, claims, launch_token
 from tests.support.staff_screens import sign_in
 
-T0 = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 POLL = {"HX-Request": "true", "X-Automatic-Refresh": "true"}
 
 

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from app import create_app
-from extensions import db
+from blueprints.extensions import db
 from tests.support.app_settings import config_for
 from tests.support.rate_limits import REDIS_URL, redis_or_skip
 

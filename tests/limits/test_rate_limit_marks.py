@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from app import create_app
-from extensions import csrf, portal_post_limit
-from rate_limits import EXTENSION_KEY, current_limiter, limit_marked_views
+from blueprints.extensions import csrf, portal_post_limit
+from blueprints.rate_limits import EXTENSION_KEY, current_limiter, limit_marked_views
 
 SETTINGS = {"TESTING": True, "SECRET_KEY": "k", "SQLALCHEMY_DATABASE_URI": "sqlite://", "PORTAL_RATE_LIMIT": "3/minute"}
 

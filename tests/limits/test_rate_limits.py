@@ -1,4 +1,4 @@
-"""Per-client rate limits (CONTRACT sections 3 and 4): staff sign-in and the portal's POSTs, the
+"""Per-client rate limits (README: The outside contract): staff sign-in and the portal's POSTs, the
 429 page, storage shared by app instances through Redis (and not through memory), and the web
 app's refusal to start on a production database without RATELIMIT_STORAGE_URI."""
 
@@ -17,9 +17,9 @@ import click
 import pytest
 
 from app import create_app
+from blueprints.extensions import csrf, db, portal_post_limit
+from blueprints.rate_limits import RateLimitStorageRequired, current_limiter, describe_wait, limit_marked_views, retry_after_seconds
 from config import Config
-from extensions import csrf, db, portal_post_limit
-from rate_limits import RateLimitStorageRequired, current_limiter, describe_wait, limit_marked_views, retry_after_seconds
 from tests.support.builders import STAFF_PASSWORD, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.network import free_port
@@ -200,9 +200,8 @@ def test_web_app_on_postgresql_without_storage_refuses_saying_why():
 
 def test_a_click_program_other_than_the_flask_cli_is_a_web_server():
     """uvicorn and other click-based servers have a click context but no Flask ScriptInfo."""
-    with click.Context(click.Command("uvicorn")):
-        with pytest.raises(RateLimitStorageRequired):
-            create_app(_settings())
+    with click.Context(click.Command("uvicorn")), pytest.raises(RateLimitStorageRequired):
+        create_app(_settings())
 
 
 def test_storage_choice_on_each_database():

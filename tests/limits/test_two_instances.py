@@ -1,4 +1,4 @@
-"""Scaling out (issue 6): two app instances on one database and one Redis behave as one app.
+"""Scaling out: two app instances on one database and one Redis behave as one app.
 Nothing that matters lives in a process's memory: a PIN issued on one is redeemed on the other,
 a staff session started on one is honoured (and its sign-out obeyed) by the other, a launch
 token spent on one is refused by the other, and the rate limit counts across both."""
@@ -69,7 +69,7 @@ def test_the_portal_limit_counts_across_both_instances(app, twin, practice):
 def test_behind_a_proxy_the_client_address_is_the_forwarded_one_only_when_trusted(app, practice, expected):
     from sqlalchemy import select
 
-    from extensions import db
+    from blueprints.extensions import db
     from models import AuditEvent
 
     make_staff(app, practice)

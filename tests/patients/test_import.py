@@ -1,5 +1,5 @@
 """`flask patients import`: what an IT person sees on the terminal and an auditor finds in the
-database, on SQLite and PostgreSQL (CONTRACT section 4, patient CSV format)."""
+database, on SQLite and PostgreSQL (the outside contract (README), patient CSV format)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from datetime import date
 import pytest
 from sqlalchemy import event, func, select
 
-from extensions import db
+from blueprints.extensions import db
 from models import Carrier, Patient, Practice
-from services.patient_import import import_patients
+from services.actor import Actor
+from services.patients.patient_import import import_patients
 from tests.support.builders import make_practice, make_staff, snapshot
 from tests.support.staff_screens import sign_in
 
@@ -455,14 +456,14 @@ def test_the_import_is_scoped_to_the_named_practice(app, runner, cedar, tmp_path
 def _import_file(app, practice_id: int, path, trace: bool = False) -> tuple[object, int]:
     """Run the service on a file as the CLI opens it; with trace, also the peak traced memory."""
     with app.app_context():
-        practice = db.session.get(Practice, practice_id)
+        actor = Actor.for_command_line(practice_id)
         with open(path, encoding="utf-8-sig", newline="") as handle:
             if not trace:
-                return import_patients(db.session, practice, handle), 0
+                return import_patients(db.session, actor, handle), 0
             gc.collect()
             tracemalloc.start()
             try:
-                report = import_patients(db.session, practice, handle)
+                report = import_patients(db.session, actor, handle)
                 _, peak = tracemalloc.get_traced_memory()
             finally:
                 tracemalloc.stop()
@@ -481,18 +482,18 @@ def test_rows_are_written_in_batches_while_the_file_is_still_being_read(app, ced
             yield line
 
     with app.app_context():
-        practice = db.session.get(Practice, cedar.id)
         session = db.session()
         listener = lambda _session: read_at_commit.append(lines_read)  # noqa: E731
         event.listen(session, "after_commit", listener)
         try:
             with open(path, encoding="utf-8-sig", newline="") as handle:
-                report = import_patients(db.session, practice, counting(handle))
+                report = import_patients(db.session, Actor.for_command_line(cedar.id), counting(handle))
         finally:
             event.remove(session, "after_commit", listener)
     assert report.created == 2_400 and not report.rejected
-    # Header + 500 rows read when the first batch is committed, then every 500 rows.
-    assert read_at_commit == [501, 1001, 1501, 2001, 2401]
+    # Header + 500 rows read when the first batch (with its audit row) is committed, then every
+    # 500 rows; the import's totals are audited last.
+    assert read_at_commit == [501, 1001, 1501, 2001, 2401, 2401]
 
 
 @pytest.mark.slow
@@ -528,8 +529,9 @@ def test_memory_does_not_grow_with_the_file_size(app, tmp_path, record_property)
 
 def test_reimport_without_optional_columns_keeps_what_is_on_file(app, runner, practice, tmp_path):
     """A partial export (required columns only) must not wipe contact details or statuses."""
-    from models import Patient
     from sqlalchemy import select as sa_select
+
+    from models import Patient
 
     full = tmp_path / "full.csv"
     full.write_text(
@@ -543,7 +545,7 @@ def test_reimport_without_optional_columns_keeps_what_is_on_file(app, runner, pr
     result = runner.invoke(args=["patients", "import", str(partial), "--practice", practice.name])
     assert "unchanged: 1" in result.output and "updated: 0" in result.output
     with app.app_context():
-        from extensions import db
+        from blueprints.extensions import db
 
         patient = db.session.scalar(sa_select(Patient).where(Patient.chart_number == "P1"))
         assert patient.guardian_email == "ava.parent@example.com" and patient.guardian_cell == "6175550123"
@@ -556,7 +558,7 @@ def test_postgresql_statistics_are_refreshed_as_an_import_grows_the_table(app, c
     ANALYZE when the rows written since the last one reach ANALYZE_EVERY (or that count)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("ANALYZE is PostgreSQL's; SQLite plans this lookup by its unique index as it is")
-    import services.patient_import as patient_import
+    import services.patients.patient_import as patient_import
 
     monkeypatch.setattr(patient_import, "ANALYZE_EVERY", 1_000)
     analyzed = []

@@ -93,7 +93,7 @@ class TestWithoutAMailServer:
     def test_the_outbox_shows_only_this_practices_messages(self, app, staff_client, other_practice):
         if not app.config["DEV_OUTBOX"]:
             pytest.skip("the development outbox exists only on the SQLite default")
-        from extensions import db
+        from blueprints.extensions import db
         from models import DevMailboxMessage
 
         with app.app_context():

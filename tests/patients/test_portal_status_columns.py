@@ -12,9 +12,9 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text
 
 from app import create_app
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, RegistrationCredential, utcnow
-from services.portal_status import portal_status_of
+from services.patients.portal_status import portal_status_of
 from tests.support.app_settings import config_for
 from tests.support.builders import make_patient
 from tests.support.html_readers import names

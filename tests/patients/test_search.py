@@ -11,6 +11,7 @@ from tests.support.builders import make_patient
 from tests.support.html_readers import names
 from tests.support.staff_screens import HX
 
+
 @pytest.fixture
 def patients(app, practice):
     return {
@@ -124,7 +125,7 @@ def test_account_page_of_another_practice_is_404(app, staff_client, other_practi
 
 
 def test_user_search_finds_portal_users_by_email_prefix(app, staff_client, patients):
-    from extensions import db
+    from blueprints.extensions import db
     from models import PortalLink, PortalUser
 
     with app.app_context():
@@ -146,7 +147,7 @@ def test_user_search_finds_portal_users_by_email_prefix(app, staff_client, patie
 def _statements_of(app, request):
     from sqlalchemy import event
 
-    from extensions import db
+    from blueprints.extensions import db
 
     seen: list[str] = []
     with app.app_context():

@@ -10,20 +10,21 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import PortalLink, PortalUser, RegistrationCredential
-from services.redemption import FAILURE_MESSAGE
+from services.credentials.redemption import FAILURE_MESSAGE
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
 from tests.support.portal import (
+    PARENT_PASSWORD,
     issue_pin,
     link_from_mail,
-    PARENT_PASSWORD,
     pins_for_every_failure_kind,
     portal_post,
     register,
 )
 from tests.support.staff_screens import HX, issue
+
 
 def says_failure(response) -> bool:
     return FAILURE_MESSAGE in html.unescape(response.get_data(as_text=True))
@@ -284,9 +285,9 @@ def test_the_desk_token_still_works_just_before_fifteen_minutes(app, client, sta
 def test_adding_a_child_with_another_practices_pin_fails_and_counts_nothing_there(
     app, client, staff_client, child, other_practice, mailbox
 ):
-    from tests.support.staff_screens import sign_in
     from tests.support.builders import make_staff
     from tests.support.html_readers import csrf_token_from as token_of
+    from tests.support.staff_screens import sign_in
 
     register(client, issue_pin(staff_client, child.id, mailbox), "2018-05-17")
     stranger = make_patient(app, other_practice, "Noah", "Stone", date(2019, 1, 1))

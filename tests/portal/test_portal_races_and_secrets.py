@@ -11,16 +11,17 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from extensions import db
-from models import PortalLink, RegistrationCredential, utcnow
-from services.redemption import RedemptionFailed, Registrant, redeem_pin
-from services.registration import SigningKeys
+from blueprints.extensions import db
+from models import PortalLink, RegistrationCredential
+from services.actor import Actor
+from services.credentials.redemption import RedemptionFailed, Registrant, redeem_pin
+from services.credentials.registration import SigningKeys
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
 from tests.support.portal import (
+    PARENT_PASSWORD,
     issue_pin,
     link_from_mail,
-    PARENT_PASSWORD,
     pins_for_every_failure_kind,
     portal_post,
     register,
@@ -43,9 +44,9 @@ def test_ten_concurrent_redeems_of_one_pin_give_one_link_and_nine_refusals(app, 
             try:
                 barrier.wait(timeout=30)
                 redeem_pin(
-                    db.session, pin_entry=pin, date_of_birth=date(2018, 5, 17),
+                    db.session, Actor(practice_id=None), pin_entry=pin, date_of_birth=date(2018, 5, 17),
                     registrant=Registrant(email=f"parent{n}@example.com", password=PARENT_PASSWORD),
-                    now=utcnow(), keys=SigningKeys.from_config(app.config),
+                    keys=SigningKeys.from_config(app.config),
                 )
                 outcomes.append("linked")
             except RedemptionFailed:

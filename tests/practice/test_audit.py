@@ -1,4 +1,4 @@
-"""The audit trail (issue 5, HIPAA 164.312(b)): the whole workflow leaves exact rows, none of
+"""The audit trail (HIPAA 164.312(b)): the whole workflow leaves exact rows, none of
 them carries a PIN, a name, a date of birth, an email address or a revoke reason; PostgreSQL
 refuses to change or delete a row; staff see a patient's history; admins export CSV."""
 
@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from extensions import db
+from blueprints.extensions import db
 from models import AuditEvent
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from

@@ -1,4 +1,4 @@
-"""The command line an IT person runs (CONTRACT section 4): what it prints, its exit codes and
+"""The command line an IT person runs (README: The outside contract): what it prints, its exit codes and
 the rows it leaves, on SQLite and PostgreSQL. `patients import` is in tests/patients/test_import.py."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy import func, select, text
 
-from extensions import db
+from blueprints.extensions import db
 from models import Carrier, Patient, PortalLink, PortalUser, Practice, StaffMembership, StaffUser
-from services.contact import normalize_email_address, normalize_us_cell
-from services.demo_data import DEMO_PASSWORD, DEMO_PRACTICE, DEMO_USERNAME
+from services.delivery.contact import normalize_email_address, normalize_us_cell
+from services.patients.demo_data import DEMO_PASSWORD, DEMO_PRACTICE, DEMO_USERNAME
 from tests.support.builders import STAFF_PASSWORD, make_patient, make_staff, snapshot
 from tests.support.staff_screens import sign_in
 

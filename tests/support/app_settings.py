@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 # In CI a missing PostgreSQL or Chromium fails the run: a skip there would pass untested code.
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")

@@ -1,4 +1,4 @@
-"""What a person does in the browser, by role and accessible name (CONTRACT.md section 1),
+"""What a person does in the browser, by role and accessible name (the outside contract (README)),
 plus the checks the browser tests share: axe, no page load, database rows."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential
 from tests.support.builders import STAFF_PASSWORD
 

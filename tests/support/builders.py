@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, Practice
-from services.staff import PASSWORD_HASH_METHOD, create_practice, create_staff
+from services.identity.staff import PASSWORD_HASH_METHOD, create_practice, create_staff
 
 STAFF_PASSWORD = "correct-horse-battery"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-
 CHROMIUM = "/usr/bin/chromium"
 
 CHROMIUM_ARGS = [

@@ -6,7 +6,6 @@ import secrets
 
 from itsdangerous import URLSafeTimedSerializer
 
-
 LAUNCH_SECRET = "launch-secret-shared-with-the-host-portal"
 
 

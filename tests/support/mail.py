@@ -100,7 +100,7 @@ def serve_smtp(handler):
 
 def point_mail_at(app, **settings) -> None:
     """Flask-Mail reads its settings once, in init_app: update them and bind again."""
-    from extensions import mail
+    from blueprints.extensions import mail
 
     app.config.update(settings)
     mail.init_app(app)

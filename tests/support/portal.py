@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-
 from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential, utcnow
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from, pin_from

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, func, or_, select
 
-from extensions import db
+from blueprints.extensions import db
 from models import Patient, PortalLink, RegistrationCredential, WelcomeMessage
 from models.credential import MAX_FAILED_ATTEMPTS
 

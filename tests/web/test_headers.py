@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter, UUIDConverter
 
-from extensions import db
+from blueprints.extensions import db
 from models import RegistrationCredential, WelcomeMessage
-from services.message_templates import KIND_LABELS
+from services.delivery.message_templates import KIND_LABELS
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from
 from tests.support.portal import register

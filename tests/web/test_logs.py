@@ -60,7 +60,7 @@ LAUNCH_SECRET_TEXT = "shared-launch-secret"
 def test_json_log_lines_carry_the_path_and_ids_but_never_the_query(app, staff_client):
     import json
 
-    from logging_setup import JsonFormatter
+    from blueprints.logs import JsonFormatter
 
     record = logging.LogRecord("app", logging.INFO, __file__, 1, "searched %s", ("/patients?last=Nunez",), None)
     with app.test_request_context("/patients?last=Nunez&dob=2012-03-14"):

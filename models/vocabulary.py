@@ -1,0 +1,162 @@
+"""The domain's words, one enum each. Values are the strings the database, the templates and the
+CSV hold: a member equals its string, so rows read back as plain strings compare with members.
+
+A column's CHECK constraint is generated from its enum (`one_of`), in member order, so the
+enum's order is the order the migrations wrote the constraint in."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> str:
+    """SQL for "`column` holds one of the vocabulary's values": `kind IN ('pin', 'question')`."""
+    values = [member.value for member in vocabulary]
+    if any("'" in value for value in values):
+        raise ValueError(f"{vocabulary.__name__}: a value with a quote needs escaping in SQL")
+    return f"{column} IN (" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+class CredentialKind(StrEnum):
+    """What a registration credential asks of the parent."""
+
+    PIN = "pin"
+    QUESTION = "question"
+
+    @property
+    def noun(self) -> str:
+        """As a sentence names it: 'the PIN', 'this verification question'."""
+        return "PIN" if self is CredentialKind.PIN else "verification question"
+
+    @property
+    def label(self) -> str:
+        """As a heading or an option names it."""
+        return "PIN" if self is CredentialKind.PIN else "Verification Question"
+
+
+class Audience(StrEnum):
+    """Whose portal account a credential or link is for: the parent's, or the teenager's own."""
+
+    GUARDIAN = "guardian"
+    MINOR = "minor"
+
+    @property
+    def label(self) -> str:
+        return "Parent/Guardian" if self is Audience.GUARDIAN else "Minor"
+
+
+class AccessLevel(StrEnum):
+    FULL = "full"
+    LIMITED = "limited"
+
+
+class SendBy(StrEnum):
+    """How staff chose to deliver a credential's welcome message (NONE: printed or read out)."""
+
+    EMAIL = "email"
+    TEXT = "text"
+    NONE = "none"
+
+
+class Channel(StrEnum):
+    """How a welcome message travels: an email, or an email to the carrier's text gateway."""
+
+    EMAIL = "email"
+    TEXT = "text"
+
+
+class MessageStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class CredentialState(StrEnum):
+    """A credential's own state (RegistrationCredential.state); the values are what staff read."""
+
+    ACTIVE = "Active"
+    USED = "Used"
+    REVOKED = "Revoked"
+    LOCKED = "Locked"
+    EXPIRED = "Expired"
+
+
+class PortalStatus(StrEnum):
+    """A patient's portal status: as imported (patients.imported_portal_status) and as derived
+    (services/patients/portal_status.py). Member order is the CHECK's; the derivation has its own order."""
+
+    UNREGISTERED = "unregistered"
+    PENDING = "pending"
+    REGISTERED = "registered"
+    SELF_REGISTERED = "self_registered"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").title()
+
+
+class RedemptionMode(StrEnum):
+    """What the parent's registration page asks for: a PIN, a question link's answer, or nothing
+    more than the desk token the front desk opened it with."""
+
+    PIN = "pin"
+    QUESTION = "question"
+    DESK = "desk"
+
+
+class AuditAction(StrEnum):
+    SEARCH = "search"
+    VIEW_ACCOUNT = "view account"
+    ISSUE = "issue"
+    SEND = "send"
+    PRINT = "print"
+    REVOKE = "revoke"
+    REDEEM = "redeem"
+    FAILED_REDEEM = "failed redeem"
+    LAUNCH = "launch"
+    SIGN_IN = "sign-in"
+    SIGN_OUT = "sign-out"
+    IMPORT = "import"
+    BASIC_INFO_CHANGE = "basic-info change"
+    RETRY = "retry"
+    EXPORT = "export"
+    CHOOSE_PRACTICE = "choose practice"
+    SETTINGS_CHANGE = "settings change"
+
+
+class AuditOutcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    REFUSED = "refused"
+
+
+class SessionVia(StrEnum):
+    """How a staff session began: the sign-in form, or a launch token from the practice system."""
+
+    SIGNIN = "signin"
+    LAUNCH = "launch"
+
+
+class SessionEndReason(StrEnum):
+    """Why a staff session is not live. The first five are stored (staff_sessions.end_reason);
+    NONE (no cookie) and UNKNOWN (no such session) are only ever reported."""
+
+    SIGNED_OUT = "signed out"
+    REPLACED = "replaced"
+    IDLE = "idle"
+    TOO_OLD = "too old"
+    MEMBERSHIP = "membership"
+    NONE = "none"
+    UNKNOWN = "unknown"
+
+
+class TemplateKind(StrEnum):
+    """The welcome messages a practice can word itself."""
+
+    EMAIL = "email"
+    TEXT = "text"
+    LETTER = "letter"

@@ -1,0 +1,293 @@
+"""Redeeming a PIN, a verification question or a desk token: the parent side of a credential's
+life. A redemption, or a failure with what it counts, is written with its audit row in one
+transaction.
+
+Every failed PIN attempt costs one salted-KDF verification, whatever went wrong, and ends with
+the same answer: the keyed-HMAC bucket names the few active candidates (almost always one or
+none) and a dummy verification stands in when there are none. A failure counts against the
+pending PIN it names (PIN right, date of birth wrong) or, when the PIN matches nothing, against
+the pending PINs of the patients born on the date entered. Five failures lock a credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import NoReturn
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
+
+from models import Patient, PortalLink, PortalUser, RegistrationCredential
+from models.vocabulary import Audience, CredentialKind, CredentialState
+from services import audit
+from services.actor import Actor, unit_of_work
+from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
+from services.credentials.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
+from services.delivery.outbox import withdraw_messages, withdrawn_reason
+from services.identity.portal_accounts import create_portal_user, find_portal_user
+
+DESK_TOKEN_MAX_AGE_SECONDS = 15 * 60
+FAILURE_MESSAGE = (
+    "We could not match these details. Check the PIN and the patient's date of birth and try "
+    "again, or ask the practice for a new PIN."
+)
+
+
+class RedemptionFailed(Exception):
+    """Any wrong, unknown, expired, used, revoked or locked credential, or a wrong birth date."""
+
+
+class AccountPasswordMismatch(Exception):
+    """The credential was right, but the email belongs to an account with another password."""
+
+
+class AudienceMismatch(Exception):
+    """The credential was right, but for another kind of account: a Minor's PIN opens the
+    teenager's own account (never a parent's), and a parent's PIN never joins a teenager's."""
+
+
+@dataclass(frozen=True)
+class Registrant:
+    """Who is redeeming: a new or existing account's email and password, or a signed-in user."""
+
+    email: str | None = None
+    password: str | None = None
+    portal_user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    portal_user_id: int
+    patient_id: int
+    patient_first_name: str
+    access_level: str
+    created_account: bool
+
+
+def _active_pin_candidates(session: Session, bucket: int, now: datetime) -> list[RegistrationCredential]:
+    return list(
+        session.scalars(
+            select(RegistrationCredential).where(
+                RegistrationCredential.kind == CredentialKind.PIN,
+                RegistrationCredential.pin_bucket == bucket,
+                RegistrationCredential.active_condition(now),
+            )
+        )
+    )
+
+
+def _count_failure_against(session: Session, credential_id: int) -> None:
+    session.execute(
+        update(RegistrationCredential)
+        .where(RegistrationCredential.id == credential_id)
+        .values(failed_attempts=RegistrationCredential.failed_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _count_failure_against_birth_date(
+    session: Session, date_of_birth: date, now: datetime, practice_id: int | None
+) -> None:
+    born_that_day = select(Patient.id).where(Patient.date_of_birth == date_of_birth)
+    if practice_id is not None:
+        born_that_day = born_that_day.where(Patient.practice_id == practice_id)
+    session.execute(
+        update(RegistrationCredential)
+        .where(
+            RegistrationCredential.kind == CredentialKind.PIN,
+            RegistrationCredential.active_condition(now),
+            RegistrationCredential.patient_id.in_(born_that_day),
+        )
+        .values(failed_attempts=RegistrationCredential.failed_attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def redeem_pin(
+    session: Session,
+    actor: Actor,
+    *,
+    pin_entry: str,
+    date_of_birth: date,
+    registrant: Registrant,
+    keys: SigningKeys,
+    via: str = "pin",
+) -> Redeemed:
+    """Link the patient whose active PIN and birth date match to the registrant's account.
+    An actor with a practice (a signed-in parent adding a child) may redeem only its PINs."""
+    now, practice_id = actor.now(), actor.practice_id
+    pin = normalize_pin_entry(pin_entry)
+    candidates = _active_pin_candidates(session, pin_bucket(keys.pin_lookup_key, pin), now)
+    named = None
+    for candidate in candidates:
+        if secret_matches(candidate.pin_hash, pin) and named is None:
+            named = candidate
+    if not candidates:
+        spend_one_verification(keys.hash_method)
+
+    if named is not None and practice_id is not None and named.practice_id != practice_id:
+        named = None  # another practice's PIN: as unknown as any other
+    if named is None:
+        _count_failure_against_birth_date(session, date_of_birth, now, practice_id)
+        _fail_after_commit(session, actor, via)
+    if named.patient.date_of_birth != date_of_birth:
+        _count_failure_against(session, named.id)
+        _fail_after_commit(session, actor, via)
+    return _link(session, actor, named, registrant, keys, via)
+
+
+def _fail_after_commit(session: Session, actor: Actor, via: str) -> NoReturn:
+    """Keep the counted failure with its audit row, then fail with the one answer every failure
+    gets. The row names no patient: which one was meant is unknown, and a guess would leak."""
+    with unit_of_work(session):
+        audit.record(session, actor, "failed redeem", "failure", detail=f"by {via}")
+    raise RedemptionFailed()
+
+
+def _active_credential(
+    session: Session, credential_id: int | None, now: datetime, kind: str | None = None
+) -> RegistrationCredential | None:
+    """The credential with this id if it can still be redeemed (and is of `kind`), else None."""
+    if credential_id is None:
+        return None
+    query = select(RegistrationCredential).where(
+        RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now)
+    )
+    if kind is not None:
+        query = query.where(RegistrationCredential.kind == kind)
+    return session.scalar(query)
+
+
+def load_question(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
+    """The active verification question a link names, or None (bad signature, inactive)."""
+    credential_id = _token_credential_id(token, keys.secret_key, QUESTION_LINK_SALT, max_age=None)
+    return _active_credential(session, credential_id, now, kind="question")
+
+
+def redeem_question(
+    session: Session,
+    actor: Actor,
+    *,
+    credential_id: int,
+    answer: str,
+    date_of_birth: date,
+    registrant: Registrant,
+    keys: SigningKeys,
+) -> Redeemed:
+    credential = _active_credential(session, credential_id, actor.now(), kind="question")
+    if credential is None:
+        spend_one_verification(keys.hash_method)
+        _fail_after_commit(session, actor, "question")
+    # The link named the question, so the failure is the practice's to see.
+    actor = actor.in_practice(credential.practice_id)
+    right_answer = secret_matches(credential.answer_hash, normalize_answer(answer))
+    if not right_answer or credential.patient.date_of_birth != date_of_birth:
+        _count_failure_against(session, credential.id)
+        _fail_after_commit(session, actor, "question")
+    return _link(session, actor, credential, registrant, keys, "question")
+
+
+def load_desk_credential(session: Session, token: str, keys: SigningKeys, now: datetime) -> RegistrationCredential | None:
+    """The active credential a Complete / Log In token stands in for (15 minutes), or None."""
+    credential_id = _token_credential_id(token, keys.secret_key, DESK_TOKEN_SALT, max_age=DESK_TOKEN_MAX_AGE_SECONDS)
+    return _active_credential(session, credential_id, now)
+
+
+def redeem_desk_token(
+    session: Session, actor: Actor, *, token: str, registrant: Registrant, keys: SigningKeys
+) -> Redeemed:
+    credential = load_desk_credential(session, token, keys, actor.now())
+    if credential is None:
+        _fail_after_commit(session, actor, "desk")
+    return _link(session, actor, credential, registrant, keys, "desk")
+
+
+def _token_credential_id(token: str, secret_key: str, salt: str, max_age: int | None) -> int | None:
+    try:
+        payload = URLSafeTimedSerializer(secret_key, salt=salt).loads(token, max_age=max_age)
+    except (BadSignature, SignatureExpired):
+        return None
+    credential_id = payload.get("c") if isinstance(payload, dict) else None
+    return credential_id if isinstance(credential_id, int) else None
+
+
+def _link(
+    session: Session, actor: Actor, credential: RegistrationCredential, registrant: Registrant, keys: SigningKeys,
+    via: str,
+) -> Redeemed:
+    """Use the credential (once: the conditional UPDATE lets exactly one redeemer through) and
+    link the patient to the registrant's account, creating it if needed, audited in the
+    practice. All or nothing."""
+    now = actor.now()
+    credential_id, patient_id, practice_id = credential.id, credential.patient_id, credential.practice_id
+    access_level, audience = credential.access_level, credential.audience
+    first_name = credential.patient.first_name
+    try:
+        won = session.execute(
+            update(RegistrationCredential)
+            .where(RegistrationCredential.id == credential_id, RegistrationCredential.active_condition(now))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won != 1:
+            raise RedemptionFailed()
+        # Used: a welcome message still waiting to be sent would carry a dead PIN; erase it now.
+        withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.USED))
+        user, created = _account_for(session, practice_id, registrant, keys)
+        links = list(session.scalars(select(PortalLink).where(PortalLink.portal_user_id == user.id)))
+        existing = next((link for link in links if link.patient_id == patient_id), None)
+        others = [link for link in links if link.patient_id != patient_id]
+        if others and (audience == Audience.MINOR or any(link.audience == Audience.MINOR for link in others)):
+            raise AudienceMismatch()
+        if existing is None:
+            session.add(
+                PortalLink(
+                    portal_user_id=user.id,
+                    patient_id=patient_id,
+                    access_level=access_level,
+                    audience=audience,
+                    credential_id=credential_id,
+                    created_at=now,
+                )
+            )
+        else:
+            # A new PIN for a patient already linked changes the access to what it carries.
+            existing.access_level = access_level
+            existing.audience = audience
+            existing.credential_id = credential_id
+        audit.record(session, actor.in_practice(practice_id), "redeem", patient_id=patient_id, detail=f"by {via}")
+        session.commit()
+    except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch):
+        session.rollback()
+        audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
+        raise
+    except IntegrityError:
+        # Two first redemptions creating one email's account at once: the loser tries again.
+        session.rollback()
+        audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
+        raise RedemptionFailed() from None
+    return Redeemed(
+        portal_user_id=user.id,
+        patient_id=patient_id,
+        patient_first_name=first_name,
+        access_level=access_level,
+        created_account=created,
+    )
+
+
+def _account_for(session: Session, practice_id: int, registrant: Registrant, keys: SigningKeys) -> tuple[PortalUser, bool]:
+    if registrant.portal_user_id is not None:
+        user = session.get(PortalUser, registrant.portal_user_id)
+        if user is None or user.practice_id != practice_id:
+            raise RedemptionFailed()
+        return user, False
+    user = find_portal_user(session, practice_id, registrant.email or "")
+    if user is not None:
+        if not (user.password_hash and check_password_hash(user.password_hash, registrant.password or "")):
+            raise AccountPasswordMismatch()
+        return user, False
+    return create_portal_user(session, practice_id, registrant.email or "", registrant.password or "", keys.hash_method), True

@@ -1,0 +1,230 @@
+"""Server-side staff sessions, and the actions that start and end them: sign-in, launch from the
+host portal, choosing a practice, sign-out. Each action writes its session rows and its audit row
+in one transaction.
+
+The browser's session cookie (signed by Flask) carries a random token; the database keeps its
+SHA-256 with the staff member, the chosen practice, and three clocks: when it started, when the
+person last did something, and when it ended. A session is alive while it has not ended, its
+last activity is within the idle limit (default 15 minutes) and its start within the absolute
+limit (default 8 hours). Automatic requests (a region polling itself) read the session without
+counting as activity. Sign-out ends the row, so a copied cookie is dead from then on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload
+
+from models import Practice, StaffMembership, StaffSession, StaffUser
+from services import audit
+from services.actor import Actor, unit_of_work
+from services.identity.launch import LaunchRefused, accept
+from services.identity.staff import authenticate_staff, find_staff_by_username
+
+# Activity is written at most this often, so a page of clicks costs one UPDATE, not one each.
+ACTIVITY_RESOLUTION = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle: timedelta
+    absolute: timedelta
+
+    @classmethod
+    def from_config(cls, config) -> SessionLimits:
+        return cls(
+            idle=timedelta(minutes=float(config.get("SESSION_IDLE_MINUTES", 15))),
+            absolute=timedelta(hours=float(config.get("SESSION_MAX_HOURS", 8))),
+        )
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _start(session: Session, staff_id: int, practice_id: int | None, via: str, now: datetime) -> str:
+    """A new session, in the caller's transaction; returns the token for the cookie."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        StaffSession(
+            token_hash=token_hash(token), staff_id=staff_id, practice_id=practice_id, via=via,
+            created_at=now, last_seen_at=now,
+        )
+    )
+    return token
+
+
+def expiry_reason(row: StaffSession, limits: SessionLimits, now: datetime) -> str | None:
+    if row.ended_at is not None:
+        return row.end_reason
+    if now - row.created_at >= limits.absolute:
+        return "too old"
+    if now - row.last_seen_at >= limits.idle:
+        return "idle"
+    return None
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    row: StaffSession
+    membership: StaffMembership | None  # None while a practice is still to be chosen
+
+
+class SessionEnded(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def resume(session: Session, token: str | None, limits: SessionLimits, now: datetime, activity: bool) -> LiveSession:
+    """The live session for this cookie token, its activity recorded unless `activity` is False.
+    Raises SessionEnded (no such session, signed out, idle, too old, or no longer a member)."""
+    if not token:
+        raise SessionEnded("none")
+    row = session.scalar(
+        select(StaffSession)
+        .join(StaffUser, StaffUser.id == StaffSession.staff_id)
+        .where(StaffSession.token_hash == token_hash(token), StaffUser.is_active.is_(True))
+    )
+    if row is None:
+        raise SessionEnded("unknown")
+    reason = expiry_reason(row, limits, now)
+    if reason:
+        if row.ended_at is None:
+            end(session, row.id, reason, now)
+        raise SessionEnded(reason)
+    if activity and now - row.last_seen_at >= ACTIVITY_RESOLUTION:
+        session.execute(
+            update(StaffSession).where(StaffSession.id == row.id).values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    membership = None
+    if row.practice_id is not None:
+        # After the commit above (which expires what was loaded), and with its staff member and
+        # practice in the same query: no lazy load later in the request.
+        membership = session.scalar(
+            select(StaffMembership)
+            .options(joinedload(StaffMembership.staff), joinedload(StaffMembership.practice))
+            .where(StaffMembership.staff_id == row.staff_id, StaffMembership.practice_id == row.practice_id)
+        )
+        if membership is None:  # removed from the practice meanwhile
+            end(session, row.id, "membership", now)
+            raise SessionEnded("membership")
+    return LiveSession(row=row, membership=membership)
+
+
+def choose_practice(session: Session, actor: Actor, session_id: int, practice_id: int) -> bool:
+    """Set the session's practice, if the staff member belongs to it, and audit it there.
+    False (nothing written) when they do not."""
+    member = session.scalar(
+        select(StaffMembership.id).where(
+            StaffMembership.staff_id == actor.staff_id, StaffMembership.practice_id == practice_id
+        )
+    )
+    if member is None:
+        return False
+    with unit_of_work(session):
+        session.execute(
+            update(StaffSession).where(StaffSession.id == session_id).values(practice_id=practice_id)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(session, actor.in_practice(practice_id), "choose practice")
+    return True
+
+
+def _end(session: Session, session_id: int, reason: str, now: datetime) -> None:
+    session.execute(
+        update(StaffSession)
+        .where(StaffSession.id == session_id, StaffSession.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def end(session: Session, session_id: int, reason: str, now: datetime) -> None:
+    """End the session for good when it expires or its member leaves. Commits."""
+    with unit_of_work(session):
+        _end(session, session_id, reason, now)
+
+
+def memberships(session: Session, staff_id: int) -> list[StaffMembership]:
+    return list(
+        session.scalars(
+            select(StaffMembership)
+            .join(Practice, Practice.id == StaffMembership.practice_id)
+            .where(StaffMembership.staff_id == staff_id)
+            .order_by(Practice.name)
+        )
+    )
+
+
+def practice_count(session: Session, staff_id: int) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count()).where(StaffMembership.staff_id == staff_id)) or 0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new session: the token for the cookie, and its practice (None: one is to be chosen)."""
+
+    token: str
+    staff_id: int
+    username: str
+    practice_id: int | None
+
+
+def sign_in(session: Session, actor: Actor, username: str, password: str, replacing: int | None,
+            hash_method: str) -> Started | None:
+    """Staff sign-in with a password. On success a new session (ending the browser's previous
+    one, `replacing`, so no copy of its cookie outlives it) in the only practice, or with the
+    practice to choose. None on failure, recorded against the login only when the username is a
+    real one (what was typed could be anything: a patient's name, a password in the wrong box)."""
+    signed_in = authenticate_staff(session, username, password, hash_method)
+    choices = memberships(session, signed_in.staff_id) if signed_in else []
+    if not choices:
+        known = find_staff_by_username(session, username or "")
+        who = replace(actor, staff_id=known.id if known else None, staff_username=known.username if known else None)
+        audit.record_alone(session, who, "sign-in", "failure", detail="password")
+        return None
+    staff = choices[0].staff
+    only = choices[0].practice_id if len(choices) == 1 else None
+    with unit_of_work(session):
+        return _begin(session, replace(actor, practice_id=only, staff_id=staff.id, staff_username=staff.username),
+                      "signin", replacing, detail="password")
+
+
+def launch(session: Session, actor: Actor, secret: str | None, token: str | None, replacing: int | None) -> Started:
+    """Embedded launch: a valid token (its jti spent in the same transaction) starts a session in
+    the named practice. Raises LaunchRefused, with the refusal audited and nothing else written."""
+    try:
+        with unit_of_work(session):
+            launched = accept(session, secret, token, actor.now())
+            who = replace(actor, practice_id=launched.practice_id, staff_id=launched.staff_id,
+                          staff_username=launched.username)
+            return _begin(session, who, "launch", replacing)
+    except LaunchRefused as refused:
+        who = replace(actor, practice_id=refused.practice_id, staff_id=refused.staff_id)
+        audit.record_alone(session, who, "launch", "refused", detail=refused.reason)
+        raise
+
+
+def _begin(session: Session, actor: Actor, via: str, replacing: int | None, detail: str | None = None) -> Started:
+    if replacing is not None:
+        _end(session, replacing, "replaced", actor.now())
+    token = _start(session, actor.staff_id, actor.practice_id, via, actor.now())
+    audit.record(session, actor, "sign-in" if via == "signin" else "launch", detail=detail)
+    return Started(token=token, staff_id=actor.staff_id, username=actor.staff_username, practice_id=actor.practice_id)
+
+
+def sign_out(session: Session, actor: Actor, session_id: int) -> None:
+    """End the session on the server (a copied cookie is dead too), audited."""
+    with unit_of_work(session):
+        _end(session, session_id, "signed out", actor.now())
+        audit.record(session, actor, "sign-out")

@@ -1,0 +1,140 @@
+"""Patient and portal-user search for Patient Administration, always within one practice."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import Patient, PortalLink, PortalUser
+from models.names import normalize_name
+from services.patients.portal_status import ALL_STATUSES, SEARCH_STATUSES, portal_status_expression, portal_status_filter
+
+# Past the last code point, so `x >= p AND x < p + PREFIX_END` is "starts with p" byte-wise.
+PREFIX_END = "\U0010ffff"
+_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+class InvalidSearch(ValueError):
+    """Carries messages keyed by field name, shown beside the fields."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class PatientSearch:
+    last: str = ""
+    first: str = ""
+    dob: date | None = None
+    status: str = ALL_STATUSES
+    page: int = 1
+
+    @property
+    def has_criteria(self) -> bool:
+        return bool(self.last or self.first or self.dob) or self.status != ALL_STATUSES
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    patient: Patient
+    status: str
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list
+    page: int
+    page_size: int
+    has_more: bool
+
+
+def parse_date_of_birth(raw: str) -> date:
+    """Accepts YYYY-MM-DD (what <input type=date> sends) and MM/DD/YYYY."""
+    raw = raw.strip()
+    try:
+        if m := _ISO_DATE.match(raw):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _US_DATE.match(raw):
+            return date(int(m[3]), int(m[1]), int(m[2]))
+    except ValueError:
+        pass
+    raise ValueError(raw)
+
+
+def parse_patient_search(args) -> PatientSearch:
+    """From query-string arguments to a PatientSearch, or InvalidSearch with field messages."""
+    errors: dict[str, str] = {}
+    dob = None
+    raw_dob = (args.get("dob") or "").strip()
+    if raw_dob:
+        try:
+            dob = parse_date_of_birth(raw_dob)
+        except ValueError:
+            errors["dob"] = "Enter the date of birth as MM/DD/YYYY."
+    status = (args.get("status") or ALL_STATUSES).strip()
+    if status not in SEARCH_STATUSES:
+        errors["status"] = "Choose a Search by option from the list."
+    try:
+        page = max(1, int(args.get("page") or 1))
+    except ValueError:
+        page = 1
+    if errors:
+        raise InvalidSearch(errors)
+    return PatientSearch(
+        last=normalize_name(args.get("last") or "")[:100],
+        first=normalize_name(args.get("first") or "")[:100],
+        dob=dob,
+        status=status,
+        page=page,
+    )
+
+
+def _starts_with(column, prefix: str):
+    return and_(column >= prefix, column < prefix + PREFIX_END)
+
+
+def search_patients(
+    session: Session, practice_id: int, search: PatientSearch, now: datetime, page_size: int
+) -> SearchPage:
+    """One page of matching patients, ordered by name; one row more tells if more exist."""
+    status_column = portal_status_expression(now).label("portal_status")
+    query = select(Patient, status_column).where(Patient.practice_id == practice_id)
+    if search.last:
+        query = query.where(_starts_with(Patient.last_name_norm, search.last))
+    if search.first:
+        query = query.where(_starts_with(Patient.first_name_norm, search.first))
+    if search.dob:
+        query = query.where(Patient.date_of_birth == search.dob)
+    if search.status != ALL_STATUSES:
+        query = query.where(portal_status_filter(search.status, now))
+    query = (
+        query.order_by(Patient.last_name_norm, Patient.first_name_norm, Patient.id)
+        .offset((search.page - 1) * page_size)
+        .limit(page_size + 1)
+    )
+    rows = [PatientRow(patient, status) for patient, status in session.execute(query)]
+    return SearchPage(rows=rows[:page_size], page=search.page, page_size=page_size, has_more=len(rows) > page_size)
+
+
+def search_portal_users(
+    session: Session, practice_id: int, email_prefix: str, page: int, page_size: int
+) -> SearchPage:
+    """Portal users of the practice whose email starts with the prefix, with their patients."""
+    query = select(PortalUser).where(PortalUser.practice_id == practice_id)
+    prefix = email_prefix.strip().lower()
+    if prefix:
+        query = query.where(_starts_with(PortalUser.email, prefix))
+    query = (
+        query.options(selectinload(PortalUser.links).selectinload(PortalLink.patient))
+        .order_by(PortalUser.email, PortalUser.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size + 1)
+    )
+    users = list(session.scalars(query))
+    return SearchPage(rows=users[:page_size], page=page, page_size=page_size, has_more=len(users) > page_size)
