@@ -29,7 +29,7 @@ the practice lookup, the audit row), so `net` figures subtract them. The printed
 checked against the file (created = good rows, rejected = bad rows) and the patients counted.
 
 Peak memory, two ways: `ru_maxrss`, which the app's start-up sets before a row is read (it
-makes a 32 MiB scrypt hash when services/staff.py is imported), and the child's VmRSS sampled
+makes a 32 MiB scrypt hash when services/identity/staff.py is imported), and the child's VmRSS sampled
 from /proc every 5 ms once that buffer is freed: the import's own peak, on which flatness is
 judged. Rows per CPU second (the child's user + system time) are given beside the wall-time
 rates, as other work on a shared machine inflates wall time more.
@@ -235,7 +235,7 @@ def run_command(args: list[str], env: dict, timeout: float) -> dict:
 
 class RssSampler(threading.Thread):
     """Reads the child's VmRSS and VmHWM from /proc every few ms. The app's start-up makes a
-    32 MiB scrypt hash (services/staff.py `_DUMMY_HASH`, at import), a spike that sets ru_maxrss
+    32 MiB scrypt hash (services/identity/staff.py `_DUMMY_HASH`, at import), a spike that sets ru_maxrss
     before a single row is read; once it is freed (VmHWM - VmRSS >= 16 MiB), the largest VmRSS
     sampled afterwards is the peak of the rest of the run, i.e. of the import itself."""
 
@@ -735,7 +735,7 @@ def render(store: dict) -> str:
     out.append("")
     out.append("*Rows per CPU s* = data rows / the command's user + system CPU time (`os.wait4`): less sensitive than "
                "wall time to other work on the machine (see the load averages). *ru_maxrss* includes a 32 MiB scrypt "
-               "made at start-up (services/staff.py `_DUMMY_HASH`, computed when the module is imported), so it is the "
+               "made at start-up (services/identity/staff.py `_DUMMY_HASH`, computed when the module is imported), so it is the "
                "same for every file size; *after start-up* is the largest VmRSS sampled every 5 ms once that buffer is "
                "freed, i.e. the import's own peak, and the column flatness is judged on.")
     out.append("")
@@ -897,7 +897,7 @@ def findings(results: dict, dbs: list[str]) -> list[str]:
             out.append(
                 f"- **{LABEL_DB[d]}: start-up.** The command's fixed cost (a header-only file) is "
                 f"{fmt(hi['baseline_s']['median'], 2)} s here: Python, the app's imports and create_app, and a 32 MiB "
-                f"scrypt hash computed when services/staff.py is imported (`_DUMMY_HASH`, for sign-in timing; a CLI "
+                f"scrypt hash computed when services/identity/staff.py is imported (`_DUMMY_HASH`, for sign-in timing; a CLI "
                 f"import never needs it: it could be made on first use). It is {fmt(hi['baseline_s']['median'] / hi['seconds']['median'] * 100, 0)}% "
                 f"of the wall time at {int(sizes[-1]):,} rows.")
         plan = r.get("lookup_plan")
