@@ -42,7 +42,8 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# Benchmarks (not part of `make test`, never run by CI): figures into benchmarks/RESULTS.md.
+# Benchmarks: figures into benchmarks/RESULTS.md (`make test` runs each only at a tiny size, `--smoke`,
+# to catch one broken by a change; benchmarks/render_results.py remakes RESULTS.md from results/).
 # `make bench` runs them all (about an hour on 2 cores, most of it building and searching 1M
 # patients); each has its own target. Run them on an otherwise idle machine.
 # Quick search run: `make bench-search BENCH_SIZES=10000`; SQLite only: BENCH_DATABASES=sqlite.
@@ -58,7 +59,6 @@ bench-weight: install
 bench-search: install
 	$(BIN)/python benchmarks/bench_search.py --sizes $(BENCH_SIZES) --databases $(BENCH_DATABASES) \
 	  --postgres $(BENCH_POSTGRES) --requests $(BENCH_REQUESTS) $(BENCH_ARGS)
-	$(BIN)/python benchmarks/compare_search.py > /dev/null
 bench-import: install
 	$(BIN)/python benchmarks/bench_import.py --databases $(BENCH_DATABASES)
 bench-issue: install

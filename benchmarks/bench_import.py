@@ -11,7 +11,7 @@ before every run; only names starting with `bench` are accepted). SQLite: a file
 benchmarks/data/ (git-ignored), replaced before every run. When the PostgreSQL server cannot be
 reached its runs are skipped, saying so.
 
-The file: the README's patient CSV (`chart_number`, `first_name`, `last_name`, `date_of_birth`,
+The file: the CONTRACT's patient CSV (`chart_number`, `first_name`, `last_name`, `date_of_birth`,
 `sex`, `guardian_email`, `guardian_cell`, `guardian_cell_carrier`, `portal_status`,
 `name_is_unofficial`), made by benchmarks/generate.py's PatientFactory (US-like name frequencies,
 accents, hyphens, families sharing a guardian's email and cell, `Baby Boy` newborns, every
@@ -35,16 +35,13 @@ judged. Rows per CPU second (the child's user + system time) are given beside th
 rates, as other work on a shared machine inflates wall time more.
 
 Also, once per database and size up to `--tracemalloc-max-rows` (10k): the import in-process
-(services.patients.patient_import.import_patients after check_utf8_file, as the command calls them)
+(services.patients.patient_import.import_patients_file, as the command calls it)
 under tracemalloc, for the peak of Python allocations (tracing slows it 2-3x, so its time is not
 a throughput figure); and, at the largest size, the same file imported again into the now full
 database (every row `unchanged`: the nightly re-import case). When the median end-to-end rate
 at the largest size is under the target (or with `--profile`), the command is profiled at
-`--profile-rows` (10k) with `python -m cProfile` around the same `flask` script, each stage is
-timed alone without the profiler, and what-ifs run in-process on fresh databases (benchmark
-monkeypatches of services.patients.patient_import's names; the product is unchanged): A, the email and
-cell checks memoized; B, new rows written by one bulk INSERT per batch (`bulk_write_batch`
-below); A + B; and, as a bound, B without the two checks. On PostgreSQL, after the runs, the
+`--profile-rows` (10k) with `python -m cProfile` around the same `flask` script, and each stage is
+timed alone without the profiler. On PostgreSQL, after the runs, the
 import's per-batch lookup of existing charts is explained on the full table (EXPLAIN ANALYZE, as
 found and after ANALYZE). `--explain-lookup-only` does that on its own in a probe database
 (`<name>_plan`, filled by SQL) and also reproduces what the import's lookup gets: the statement
@@ -58,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import json
 import os
 import pstats
@@ -80,10 +76,9 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import create_engine, make_url, select, text  # noqa: E402
 
-from benchmarks import generate  # noqa: E402
-from benchmarks.bench_search import git_state, loadavg, machine_info, percentile, postgres_reachable  # noqa: E402
+from benchmarks import generate, harness  # noqa: E402
+from benchmarks.harness import LABEL_DB, git_state, loadavg, machine_info, postgres_reachable  # noqa: E402
 
-DATA = REPO / "benchmarks" / "data"
 RESULTS_JSON = REPO / "benchmarks" / "results" / "import.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 START_MARK = "<!-- bench_import:start -->"
@@ -97,7 +92,6 @@ CSV_COLUMNS = (
     "chart_number", "first_name", "last_name", "date_of_birth", "sex", "guardian_email", "guardian_cell",
     "guardian_cell_carrier", "portal_status", "name_is_unofficial",
 )
-LABEL_DB = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +99,7 @@ LABEL_DB = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def csv_path(n: int, seed: int, bad_share: float) -> Path:
-    return DATA / f"import-{n}-{seed}-{bad_share:g}.csv"
+    return harness.output.data / f"import-{n}-{seed}-{bad_share:g}.csv"
 
 
 def ensure_csv(n: int, seed: int, bad_share: float) -> dict:
@@ -116,7 +110,7 @@ def ensure_csv(n: int, seed: int, bad_share: float) -> dict:
         info = json.loads(marker.read_text())
         if info.get("version") == CSV_VERSION and info.get("rows") == n:
             return info
-    DATA.mkdir(parents=True, exist_ok=True)
+    harness.output.data.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     # PatientFactory draws carriers' ids from this mapping: name -> name puts the carrier's name,
     # as the CSV wants it, where the generator would put its id.
@@ -177,8 +171,8 @@ def ensure_csv(n: int, seed: int, bad_share: float) -> dict:
 
 
 def header_only_csv() -> Path:
-    path = DATA / "import-header-only.csv"
-    DATA.mkdir(parents=True, exist_ok=True)
+    path = harness.output.data / "import-header-only.csv"
+    harness.output.data.mkdir(parents=True, exist_ok=True)
     path.write_text(",".join(CSV_COLUMNS) + "\n", encoding="utf-8")
     return path
 
@@ -188,19 +182,17 @@ def header_only_csv() -> Path:
 
 
 def sqlite_url() -> str:
-    return f"sqlite:///{DATA / 'import.sqlite3'}"
+    return f"sqlite:///{harness.output.data / 'import.sqlite3'}"
 
 
 def fresh_database(url: str) -> float:
     """Wiped, migrated with `flask db upgrade`, one practice: seconds taken."""
     started = time.monotonic()
-    generate.ensure_postgres_database(url)
-    generate.wipe(url)
-    generate.migrate(url)
+    harness.fresh_database(url)
     from blueprints.extensions import db
     from services.identity.staff import create_practice
 
-    app = generate.make_app(url)
+    app = harness.make_app(url)
     with app.app_context():
         create_practice(db.session, PRACTICE, None, "America/Chicago")
         db.session.commit()
@@ -210,16 +202,12 @@ def fresh_database(url: str) -> float:
 
 
 def count_patients(url: str) -> int:
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        count = connection.scalar(text("SELECT count(*) FROM patients"))
-    engine.dispose()
-    return count
+    return harness.count_rows(url)
 
 
 def run_command(args: list[str], env: dict, timeout: float) -> dict:
     """Runs one `flask --app app ...` command; its wall time, its own peak RSS (os.wait4) and its output."""
-    command = generate.flask_command(*args)
+    command = harness.flask_command(*args)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=err)
@@ -298,7 +286,7 @@ def import_counts(stdout: str) -> dict:
 
 
 def cli_import(url: str, path: Path, timeout: float) -> dict:
-    result = run_command(["patients", "import", str(path), "--practice", PRACTICE], generate.flask_env(url), timeout)
+    result = run_command(["patients", "import", str(path), "--practice", PRACTICE], harness.flask_env(url), timeout)
     result["counts"] = import_counts(result.pop("stdout"))
     result.pop("stderr")
     return result
@@ -315,39 +303,31 @@ def check_counts(counts: dict, info: dict, expect: str, patients_in_db: int | No
 
 
 # ---------------------------------------------------------------------------------------------
-# In-process: tracemalloc, stage costs, what-ifs
+# In-process: tracemalloc, stage costs; the profile
 
 
-def inprocess_import(url: str, path: Path, trace: bool = False, patches: dict | None = None) -> dict:
-    """check_utf8_file + import_patients as the command calls them, in this process."""
-    import services.patients.patient_import as importer
+def inprocess_import(url: str, path: Path, trace: bool = False) -> dict:
+    """services.patients.patient_import.import_patients_file, as the command calls it, in this process."""
     from blueprints.extensions import db
     from models import Practice
+    from services.actor import Actor
+    from services.patients.patient_import import import_patients_file
 
-    app = generate.make_app(url)
-    originals = {name: getattr(importer, name) for name in (patches or {})}
-    try:
-        for name, replacement in (patches or {}).items():
-            setattr(importer, name, replacement)
-        with app.app_context():
-            practice = db.session.scalar(select(Practice).where(Practice.name == PRACTICE))
-            if trace:
-                tracemalloc.start()
-                base = tracemalloc.get_traced_memory()[0]
-            started, cpu_started = time.perf_counter(), time.process_time()
-            importer.check_utf8_file(str(path))
-            with open(path, encoding="utf-8-sig", newline="") as handle:
-                report = importer.import_patients(db.session, practice, handle)
-            seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
-            peak = None
-            if trace:
-                peak = (tracemalloc.get_traced_memory()[1] - base) / 1024 / 1024
-                tracemalloc.stop()
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        for name, original in originals.items():
-            setattr(importer, name, original)
+    app = harness.make_app(url)
+    with app.app_context():
+        practice = db.session.scalar(select(Practice).where(Practice.name == PRACTICE))
+        if trace:
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+        started, cpu_started = time.perf_counter(), time.process_time()
+        report = import_patients_file(db.session, Actor.for_command_line(practice.id), str(path))
+        seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
+        peak = None
+        if trace:
+            peak = (tracemalloc.get_traced_memory()[1] - base) / 1024 / 1024
+            tracemalloc.stop()
+        db.session.remove()
+        db.engine.dispose()
     return {
         "seconds": seconds, "cpu_s": cpu_s, "tracemalloc_peak_mib": peak,
         "counts": {"created": report.created, "updated": report.updated, "unchanged": report.unchanged,
@@ -357,9 +337,9 @@ def inprocess_import(url: str, path: Path, trace: bool = False, patches: dict | 
 
 def stage_costs(path: Path, rows: int) -> dict:
     """Each stage of one row timed alone, without a profiler, over the file's own values: µs per row."""
+    from models.patient import Patient
     from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
     from services.patients.patient_import import _parse_row
-    from models.patient import Patient
 
     with open(path, encoding="utf-8-sig", newline="") as handle:
         records = list(csv.DictReader(handle))
@@ -403,49 +383,6 @@ def stage_costs(path: Path, rows: int) -> dict:
     return out
 
 
-def bulk_write_batch(session, practice_id: int, batch: dict, report) -> None:
-    """What-if B, a sketch of the proposed fix: _write_batch with its new patients written by one
-    ORM bulk INSERT (`session.execute(insert(Patient), rows)`, executemany / insertmanyvalues)
-    instead of one Patient object each through the unit of work. Existing patients take the
-    product's own path (compare, update), so the counts are the same."""
-    from sqlalchemy import insert
-
-    import services.patients.patient_import as importer
-    from models import Patient
-    from models.names import normalize_name
-
-    existing = {
-        patient.chart_number: patient
-        for patient in session.scalars(
-            select(Patient).where(Patient.practice_id == practice_id, Patient.chart_number.in_(list(batch)))
-        )
-    }
-    new_rows = []
-    for chart, (_line, values) in batch.items():
-        patient = existing.get(chart)
-        if patient is None:
-            row = dict(values, practice_id=practice_id, chart_number=chart)
-            row["first_name_norm"] = normalize_name(row["first_name"])  # names arrive single-spaced
-            row["last_name_norm"] = normalize_name(row["last_name"])
-            new_rows.append(row)
-            report.created += 1
-        elif importer._differs(patient, values):
-            importer._apply(patient, values)
-            report.updated += 1
-        else:
-            report.unchanged += 1
-    if new_rows:
-        session.execute(insert(Patient), new_rows)
-    session.commit()
-    session.expunge_all()
-
-
-def memoized(fn):
-    """The same function, remembering results (exceptions are not cached, so bad values raise
-    each time): siblings share their guardian's email and cell."""
-    return functools.lru_cache(maxsize=65536)(fn)
-
-
 def profile_command(url: str, path: Path, timeout: float) -> dict:
     """`python -m cProfile -o FILE .venv/bin/flask --app app patients import ...`: the top costs."""
     with tempfile.TemporaryDirectory(prefix="bench-import-prof-") as folder:
@@ -453,7 +390,7 @@ def profile_command(url: str, path: Path, timeout: float) -> dict:
         script = Path(sys.executable).with_name("flask")
         command = [sys.executable, "-m", "cProfile", "-o", str(out), str(script), "--app", "app",
                    "patients", "import", str(path), "--practice", PRACTICE]
-        result = subprocess.run(command, cwd=REPO, env=generate.flask_env(url), capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, cwd=REPO, env=harness.flask_env(url), capture_output=True, text=True, timeout=timeout)
         if result.returncode:
             raise SystemExit(f"profiled import failed:\n{result.stderr[-3000:]}")
         counts = import_counts(result.stdout)
@@ -713,33 +650,6 @@ def bench_database(database: str, url: str, args, files: dict[int, dict]) -> dic
         profile = profile_command(url, prof_path, args.timeout)
         check_counts(profile["counts"], prof_info, "created")
         profile["stage_costs"] = stage_costs(prof_path, prof_info["rows"])
-        import services.patients.patient_import as importer
-
-        whatifs = {}
-
-        def memo() -> dict:  # a fresh cache per variant, as a per-import cache would be
-            return {"normalize_email_address": memoized(importer.normalize_email_address),
-                    "normalize_us_cell": memoized(importer.normalize_us_cell)}
-
-        skipped = {"normalize_email_address": lambda value: value,
-                   "normalize_us_cell": lambda value: re.sub(r"\D", "", value)[-10:]}
-        bulk = {"_write_batch": bulk_write_batch}
-        for label, patches, exact in (
-            ("as is", lambda: {}, True),
-            ("A: email and cell checks memoized", memo, True),
-            ("B: new rows by one bulk INSERT per batch", lambda: bulk, True),
-            ("A + B", lambda: {**memo(), **bulk}, True),
-            ("bound: B with the email and cell checks skipped (not a fix)", lambda: {**skipped, **bulk}, False),
-        ):
-            fresh_database(url)
-            measured = inprocess_import(url, prof_path, patches=patches())
-            if exact:
-                check_counts(measured["counts"], prof_info, "created", count_patients(url))
-            whatifs[label] = {"seconds": measured["seconds"], "rows_per_s": prof_info["rows"] / measured["seconds"],
-                              "rows_per_cpu_s": prof_info["rows"] / measured["cpu_s"], "counts": measured["counts"]}
-            print(f"[{database}] what-if {label}: {whatifs[label]['rows_per_s']:,.0f} rows/s, "
-                  f"{whatifs[label]['rows_per_cpu_s']:,.0f} per CPU s of this process", file=sys.stderr)
-        profile["whatifs"] = whatifs
         result["profile"] = profile
     result["load_after"] = loadavg()
     return result
@@ -770,7 +680,7 @@ def render(store: dict) -> str:
     any_file = next(iter(files.values()), {})
     out.append(
         "**What and how.** The real command, `flask --app app patients import FILE --practice NAME`, run as a "
-        "subprocess into a fresh database each run (wiped, `flask db upgrade`, one practice), on a README-format "
+        "subprocess into a fresh database each run (wiped, `flask db upgrade`, one practice), on a CONTRACT-format "
         "CSV made by benchmarks/generate.py's PatientFactory (US-like names with accents and hyphens, families "
         f"sharing a guardian's email and cell, cells in four spellings, {any_file.get('bad_share', 0.001):.1%} bad "
         "rows on purpose). Rows/s = data rows / the process's wall time (start to reaped); *net* subtracts a "
@@ -872,7 +782,7 @@ def render(store: dict) -> str:
             continue
         out += [f"### {LABEL_DB[d]}: the per-batch lookup of existing charts, on the full table", ""]
         out.append(
-            f"`_write_batch` first SELECTs the batch's charts (`practice_id = ? AND chart_number IN (500 values)`). "
+            "`_write_batch` first SELECTs the batch's charts (`practice_id = ? AND chart_number IN (500 values)`). "
             + (f"Measured on {plan['probe']}. " if plan.get("probe") else "") +
             f"This server runs with `autovacuum = {plan['autovacuum']}`; the table as the import left it had "
             f"`reltuples = {plan['reltuples_before']}` (never analyzed: {plan['last_analyze']}). EXPLAIN (ANALYZE, BUFFERS) "
@@ -916,8 +826,8 @@ def render(store: dict) -> str:
         rows = p["rows"]
         out += [f"### Where the time goes: {LABEL_DB[d]}, {rows:,} rows", ""]
         imp = next(s["seconds"] for s in p["stages"] if s["stage"] == "import_patients")
-        out.append(f"`python -m cProfile` around the same `flask` script (the profiler inflates call-heavy code, so "
-                   f"read shares, not seconds). Cumulative seconds; % of import_patients.")
+        out.append("`python -m cProfile` around the same `flask` script (the profiler inflates call-heavy code, so "
+                   "read shares, not seconds). Cumulative seconds; % of import_patients.")
         out.append("")
         out += ["| stage | s (profiled) | % of import_patients | µs per row |", "| --- | ---: | ---: | ---: |"]
         for s in p["stages"]:
@@ -936,18 +846,6 @@ def render(store: dict) -> str:
             out.append(f"| · normalize_us_cell | {fmt(c['cell_us_per_row'])} | {fmt(c['cell_us_per_call'])} µs per call; "
                        f"{c['cells']:,} cells, {c['distinct_cells']:,} distinct |")
             out.append(f"| Patient.set_names | {fmt(c['set_names_us'])} | |")
-            out.append("")
-        w = p.get("whatifs")
-        if w:
-            out += ["What-ifs, in-process (`check_utf8_file` + `import_patients`, no start-up), fresh database each, "
-                    "benchmark monkeypatches of services.patients.patient_import's names (the product is unchanged). A: "
-                    "`normalize_email_address` and `normalize_us_cell` wrapped in `functools.lru_cache` (siblings share "
-                    "their guardian's email and cell). B: `bulk_write_batch` in this script, new rows by one "
-                    "`session.execute(insert(Patient), rows)` per batch. Rows per CPU s counts this process only "
-                    "(PostgreSQL's server work is elsewhere).", ""]
-            out += ["| variant | s | rows/s | rows per CPU s |", "| --- | ---: | ---: | ---: |"]
-            for label, v in w.items():
-                out.append(f"| {label} | {fmt(v['seconds'], 2)} | {fmt(v['rows_per_s'], 0)} | {fmt(v.get('rows_per_cpu_s'), 0)} |")
             out.append("")
         out += ["<details><summary>Top 20 by own time (tottime), and by cumulative time among the import's own "
                 "modules, email-validator, phonenumbers, the ORM flush and the driver</summary>", ""]
@@ -980,32 +878,11 @@ def findings(results: dict, dbs: list[str]) -> list[str]:
         if not p:
             out.append(line + ".")
             continue
-        c, w = p.get("stage_costs", {}), p.get("whatifs", {})
-        as_is = w.get("as is", {})
-        a = w.get("A: email and cell checks memoized", {})
-        b = w.get("B: new rows by one bulk INSERT per batch", {})
-        ab = w.get("A + B", {})
-        bound = w.get("bound: B with the email and cell checks skipped (not a fix)", {})
-        per_row = 1e6 / as_is["rows_per_cpu_s"] if as_is.get("rows_per_cpu_s") else None
-        checks = (c.get("email_us_per_row") or 0) + (c.get("cell_us_per_row") or 0)
+        c = p.get("stage_costs", {})
         line += (
-            f". In-process, without start-up, a row costs {fmt(per_row, 0)} µs of CPU. Contact checks: "
-            f"`normalize_email_address` (email-validator) {fmt(c.get('email_us_per_row'), 0)} µs and `normalize_us_cell` "
-            f"(phonenumbers parse + is_valid_number) {fmt(c.get('cell_us_per_row'), 0)} µs per row, {fmt(checks, 0)} µs together"
-            + (f" ({checks / per_row:.0%})" if per_row else "") + "; the rest is mostly the ORM unit of work (one Patient "
-            "object per row, flushed at each batch's COMMIT: `_write_batch` in the profile). Proposed fixes, measured as "
-            f"what-ifs (rows per CPU s of this process; wall rows/s): as is {fmt(as_is.get('rows_per_cpu_s'), 0)} "
-            f"({fmt(as_is.get('rows_per_s'), 0)}); **A**, a per-import cache of the two checks keyed by the raw value "
-            f"(siblings share a guardian's email and cell: {c.get('distinct_emails', 0):,} distinct of {c.get('emails', 0):,} "
-            f"emails, {c.get('distinct_cells', 0):,} of {c.get('cells', 0):,} cells), {fmt(a.get('rows_per_cpu_s'), 0)} "
-            f"({fmt(a.get('rows_per_s'), 0)}); **B**, new patients written by one `session.execute(insert(Patient), rows)` "
-            f"per batch instead of the unit of work, {fmt(b.get('rows_per_cpu_s'), 0)} ({fmt(b.get('rows_per_s'), 0)}); "
-            f"**A + B** {fmt(ab.get('rows_per_cpu_s'), 0)} ({fmt(ab.get('rows_per_s'), 0)}). B with no contact checks at "
-            f"all (a bound, not a fix): {fmt(bound.get('rows_per_cpu_s'), 0)} ({fmt(bound.get('rows_per_s'), 0)})"
-            + (", so on this machine 10k rows/s also needs cheaper checks for the distinct values (e.g. a digits-only "
-               "fast path for plain 10-digit US numbers before phonenumbers, an ASCII fast path before email-validator) "
-               "and less per-row work elsewhere (csv.DictReader, the dict per row, the names' normalisation, the INSERT's "
-               "parameters), or parsing in a second process." if (bound.get("rows_per_cpu_s") or 0) < TARGET_ROWS_PER_S else "."))
+            f". Contact checks: `normalize_email_address` (email-validator) {fmt(c.get('email_us_per_row'), 0)} µs and "
+            f"`normalize_us_cell` (phonenumbers) {fmt(c.get('cell_us_per_row'), 0)} µs per row; `_parse_row` whole "
+            f"{fmt(c.get('parse_row_us'), 0)} µs; the rest of a row's cost is the batch write (`_write_batch` in the profile).")
         out.append(line)
         entries = {e["function"]: e for e in p.get("top_tottime", []) + p.get("top_cumtime", [])}
         convert = next((e for name, e in entries.items() if "psycopg/_queries.py" in name and "_query2pg_nocache" in name), None)
@@ -1015,9 +892,7 @@ def findings(results: dict, dbs: list[str]) -> list[str]:
                 f"- **{LABEL_DB[d]}: writing rows.** psycopg converts each batch's multi-row INSERT (SQLAlchemy's "
                 f"insertmanyvalues: 500 rows × 16 `%(name)s` placeholders, too long for psycopg's query cache) on the "
                 f"client: `_query2pg_nocache` {convert['cumtime']:.1f} s of import_patients' {imp:.1f} s in the profile "
-                f"({convert['ncalls']} calls), and the rest of the write is the server's time (`psycopg wait`). "
-                f"That is why B (still an INSERT through the same path) gains little here. Fix: on PostgreSQL write new "
-                f"patients with COPY (psycopg `cursor.copy`, as benchmarks/generate.py loads them).")
+                f"({convert['ncalls']} calls), and the rest of the write is the server's time (`psycopg wait`).")
         if hi["baseline_s"]["median"]:
             out.append(
                 f"- **{LABEL_DB[d]}: start-up.** The command's fixed cost (a header-only file) is "
@@ -1091,7 +966,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one command is killed")
     parser.add_argument("--profile", action="store_true", help="profile even when the target is met")
     parser.add_argument("--no-profile", action="store_true", help="never profile")
-    parser.add_argument("--profile-rows", type=int, default=10_000, help="rows of the profiled import and the what-ifs")
+    parser.add_argument("--profile-rows", type=int, default=10_000, help="rows of the profiled import")
     parser.add_argument("--tracemalloc-max-rows", type=int, default=10_000,
                         help="the in-process tracemalloc import runs for sizes up to this (it is 2-3x slower; 0: never)")
     parser.add_argument("--results-md", type=Path, default=RESULTS_MD)
@@ -1101,7 +976,10 @@ def main() -> None:
     parser.add_argument("--explain-lookup-only", action="store_true",
                         help="PostgreSQL: only EXPLAIN the per-batch lookup on the database as the last run left it "
                              "(then ANALYZE it), into the JSON")
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    harness.smoke_paths(args, "import")
+    if args.smoke:
+        args.sizes, args.databases, args.runs, args.profile, args.profile_rows = "200", "sqlite", 1, True, 200
 
     store = json.loads(args.results_json.read_text()) if args.results_json.exists() else {"databases": {}, "files": {}}
     if args.note:

@@ -53,12 +53,10 @@ import argparse
 import email
 import email.policy
 import json
-import random
 import re
 import secrets
 import statistics
 import sys
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -68,63 +66,53 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
-from benchmarks import generate  # noqa: E402
-from benchmarks.bench_search import (  # noqa: E402
-    Http, csrf_token, git_state, http_server, loadavg, machine_info, percentile, postgres_reachable, summary,
+from benchmarks import generate, harness  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    CHEAP_HASH,
+    HX,
+    IDEMPOTENCY_KEY,
+    LABEL_DB,
+    PIN_SHOWN,
+    Http,
+    csrf_token,
+    git_state,
+    http_server,
+    loadavg,
+    machine_info,
+    percentile,
+    postgres_reachable,
+    summary,
 )
-from benchmarks.outbox_throughput import free_port  # noqa: E402
 
-DATA = REPO / "benchmarks" / "data"
 RESULTS_JSON = REPO / "benchmarks" / "results" / "issue.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 START_MARK = "<!-- bench_issue:start -->"
 END_MARK = "<!-- bench_issue:end -->"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_issue"
-CHEAP_HASH = "scrypt:1024:8:1"  # tests/conftest.py
 HASHES = {"production": None, "cheap": CHEAP_HASH}
 MODES = ("service", "test_client", "http")
 MODE_LABEL = {"service": "service (issue_credential + deliver)", "test_client": "Flask test client", "http": "HTTP (werkzeug)"}
-LABEL_DB = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 PRACTICE = "Bench Issue Pediatrics"
 STAFF_USERNAME = "bench-issue"
 STAFF_PASSWORD = "bench-issue-password"
-PORTAL_URL = "https://portal.bench.example/portal/register"
-HX = {"HX-Request": "true"}
-PIN_SHOWN = re.compile(r'class="pin">([0-9A-Z]{4}-[0-9A-Z]{4})<')
 PIN_IN_MAIL = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})\b")
-IDEMPOTENCY_KEY = re.compile(r'name="idempotency_key" type="hidden" value="([^"]+)"')
 
 
 # ---------------------------------------------------------------------------------------------
 # The sink, the timers
 
 
-class Sink:
-    """Keeps every message's envelope recipients and raw bytes; parsed after the run, so the
-    sink does as little as possible while issues are being timed."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.messages: list[tuple[list[str], bytes]] = []
-
-    def reset(self) -> None:
-        with self.lock:
-            self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
-        return "250 OK"
+class Sink(harness.RecordingSink):
+    """The harness's recording sink, read back as the PINs each guardian received."""
 
     def pins_by_recipient(self) -> list[tuple[str, str, str | None]]:
         """(envelope recipient, To header, the PIN in the plain-text body) of each message."""
         out = []
         with self.lock:
             messages = list(self.messages)
-        for rcpts, raw in messages:
+        for _arrived, rcpts, raw in messages:
             parsed = email.message_from_bytes(raw, policy=email.policy.default)
             body = parsed.get_body(preferencelist=("plain",))
             found = PIN_IN_MAIL.findall(body.get_content() if body else "")
@@ -176,42 +164,31 @@ class Timers:
 
 
 def sqlite_url() -> str:
-    return f"sqlite:///{DATA / 'issue.sqlite3'}"
+    return f"sqlite:///{harness.output.data / 'issue.sqlite3'}"
 
 
 def make_app(url: str, smtp_port: int, hash_method: str | None):
-    from app import create_app
-
-    config = {
-        "SECRET_KEY": generate.SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": url,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "PORTAL_URL": PORTAL_URL,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": smtp_port,
-        "MAIL_DEFAULT_SENDER": "Bench Pediatrics <portal@bench.example>",
-    }
+    config = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp_port, "MAIL_DEFAULT_SENDER": harness.MAIL_SENDER}
     if hash_method:
         config["HASH_METHOD"] = hash_method
-    return create_app(config)
+    return harness.make_app(url, **config)
 
 
 def prepare(url: str, smtp_port: int, hash_method: str | None, patients_needed: int, seed: int) -> dict:
     """Fresh database: a practice, its staff login and the patients to issue to (ids, emails)."""
     from blueprints.extensions import db
     from models import Carrier, Patient
+    from services.identity.staff import PASSWORD_HASH_METHOD, create_practice, create_staff
     from services.patients.names import is_placeholder_first_name
-    from services.identity.staff import create_practice, create_staff
 
     started = time.monotonic()
-    generate.ensure_postgres_database(url)
-    generate.wipe(url)
-    generate.migrate(url)
+    harness.fresh_database(url)
     app = make_app(url, smtp_port, hash_method)
     with app.app_context():
         session = db.session
         practice = create_practice(session, PRACTICE, None, "America/Chicago")
-        staff = create_staff(session, STAFF_USERNAME, STAFF_PASSWORD, practice, is_admin=False)
+        staff = create_staff(session, STAFF_USERNAME, STAFF_PASSWORD, practice, is_admin=False,
+                             hash_method=app.config.get("HASH_METHOD", PASSWORD_HASH_METHOD))
         session.commit()
         carriers = {c.name: c.id for c in session.query(Carrier)}
         factory = generate.PatientFactory(seed, datetime.now(timezone.utc), carriers, staff.id, "x", "x")
@@ -317,10 +294,11 @@ def verify(app, before: dict, patients: list[tuple[int, str]], issued: dict[int,
 
 def issue_by_service(app, setup: dict, patients: list[tuple[int, str]], timers: Timers) -> tuple[dict, list[float], list[float]]:
     from blueprints.extensions import db
-    from models import Patient, Practice, utcnow
+    from models import Patient, utcnow
+    from services.actor import Actor
+    from services.credentials.registration import IssueRequest, SigningKeys
     from services.delivery.contact import normalize_email_address
     from services.delivery.mail_delivery import mailer_for
-    from services.credentials.registration import IssueRequest, SigningKeys, portal_url_for
 
     issued: dict[int, str] = {}
     times: list[float] = []
@@ -329,16 +307,17 @@ def issue_by_service(app, setup: dict, patients: list[tuple[int, str]], timers: 
     for pid, _address in patients:
         started = time.perf_counter()
         with app.app_context():
-            practice = db.session.get(Practice, setup["practice_id"])
+            actor = Actor(practice_id=setup["practice_id"], staff_id=setup["staff_id"], staff_username=STAFF_USERNAME,
+                          client_ip="127.0.0.1", clock=utcnow)
             patient = db.session.get(Patient, pid)
             outcome = timers.issue_credential(
-                db.session, practice=practice, patient=patient, staff_id=setup["staff_id"], now=utcnow(),
-                keys=SigningKeys.from_config(config), portal_url=portal_url_for(practice, config["PORTAL_URL"]),
+                db.session, actor, patient=patient, keys=SigningKeys.from_config(config),
+                default_portal_url=config["PORTAL_URL"],
                 request=IssueRequest(kind="pin", access_level="full", send_by="email", audience="guardian",
                                      idempotency_key=secrets.token_urlsafe(24), email=addresses[pid]),
             )
             mailer = mailer_for(config, app.extensions["mail"], db.session)
-            message = timers.deliver_welcome_message(db.session, outcome.delivery, mailer, utcnow)
+            message = timers.deliver_welcome_message(db.session, actor, pid, outcome.delivery, mailer)
             status = message.status
         times.append(time.perf_counter() - started)
         if status != "sent":
@@ -639,8 +618,6 @@ def write_results(store: dict, md_path: Path) -> None:
 
 
 def main() -> None:
-    import logging
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=100, help="PINs per mode and run (default 100)")
     parser.add_argument("--runs", type=int, default=3, help="runs per database and hash setting; the median is reported")
@@ -652,7 +629,10 @@ def main() -> None:
     parser.add_argument("--results-json", type=Path, default=RESULTS_JSON)
     parser.add_argument("--note", action="append", default=[], help="a note printed under the tables (repeatable)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the markdown from the JSON")
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    harness.smoke_paths(args, "issue")
+    if args.smoke:
+        args.n, args.runs, args.databases, args.hashes = 3, 1, "sqlite", "cheap"
 
     store = json.loads(args.results_json.read_text()) if args.results_json.exists() else {"databases": {}}
     if args.note:
@@ -668,15 +648,9 @@ def main() -> None:
     if "postgresql" in databases and pg_version is None:
         databases.remove("postgresql")
     store["machine"] = machine_info(pg_version or store.get("machine", {}).get("postgresql"))
-    # aiosmtpd logs every message's lines; the PINs must not end up on the terminal.
-    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
     started = time.monotonic()
     print(f"load average at start: {loadavg()}", file=sys.stderr)
-    sink = Sink()
-    smtp_port = free_port()  # Controller(port=0) cannot report the port it got
-    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    try:
+    with harness.smtp_sink(Sink()) as (smtp_port, sink):
         for database in databases:
             url = sqlite_url() if database == "sqlite" else args.postgres
             entry = {"database": database, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -689,8 +663,6 @@ def main() -> None:
             args.results_json.parent.mkdir(parents=True, exist_ok=True)
             args.results_json.write_text(json.dumps(store, indent=1, default=str))
             write_results(store, args.results_md)
-    finally:
-        controller.stop()
     print(f"wrote {args.results_md} and {args.results_json} in {(time.monotonic() - started) / 60:.1f} min", file=sys.stderr)
 
 

@@ -74,17 +74,14 @@ the script ends, also on Ctrl-C, SIGTERM or an error.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
-import platform
 import random
 import re
 import resource
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -93,7 +90,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -103,15 +99,17 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import create_engine, make_url, text  # noqa: E402
 
-from benchmarks import generate  # noqa: E402
+from benchmarks import generate, harness  # noqa: E402
+from benchmarks.harness import free_port, git_state, loadavg, percentile, wait_until_serving  # noqa: E402
 
-DATA = REPO / "benchmarks" / "data"
 RESULTS_JSON = REPO / "benchmarks" / "results" / "load.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 START_MARK = "<!-- bench_load:start -->"
 END_MARK = "<!-- bench_load:end -->"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_load"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
+SMOKE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_load_smoke"
+SMOKE_REDIS = "redis://127.0.0.1:6379/12"
 STAFF_PREFIX = "load"
 STAFF_PASSWORD = "bench-load-password"
 SINK_DOMAIN = "sink.bench.example"
@@ -132,15 +130,6 @@ WHERE_LINE = re.compile(r'<p class="where">(.*?)</p>', re.S)
 # Small helpers (as in bench_search.py)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def summary(values_s: list[float], seconds: float) -> dict:
     ms = [v * 1000 for v in values_s]
     return {
@@ -154,60 +143,13 @@ def summary(values_s: list[float], seconds: float) -> dict:
     }
 
 
-def loadavg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def git_state() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ":!benchmarks"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        return f"{head}{' + uncommitted changes outside benchmarks/' if dirty else ''}"
-    except OSError:
-        return "unknown"
-
-
 def machine_info(postgres_version: str, redis_version: str) -> dict:
-    memory = ""
-    try:
-        with open("/proc/meminfo") as handle:
-            memory = f"{int(handle.readline().split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import aiosmtpd
     from importlib.metadata import version
 
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "memory": memory,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "postgresql": postgres_version,
-        "redis": redis_version,
-        "gunicorn": version("gunicorn"),
-        "aiosmtpd": aiosmtpd.__version__,
-        "flask": version("flask"),
-        "psycopg": version("psycopg"),
-    }
+    import aiosmtpd
+
+    return harness.machine_info(postgres_version, redis=redis_version, gunicorn=version("gunicorn"),
+                                aiosmtpd=aiosmtpd.__version__, flask=version("flask"), psycopg=version("psycopg"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,14 +178,7 @@ def postgres_version(url: str) -> str:
 
 
 def count_patients(url: str) -> int | None:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return connection.scalar(text("SELECT count(*) FROM patients"))
-    except Exception:  # noqa: BLE001 - no such database or table: build it
-        return None
-    finally:
-        engine.dispose()
+    return harness.count_rows(url)
 
 
 def migrations_head() -> str | None:
@@ -266,7 +201,7 @@ def database_revision(url: str) -> str | None:
 def prepare_data(url: str, n: int, seed: int, rebuild: bool) -> tuple[dict, bool]:
     """The generator's report, building the database when it is not the same size and seed, or
     its schema is not the migrations' head (the code changed since it was built)."""
-    marker = DATA / f"load-postgresql-{make_url(url).database}.json"
+    marker = harness.output.data / f"load-postgresql-{make_url(url).database}.json"
     if not rebuild and marker.exists():
         report = json.loads(marker.read_text())
         if (report.get("n") == n and report.get("seed") == seed and report.get("url") == url
@@ -277,7 +212,7 @@ def prepare_data(url: str, n: int, seed: int, rebuild: bool) -> tuple[dict, bool
     marker.unlink(missing_ok=True)
     report = generate.build(url, n, seed).__dict__
     report["url"] = url
-    DATA.mkdir(parents=True, exist_ok=True)
+    harness.output.data.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(report, indent=1, default=str))
     print(f"built in {report['seconds_total']:.1f} s", file=sys.stderr)
     return report, True
@@ -294,7 +229,7 @@ def ensure_staff(url: str, practice_id: int, users: int) -> int:
     from models import Practice
     from services.identity.staff import create_staff, find_staff_by_username
 
-    app = generate.make_app(url)
+    app = harness.make_app(url)
     created = 0
     with app.app_context():
         practice = db.session.get(Practice, practice_id)
@@ -393,9 +328,9 @@ def scrypt_cost_ms(repeat: int = 5) -> float:
 
 def flush_redis(uri: str) -> str:
     """FLUSHDB on the one database number the URL names; returns the server's version."""
-    import redis
-
     from urllib.parse import urlsplit
+
+    import redis
 
     path = urlsplit(uri).path.strip("/")
     if not path.isdigit():
@@ -586,7 +521,7 @@ def gunicorn_env(database_url: str, mail_port: int, redis_uri: str) -> dict[str,
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER"}}
     env.update(
         DATABASE_URL=database_url,
-        SECRET_KEY=generate.SECRET_KEY,
+        SECRET_KEY=harness.SECRET_KEY,
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(mail_port),
         MAIL_DEFAULT_SENDER=MAIL_SENDER,
@@ -594,25 +529,6 @@ def gunicorn_env(database_url: str, mail_port: int, redis_uri: str) -> dict[str,
         RATELIMIT_STORAGE_URI=redis_uri,
     )
     return env
-
-
-def wait_until_serving(process: subprocess.Popen, port: int, log_path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/signin")
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            if response.status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer within {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
 
 
 def stop_process_group(process: subprocess.Popen | None, name: str) -> None:
@@ -636,61 +552,12 @@ def stop_process_group(process: subprocess.Popen | None, name: str) -> None:
 # The client: one thread per simulated staff member
 
 
-class Http:
-    """One keep-alive connection from a fixed source address, with a cookie jar."""
-
-    def __init__(self, port: int, source_ip: str, timeout: float):
-        self.port = port
-        self.source_ip = source_ip
-        self.timeout = timeout
-        self.conn: http.client.HTTPConnection | None = None
-        self.cookies: dict[str, str] = {}
-        self.retries = 0
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+class Http(harness.Http):
+    """The harness's keep-alive connection, answering with text."""
 
     def request(self, method: str, path: str, fields: dict | None = None, headers: dict | None = None):
-        body = urlencode(fields).encode() if fields is not None else None
-        sent_headers = dict(headers or {})
-        if body is not None:
-            sent_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        for attempt in range(2):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout,
-                                                       source_address=(self.source_ip, 0))
-            reused = self.conn.sock is not None
-            if self.cookies:
-                sent_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            try:
-                self.conn.request(method, path, body=body, headers=sent_headers)
-                response = self.conn.getresponse()
-                data = response.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()
-                if reused and attempt == 0:
-                    # The server closed an idle keep-alive connection as we reused it (what
-                    # browsers retry too; an issue POST is protected by its idempotency key).
-                    self.retries += 1
-                    continue
-                raise
-            except Exception:
-                self.close()
-                raise
-            for header in response.headers.get_all("Set-Cookie") or []:
-                cookie = SimpleCookie()
-                cookie.load(header)
-                for name, morsel in cookie.items():
-                    if morsel.value == "" or morsel["max-age"] == "0":
-                        self.cookies.pop(name, None)
-                    else:
-                        self.cookies[name] = morsel.value
-            if response.will_close:
-                self.close()
-            return response.status, response.headers, data.decode("utf-8", "replace")
-        raise AssertionError("unreachable")
+        status, response_headers, data = super().request(method, path, fields, headers)
+        return status, response_headers, data.decode("utf-8", "replace")
 
 
 class Unexpected(Exception):
@@ -933,7 +800,15 @@ def main() -> None:
     parser.add_argument("--results-md", type=Path, default=RESULTS_MD)
     parser.add_argument("--results-json", type=Path, default=RESULTS_JSON)
     parser.add_argument("--render-only", action="store_true", help="rewrite --results-md from --results-json")
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    harness.smoke_paths(args, "load")
+    if args.smoke:
+        args.users, args.duration, args.warmup, args.workers, args.threads = 2, 3, 1, 1, 2
+        args.patients, args.prefixes, args.prefix_length = 300, 5, 1
+        if args.postgres == DEFAULT_POSTGRES:
+            args.postgres = SMOKE_POSTGRES
+        if args.redis == DEFAULT_REDIS:
+            args.redis = SMOKE_REDIS
     if args.render_only:
         write_results(args.results_md, render(json.loads(args.results_json.read_text())))
         return
@@ -965,7 +840,7 @@ def main() -> None:
           f"{len(prefixes)} prefixes, {prefixes[0][0]!r} {prefixes[0][1]} to {prefixes[-1][0]!r} {prefixes[-1][1]} patients) "
           f"in {setup_seconds:.1f} s", file=sys.stderr)
 
-    workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    workdir = harness.output.results if args.smoke else Path(tempfile.mkdtemp(prefix="bench-load-"))
     log_path = workdir / "gunicorn.log"
     gunicorn: subprocess.Popen | None = None
     sink: multiprocessing.Process | None = None
@@ -1259,7 +1134,7 @@ def print_summary(r: dict) -> None:
               file=sys.stderr)
     print(f"  mail: {r['mail']}", file=sys.stderr)
     print(f"  welcome_messages: {r['database_after']['welcome_messages_by_status']}", file=sys.stderr)
-    print(f"  cpu: " + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items()), file=sys.stderr)
+    print("  cpu: " + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu"].items()), file=sys.stderr)
     for what, count in r["errors_by_reason"][:10]:
         print(f"  error x{count}: {what}", file=sys.stderr)
 

@@ -36,20 +36,14 @@ section between the `bench_search` markers of benchmarks/RESULTS.md is rewritten
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import os
-import platform
 import re
-import sqlite3
-import statistics
 import sys
-import threading
 import time
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
-from http.cookies import SimpleCookie
+from datetime import date, datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,9 +52,21 @@ if str(REPO) not in sys.path:
 
 from sqlalchemy import event, func, make_url, select, text  # noqa: E402
 
-from benchmarks import generate  # noqa: E402
+from benchmarks import generate, harness  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    Http,
+    count_rows,
+    csrf_token,
+    git_state,
+    http_server,
+    loadavg,
+    machine_info,
+    make_app,
+    postgres_reachable,
+    signed_in_test_client,
+    summary,
+)
 
-DATA = REPO / "benchmarks" / "data"
 RESULTS_JSON = REPO / "benchmarks" / "results" / "search.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 START_MARK = "<!-- bench_search:start -->"
@@ -97,73 +103,12 @@ def query_set(dob: date | None = None) -> list[tuple[str, dict, bool]]:
 # Small helpers
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(values_s: list[float]) -> dict:
-    ms = [v * 1000 for v in values_s]
-    return {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "mean": statistics.fmean(ms) if ms else float("nan"), "n": len(ms)}
-
-
-def loadavg() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def git_state() -> str:
-    """The commit measured, and whether the working tree differed from it."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ":!benchmarks"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        return f"{head}{' + uncommitted changes outside benchmarks/' if dirty else ''}"
-    except OSError:
-        return "unknown"
-
-
-def machine_info(postgres_version: str | None) -> dict:
-    memory = ""
-    try:
-        with open("/proc/meminfo") as handle:
-            kb = int(handle.readline().split()[1])
-        memory = f"{kb / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "memory": memory,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "postgresql": postgres_version,
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # Data
 
 
 def sqlite_url(n: int) -> str:
-    return f"sqlite:///{DATA / f'search-{n}.sqlite3'}"
+    return f"sqlite:///{harness.output.data / f'search-{n}.sqlite3'}"
 
 
 def postgres_url(base: str, n: int) -> str:
@@ -174,89 +119,29 @@ def postgres_url(base: str, n: int) -> str:
 
 def prepare_data(database: str, url: str, n: int, seed: int, rebuild: bool) -> tuple[dict, bool]:
     """The generator's report for this database and size, building the data when needed."""
-    marker = DATA / (f"search-{n}.sqlite3.json" if database == "sqlite" else f"search-postgresql-{n}.json")
+    marker = harness.output.data / (f"search-{n}.sqlite3.json" if database == "sqlite" else f"search-postgresql-{n}.json")
     if not rebuild and marker.exists():
         report = json.loads(marker.read_text())
         if (report.get("n") == n and report.get("seed") == seed and report.get("url") == url
-                and report.get("generator_version") == generate.GENERATOR_VERSION and _count_patients(url) == n):
+                and report.get("generator_version") == generate.GENERATOR_VERSION and count_rows(url) == n):
             return report, False
     print(f"[{database} {n:,}] generating ...", file=sys.stderr)
     report = generate.build(url, n, seed).__dict__
     report["url"] = url
-    DATA.mkdir(parents=True, exist_ok=True)
+    harness.output.data.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(report, indent=1, default=str))
     print(f"[{database} {n:,}] generated in {report['seconds_total']:.1f} s (load {report['seconds_load']:.1f} s)", file=sys.stderr)
     return report, True
-
-
-def _count_patients(url: str) -> int | None:
-    from sqlalchemy import create_engine
-
-    if make_url(url).get_backend_name() == "sqlite" and not Path(make_url(url).database).exists():
-        return None
-    try:
-        engine = create_engine(url)
-        with engine.connect() as connection:
-            count = connection.scalar(text("SELECT count(*) FROM patients"))
-        engine.dispose()
-        return count
-    except Exception:  # noqa: BLE001 - no such table / database: rebuild
-        return None
-
-
-def postgres_reachable(url: str) -> str | None:
-    """The server's version, or None (with the reason printed) when it cannot be used."""
-    from sqlalchemy import create_engine
-
-    try:
-        if not (make_url(url).database or "").startswith("bench"):
-            raise SystemExit(f"refusing database {make_url(url).database!r}: benchmark databases' names start with 'bench'")
-        engine = create_engine(make_url(url).set(database="postgres"))
-        with engine.connect() as connection:
-            version = connection.scalar(text("SHOW server_version"))
-        engine.dispose()
-        return version
-    except SystemExit:
-        raise
-    except Exception as error:  # noqa: BLE001
-        print(f"PostgreSQL skipped: cannot use {make_url(url).render_as_string()}: {error}", file=sys.stderr)
-        return None
 
 
 # ---------------------------------------------------------------------------------------------
 # The app, a signed-in client, and instruments
 
 
-def make_app(url: str):
-    from app import create_app
-
-    return create_app({
-        "SECRET_KEY": generate.SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": url,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "PORTAL_URL": "https://portal.bench.example/portal/register",
-    })
-
-
-def csrf_token(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    if not match:
-        raise SystemExit("the Sign in page carries no CSRF token")
-    return match.group(1)
-
-
-def signed_in_test_client(app, username: str, password: str):
-    client = app.test_client()
-    page = client.get("/signin")
-    response = client.post("/signin", data={"username": username, "password": password, "csrf_token": csrf_token(page.get_data(as_text=True))})
-    if response.status_code != 302 or "/patients" not in response.headers.get("Location", ""):
-        raise SystemExit(f"sign-in failed: {response.status_code} {response.headers.get('Location')}")
-    return client
-
-
 class Timers:
-    """Wraps the view's search_patients and audit with timers (module globals, so the view
-    picks the wrappers up); `audit_enabled = False` turns the audit row into a no-op."""
+    """Wraps the view's search_patients and audit.record_alone with timers (the view's module
+    globals, so the view picks the wrappers up); `audit_enabled = False` turns the audit row
+    into a no-op."""
 
     def __init__(self):
         import blueprints.patient_admin as view
@@ -280,12 +165,12 @@ class Timers:
                 return None
             started = time.perf_counter()
             try:
-                return self.original_audit(*args, **kwargs)
+                return self.original_audit.record_alone(*args, **kwargs)
             finally:
                 self.audit_s.append(time.perf_counter() - started)
 
         view.search_patients = timed_search
-        view.audit = timed_audit
+        view.audit = SimpleNamespace(**{**vars(self.original_audit), "record_alone": timed_audit})
 
     def reset(self):
         self.search_s.clear()
@@ -497,58 +382,6 @@ def summarize_postgres(lines: list[str]) -> dict:
         "top_buffers": buffers,
         "rows_removed_by_filter": rows_removed,
     }
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP
-
-
-class Http:
-    """One persistent HTTP/1.1 connection with a cookie jar."""
-
-    def __init__(self, port: int):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        self.cookies: dict[str, str] = {}
-
-    def request(self, method: str, path: str, body: str | None = None, headers: dict | None = None):
-        headers = dict(headers or {})
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.connection.request(method, path, body=body, headers=headers)
-        response = self.connection.getresponse()
-        data = response.read()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            jar = SimpleCookie()
-            jar.load(header)
-            for key, morsel in jar.items():
-                self.cookies[key] = morsel.value
-        return response.status, response.headers, data
-
-    def close(self):
-        self.connection.close()
-
-
-@contextmanager
-def http_server(app):
-    from werkzeug.serving import WSGIRequestHandler, make_server
-
-    class Handler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive
-
-        def log_request(self, *args, **kwargs):
-            pass
-
-    server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -940,7 +773,13 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="regenerate the data even when it could be reused")
     parser.add_argument("--note", action="append", default=[], help="a note printed above the tables (repeatable)")
     parser.add_argument("--render-only", action="store_true", help="rewrite RESULTS.md from results/search.json")
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    if args.smoke:
+        global RESULTS_JSON, RESULTS_MD
+        RESULTS_JSON, RESULTS_MD = harness.output.results / "search.json", harness.results_md()
+        args.sizes, args.databases, args.requests, args.warmup = "300", "sqlite", 3, 1
+    elif args.results_dir:
+        RESULTS_JSON = args.results_dir / "search.json"
 
     store = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {"runs": {}}
     if args.note:
@@ -967,7 +806,7 @@ def main() -> None:
             RESULTS_JSON.parent.mkdir(parents=True, exist_ok=True)
             RESULTS_JSON.write_text(json.dumps(store, indent=1, default=str))
             write_results(store)
-    print(f"wrote {RESULTS_MD.relative_to(REPO)} and {RESULTS_JSON.relative_to(REPO)}", file=sys.stderr)
+    print(f"wrote {RESULTS_MD} and {RESULTS_JSON}", file=sys.stderr)
 
 
 if __name__ == "__main__":

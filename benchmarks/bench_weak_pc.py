@@ -73,7 +73,6 @@ Output: benchmarks/results/weak_pc.json (every run's figures) and the section be
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -89,8 +88,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-DATA = REPO / "benchmarks" / "data"
-TRACES = DATA / "traces"
+from benchmarks import harness  # noqa: E402
+
 RESULTS_JSON = REPO / "benchmarks" / "results" / "weak_pc.json"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 START_MARK = "<!-- bench_weak_pc:start -->"
@@ -366,8 +365,6 @@ def serve(url: str, port: int) -> None:
 
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from benchmarks.bench_search import make_app
-
     class Handler(WSGIRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as a browser expects
 
@@ -375,41 +372,25 @@ def serve(url: str, port: int) -> None:
             pass
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app = make_app(url)
+    app = harness.make_app(url)
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.serve_forever(poll_interval=0.05)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(url: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--serve-url", url, "--serve-port", str(port)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the app server exited ({process.returncode}); see {log_path}")
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/signin")
-            if connection.getresponse().status == 200:
-                connection.close()
-                return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit(f"the app server did not answer within 60 s; see {log_path}")
+    port = harness.free_port()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-url", url, "--serve-port", str(port)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        harness.wait_until_serving(process, port, log_path)
+    except SystemExit:
+        stop_server(process)
+        raise
+    return process, f"http://127.0.0.1:{port}"
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -868,15 +849,16 @@ def analyze_trace(trace) -> dict | None:
 
 
 def traced(tab: Tab, label: str, run) -> dict:
-    TRACES.mkdir(parents=True, exist_ok=True)
-    path = TRACES / f"weak_pc-{label}.json"
+    traces = harness.output.data / "traces"
+    traces.mkdir(parents=True, exist_ok=True)
+    path = traces / f"weak_pc-{label}.json"
     tab.browser.start_tracing(page=tab.page, categories=TRACE_CATEGORIES)
     try:
         result = run()
     finally:
         data = tab.browser.stop_tracing()
     path.write_bytes(data)
-    return {"total": result.get("total"), "trace": analyze_trace(json.loads(data)), "trace_file": str(path.relative_to(REPO))}
+    return {"total": result.get("total"), "trace": analyze_trace(json.loads(data)), "trace_file": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1409,7 +1391,10 @@ def main() -> None:
     parser.add_argument("--render-only", action="store_true", help="rewrite --results-md from --results-json, measuring nothing")
     parser.add_argument("--serve-url", help=argparse.SUPPRESS)
     parser.add_argument("--serve-port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    harness.smoke_paths(args, "weak_pc")
+    if args.smoke:
+        args.patients, args.runs, args.warmup, args.rate, args.profile_runs = 300, 1, 0, 2, 1
     if args.serve_url:
         serve(args.serve_url, args.serve_port)
         return
@@ -1425,7 +1410,8 @@ def main() -> None:
         return
 
     started = time.monotonic()
-    from benchmarks.bench_search import git_state, loadavg, machine_info, prepare_data, sqlite_url
+    from benchmarks.bench_search import prepare_data, sqlite_url
+    from benchmarks.harness import git_state, loadavg, machine_info
 
     wait_for_chromium()
     load_before = loadavg()
@@ -1441,7 +1427,8 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    server, base = start_server(url, Path("/tmp") / f"bench_weak_pc-server-{os.getpid()}.log")
+    server_log = harness.output.results if args.smoke else Path("/tmp")
+    server, base = start_server(url, server_log / f"bench_weak_pc-server-{os.getpid()}.log")
     rates = [1.0] + ([float(args.rate)] if args.rate != 1 else [])
     result = {
         "command": "python benchmarks/bench_weak_pc.py " + " ".join(sys.argv[1:]),

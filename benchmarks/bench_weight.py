@@ -15,6 +15,7 @@ their versioned URL; HTML uncompressed (it carries CSRF tokens and, once, a PIN:
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 import re
@@ -26,7 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+from benchmarks import harness  # noqa: E402
+
 BEGIN, END = "<!-- bench_weight -->", "<!-- /bench_weight -->"
 HX = {"HX-Request": "true"}
 CHROMIUM = {"Accept-Encoding": "gzip, deflate, br, zstd"}
@@ -37,12 +39,14 @@ def sizes(body: bytes) -> tuple[int, int, int]:
 
 
 def main() -> None:
+    harness.parse_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     folder = tempfile.mkdtemp(prefix="bench-weight-")
     os.environ["DATABASE_URL"] = f"sqlite:///{folder}/weight.sqlite3"
     os.environ.pop("MAIL_SERVER", None)
+    from flask_migrate import upgrade
+
     from app import create_app
     from blueprints.extensions import db
-    from flask_migrate import upgrade
     from models import Patient
 
     app = create_app({"SECRET_KEY": "bench-weight", "TESTING": True})
@@ -108,11 +112,21 @@ def main() -> None:
     ):
         swaps.append(pair(label, toggle_url, "POST", {**base, **change}))
 
+    result = {"measured": date.today().isoformat(), "first_load": rows, "total": total, "swaps": swaps}
+    harness.write_result("weight", result)
+    table = render(result)
+    print(table)
+    harness.replace_section(BEGIN, END, table)
+
+
+def render(result: dict) -> str:
+    """This benchmark's section of RESULTS.md, from its JSON."""
+    rows, total, swaps = result["first_load"], result["total"], result["swaps"]
     lines = [
         BEGIN,
         "## Weight (benchmarks/bench_weight.py)",
         "",
-        f"Measured {date.today().isoformat()} on the demo data (`seed-demo`), Flask's test client; gzip by "
+        f"Measured {result['measured']} on the demo data (`seed-demo`), Flask's test client; gzip by "
         "Python at level 6 and 9. Targets: first load <= 30 KB gzipped, each swap <= 5 KB gzipped.",
         "",
         "| first load of Patient Administration | kind | raw (B) | gzip -6 (B) | gzip -9 (B) | as served (B) | encoding | Cache-Control |",
@@ -128,15 +142,7 @@ def main() -> None:
         full_cells = f"{full[0]:,} | {full[1]:,}" if full else "— (a POST that only swaps) | —"
         lines.append(f"| {name} | {fragment[0]:,} | {fragment[1]:,} | {full_cells} |")
     lines += ["", END]
-    table = "\n".join(lines)
-    print(table)
-
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + table + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + table + "\n"
-    RESULTS.write_text(text)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

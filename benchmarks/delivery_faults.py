@@ -34,43 +34,54 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from aiosmtpd.controller import Controller  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
-from tests.support import csrf_token_from, free_port, make_patient, make_practice, make_staff, sign_in  # noqa: E402
-from tests.test_delivery_faults import GreylistingHandler, RefusingHandler, point_mail_at  # noqa: E402
-from tests.test_registration import HX, issue  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import HX, AcceptingHandler, GreylistingHandler, RefusingHandler, free_port, point_mail_at  # noqa: E402
 
-
-class Accepting:
-    async def handle_DATA(self, server, session, envelope):
-        return "250 OK"
+STAFF_USERNAME, STAFF_PASSWORD = "bench-faults", "bench-faults-password"
 
 
 def make_app(database_url: str, timeout: float):
-    from flask_migrate import upgrade
-
-    from app import create_app
+    """Migrated (PostgreSQL: wiped first), with a practice and its staff login."""
     from blueprints.extensions import db
+    from services.identity.staff import create_practice, create_staff
 
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "benchmark-secret-key-not-for-production",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": free_port(),
-        "MAIL_DEFAULT_SENDER": "Bench Pediatrics <portal@bench.example>",
-        "MAIL_TIMEOUT_SECONDS": timeout,
-        "PORTAL_URL": "https://portal.bench.example/portal/register",
-        "RATELIMIT_STORAGE_URI": "memory://",
-    })
+    harness.fresh_database(database_url)
+    app = harness.make_app(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(),
+                           MAIL_DEFAULT_SENDER=harness.MAIL_SENDER, MAIL_TIMEOUT_SECONDS=timeout)
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
-        upgrade(directory=str(REPO / "migrations"))
+        practice = create_practice(db.session, "Bench Pediatrics", None, "America/New_York")
+        create_staff(db.session, STAFF_USERNAME, STAFF_PASSWORD, practice, False, hash_method=harness.CHEAP_HASH)
+        db.session.commit()
+        practice_id = practice.id
         db.session.remove()
-    return app
+    return app, practice_id
+
+
+def make_patient(app, practice_id: int, last: str) -> int:
+    from blueprints.extensions import db
+    from models import Patient
+
+    with app.app_context():
+        patient = Patient(practice_id=practice_id, chart_number=f"F-{last}", date_of_birth=date(2018, 5, 17),
+                          guardian_email="dana.carter@example.com", imported_portal_status="unregistered",
+                          name_is_unofficial=False)
+        patient.set_names("Emma", last)
+        db.session.add(patient)
+        db.session.commit()
+        patient_id = patient.id
+        db.session.remove()
+    return patient_id
+
+
+def issue(client, csrf: str, patient_id: int):
+    """Send PIN by email from the Patient Registration window, as staff do."""
+    window = client.get(f"/patients/{patient_id}/registration", headers=HX).get_data(as_text=True)
+    key = harness.IDEMPOTENCY_KEY.search(window).group(1)
+    data = {"method": "pin", "access": "full", "send_by": "email", "email": "dana.carter@example.com",
+            "action": "send", "idempotency_key": key}
+    return client.post(f"/patients/{patient_id}/registration", data=data, headers={**HX, "X-CSRFToken": csrf})
 
 
 class Fault:
@@ -89,7 +100,7 @@ class Fault:
             self.sock.bind(("127.0.0.1", 0))
             self.sock.listen(64)
             return self.sock.getsockname()[1]
-        handler = {"accepting": Accepting(), "451 then success": GreylistingHandler(), "550": RefusingHandler()}[self.name]
+        handler = {"accepting": AcceptingHandler(), "451 then success": GreylistingHandler(), "550": RefusingHandler()}[self.name]
         port = free_port()
         self.controller = Controller(handler, hostname="127.0.0.1", port=port)
         self.controller.start()
@@ -122,39 +133,38 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="issues per fault; median and max are shown (default 3)")
     parser.add_argument("--timeout", type=float, default=5, help="MAIL_TIMEOUT_SECONDS (default 5, the production default)")
     parser.add_argument("--postgres", metavar="URL", help="use this PostgreSQL database instead of a fresh SQLite one (WIPED)")
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    if args.smoke:
+        # A short timeout keeps the silent server's wait short: the smoke run checks it works.
+        args.repeats, args.timeout, args.postgres = 1, 1, None
 
     with tempfile.TemporaryDirectory(prefix="faults-bench-") as folder:
         url = args.postgres or f"sqlite:///{Path(folder) / 'faults.sqlite3'}"
-        app = make_app(url, args.timeout)
-        practice = make_practice(app, "Bench Pediatrics")
-        make_staff(app, practice)
-        client = app.test_client()
-        assert sign_in(client).status_code == 302
-        client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
+        app, practice_id = make_app(url, args.timeout)
+        client = harness.signed_in_test_client(app, STAFF_USERNAME, STAFF_PASSWORD)
+        csrf = harness.csrf_token(client.get("/patients").get_data(as_text=True))
 
         rows = []
         for fault in ("accepting", "refused", "silent", "451 then success", "550"):
             times, statuses, states, retries = [], set(), set(), []
             for repeat in range(args.repeats):
-                patient = make_patient(app, practice, "Emma", f"Fault{len(rows)}x{repeat}", date(2018, 5, 17),
-                                       guardian_email="dana.carter@example.com")
+                patient_id = make_patient(app, practice_id, f"Fault{len(rows)}x{repeat}")
                 with Fault(fault) as port:
                     point_mail_at(app, MAIL_PORT=port)
                     started = time.perf_counter()
-                    response = issue(client, patient.id)
+                    response = issue(client, csrf, patient_id)
                     times.append(time.perf_counter() - started)
                     statuses.add(response.status_code)
                     body = html.unescape(response.get_data(as_text=True))
                     if response.status_code == 200 and 'class="pin">' not in body:
                         statuses.add("no PIN shown")
-                    state, message_id = message_state(app, patient.id)
+                    state, message_id = message_state(app, patient_id)
                     if fault == "451 then success":
                         started = time.perf_counter()
-                        retry = client.post(f"/patients/{patient.id}/messages/{message_id}/retry",
-                                            headers={**HX, "X-CSRFToken": client.csrf_token})
+                        retry = client.post(f"/patients/{patient_id}/messages/{message_id}/retry",
+                                            headers={**HX, "X-CSRFToken": csrf})
                         retries.append(time.perf_counter() - started)
-                        after, _ = message_state(app, patient.id)
+                        after, _ = message_state(app, patient_id)
                         state += f" → Retry {retry.status_code} → {after}"
                     states.add(state)
             rows.append((fault, statuses, times, states, retries))
@@ -177,6 +187,11 @@ def main() -> None:
         if retries:
             state += f" (Retry took {statistics.median(retries):.3f} s)"
         print(f"| {fault} | {status} | {statistics.median(times):.3f} | {max(times):.3f} | {ok} | {state} |")
+    harness.write_result("delivery_faults", {
+        "machine": harness.machine_info(), "database": database, "mail_timeout_seconds": args.timeout,
+        "repeats": args.repeats,
+        "faults": [{"fault": fault, "statuses": sorted(map(str, statuses)), "seconds": times, "states": sorted(states),
+                    "retry_seconds": retries} for fault, statuses, times, states, retries in rows]})
 
 
 if __name__ == "__main__":

@@ -55,10 +55,8 @@ import argparse
 import bisect
 import itertools
 import json
-import os
 import random
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -71,9 +69,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
+from sqlalchemy import make_url  # noqa: E402
 
-from benchmarks import names_us  # noqa: E402
+from benchmarks import harness, names_us  # noqa: E402
+from benchmarks.harness import absolute_sqlite_url, ensure_postgres_database, make_app, migrate, wipe  # noqa: E402
 from models.patient import Patient  # noqa: E402
 
 GENERATOR_VERSION = 1
@@ -81,7 +80,7 @@ PRACTICE_COUNT = 10
 SEARCHED_PRACTICE = "Bench Pediatrics 01"
 STAFF_USERNAME = "bench"
 STAFF_PASSWORD = "bench-search-password"
-SECRET_KEY = "benchmark-secret-key-not-for-production"
+SECRET_KEY = harness.SECRET_KEY
 BATCH = 20_000
 TAIL_SURNAMES = 60_000
 TAIL_GIVEN = 6_000
@@ -260,7 +259,6 @@ class PatientFactory:
         self.charts: dict[int, int] = {}
         self.counters = Counters()
         self.ages = Weighted(list(enumerate(AGE_WEIGHTS)))
-        self.setter = SimpleNamespace()
 
     def _next(self, kind: str) -> int:
         self.ids[kind] += 1
@@ -355,8 +353,7 @@ class PatientFactory:
                 counters.placeholder_names += 1
             else:
                 first = self._given(sex, age, hispanic)
-            Patient.set_names(self.setter, first, last)  # the model's own normalisation
-            s = self.setter
+            s = SimpleNamespace(**Patient.name_columns(first, last))  # the model's own name rules
             if s.first_name_norm != s.first_name.casefold() or s.last_name_norm != s.last_name.casefold():
                 counters.accented_or_punctuated += 1
             elif "-" in s.last_name or "'" in s.last_name or "-" in s.first_name:
@@ -464,78 +461,6 @@ def family_stream(factory: PatientFactory, practice_ids: list[int], n: int):
 
 # ---------------------------------------------------------------------------------------------
 # Database
-
-
-def flask_env(database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "MAIL_")) and k not in {"DATABASE_URL", "SECRET_KEY", "OUTBOX_KEY"}}
-    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY)
-    return env
-
-
-def flask_command(*args: str) -> list[str]:
-    script = Path(sys.executable).with_name("flask")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "flask"]
-    return [*base, "--app", "app", *args]
-
-
-def absolute_sqlite_url(database_url: str) -> str:
-    """Flask-SQLAlchemy reads a relative SQLite path as relative to instance/: make it absolute."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
-        return url.set(database=str(Path(url.database).resolve())).render_as_string(hide_password=False)
-    return database_url
-
-
-def wipe(database_url: str) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    if not (url.database or "").startswith("bench"):
-        raise SystemExit(f"refusing to wipe database {url.database!r}: its name must start with 'bench'")
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
-def ensure_postgres_database(database_url: str) -> None:
-    """CREATE DATABASE when it does not exist yet (names starting with 'bench' only)."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        return
-    if not (url.database or "").startswith("bench"):
-        raise SystemExit(f"refusing database {url.database!r}: benchmark databases' names start with 'bench'")
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database})
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{url.database}"'))
-    admin.dispose()
-
-
-def migrate(database_url: str) -> float:
-    started = time.monotonic()
-    result = subprocess.run(flask_command("db", "upgrade"), cwd=REPO, env=flask_env(database_url),
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode:
-        raise SystemExit(f"flask db upgrade failed:\n{result.stderr}")
-    return time.monotonic() - started
-
-
-def make_app(database_url: str):
-    from app import create_app
-
-    return create_app({
-        "SECRET_KEY": SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "PORTAL_URL": "https://portal.bench.example/portal/register",
-    })
 
 
 def create_practices_and_staff(database_url: str) -> tuple[list[int], int, dict[str, int]]:
@@ -740,12 +665,18 @@ def check(database_url: str, report: BuildReport, samples: int = 50) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", required=True, help="SQLAlchemy URL (SQLite file replaced; PostgreSQL WIPED)")
+    parser.add_argument("--database-url", help="SQLAlchemy URL (SQLite file replaced; PostgreSQL WIPED); required but with --smoke")
     parser.add_argument("-n", type=int, default=10_000, help="patients in all (default 10000)")
     parser.add_argument("--seed", type=int, default=20261126)
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    if args.smoke:
+        args.database_url, args.n = f"sqlite:///{harness.output.data / 'generate.sqlite3'}", 300
+    elif not args.database_url:
+        parser.error("--database-url is required")
     report = build(args.database_url, args.n, args.seed)
     print(json.dumps(asdict(report), indent=2, default=str))
+    if args.smoke or args.results_dir:
+        harness.write_result("generate", asdict(report))
 
 
 if __name__ == "__main__":

@@ -231,8 +231,8 @@ ACCENTED_GIVEN = {
     "Andres": "Andrés", "Matias": "Matías", "Sebastian": "Sebastián", "Angel": "Ángel",
     "Ramon": "Ramón", "Joaquin": "Joaquín", "Nicolas": "Nicolás", "Adrian": "Adrián",
     "Julian": "Julián", "Ruben": "Rubén", "Tomas": "Tomás", "Hector": "Héctor", "Cesar": "César",
-    "Efrain": "Efraín", "Noe": "Noé", "Ivan": "Iván", "Oscar": "Óscar", 
-    "Elias": "Elías", "Josue": "Josué", "Ines": "Inés", "Raul": "Raúl", 
+    "Efrain": "Efraín", "Noe": "Noé", "Ivan": "Iván", "Oscar": "Óscar",
+    "Elias": "Elías", "Josue": "Josué", "Ines": "Inés", "Raul": "Raúl",
     "Genesis": "Génesis", "Aimee": "Aimée", "Noemi": "Noemí", "Eloise": "Éloïse",
 }
 

@@ -22,10 +22,7 @@ row ended `sent` with its body erased.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,14 +41,8 @@ import aiosmtpd  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 from sqlalchemy import bindparam, func, select, text, update  # noqa: E402
 
-SECRET_KEY = "benchmark-secret-key-not-for-production"
-CHEAP_HASH = "scrypt:1024:8:1"  # setup speed only; the worker never hashes
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import CHEAP_HASH, flask_command, free_port  # noqa: E402
 
 
 class CountingSink:
@@ -80,59 +71,14 @@ class CountingSink:
         return "250 OK"
 
 
-def flask_command(*args: str) -> list[str]:
-    script = Path(sys.executable).with_name("flask")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "flask"]
-    return [*base, "--app", "app", *args]
-
-
 def worker_env(database_url: str, mail_port: int) -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith(("FLASK_", "MAIL_")) and k not in {"DATABASE_URL", "SECRET_KEY", "OUTBOX_KEY"}
-    }
-    env.update(
-        DATABASE_URL=database_url,
-        SECRET_KEY=SECRET_KEY,
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=str(mail_port),
-        MAIL_DEFAULT_SENDER="Bench Pediatrics <portal@bench.example>",
-        PORTAL_URL="https://portal.bench.example/portal/register",
-    )
-    return env
-
-
-def migrate(database_url: str) -> float:
-    started = time.monotonic()
-    subprocess.run(
-        flask_command("db", "upgrade"), cwd=REPO, env=worker_env(database_url, 25),
-        check=True, capture_output=True, text=True, timeout=300,
-    )
-    return time.monotonic() - started
-
-
-def wipe_postgres(database_url: str) -> None:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    return harness.flask_env(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=str(mail_port),
+                             MAIL_DEFAULT_SENDER=harness.MAIL_SENDER, PORTAL_URL=harness.PORTAL_URL)
 
 
 def make_app(database_url: str):
-    from app import create_app
-
-    return create_app({
-        "SECRET_KEY": SECRET_KEY,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": free_port(),  # never used: issue_credential makes no inline attempt
-        "HASH_METHOD": CHEAP_HASH,
-        "RATELIMIT_STORAGE_URI": "memory://",
-        "PORTAL_URL": "https://portal.bench.example/portal/register",
-    })
+    # MAIL_PORT is never used: issue_credential makes no inline attempt.
+    return harness.make_app(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), HASH_METHOD=CHEAP_HASH)
 
 
 def populate(app, n: int) -> list[dict]:
@@ -140,6 +86,7 @@ def populate(app, n: int) -> list[dict]:
     message's id and encrypted body, to reset the queue between runs."""
     from blueprints.extensions import db
     from models import Patient, WelcomeMessage, utcnow
+    from services.actor import Actor
     from services.credentials.registration import IssueRequest, SigningKeys, issue_credential
     from services.identity.staff import create_practice
 
@@ -158,10 +105,10 @@ def populate(app, n: int) -> list[dict]:
         session.add_all(patients)
         session.commit()
         keys = SigningKeys.from_config(app.config)
+        actor = Actor.for_command_line(practice.id, clock=utcnow)
         for i, patient in enumerate(patients):
             issue_credential(
-                session, practice=practice, patient=patient, staff_id=None, keys=keys, now=utcnow(),
-                portal_url=app.config["PORTAL_URL"],
+                session, actor, patient=patient, keys=keys, default_portal_url=app.config["PORTAL_URL"],
                 request=IssueRequest(
                     kind="pin", access_level="full", send_by="email", audience="guardian",
                     idempotency_key=uuid.uuid4().hex, email=f"parent{i}@bench.example",
@@ -239,7 +186,7 @@ def one_run(database_url: str, sink: CountingSink, port: int, n: int, timeout: f
 
 
 def bench(label: str, database_url: str, n: int, runs: int, timeout: float) -> dict:
-    migrate_seconds = migrate(database_url)
+    migrate_seconds = harness.fresh_database(database_url)
     app = make_app(database_url)
     started = time.monotonic()
     bodies = populate(app, n)
@@ -279,35 +226,24 @@ def bench(label: str, database_url: str, n: int, runs: int, timeout: float) -> d
     }
 
 
-def machine_info() -> list[tuple[str, str]]:
-    return [
-        ("CPU cores", str(os.cpu_count())),
-        ("CPU", platform.processor() or platform.machine()),
-        ("OS", platform.platform()),
-        ("Python", platform.python_version()),
-        ("SQLite (Python's)", sqlite3.sqlite_version),
-        ("aiosmtpd", aiosmtpd.__version__),
-    ]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=2000, help="queued messages (default 2000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per database; the median is reported (default 3)")
     parser.add_argument("--postgres", metavar="URL", help="also benchmark this PostgreSQL database (its public schema is WIPED)")
     parser.add_argument("--timeout", type=float, default=900, help="give up a run after this many seconds")
-    args = parser.parse_args()
+    args = harness.parse_args(parser)
+    if args.smoke:
+        args.n, args.runs, args.postgres, args.timeout = 20, 1, None, 60
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="outbox-bench-") as folder:
         rows.append(bench("SQLite", f"sqlite:///{Path(folder) / 'bench.sqlite3'}", args.n, args.runs, args.timeout))
     if args.postgres:
-        wipe_postgres(args.postgres)
         rows.append(bench("PostgreSQL", args.postgres, args.n, args.runs, args.timeout))
 
-    print("| machine | |\n| --- | --- |")
-    for name, value in machine_info():
-        print(f"| {name} | {value} |")
+    machine = harness.machine_info(aiosmtpd=aiosmtpd.__version__)
+    print("\n".join(harness.machine_table(machine, (*harness.MACHINE_ROWS, ("aiosmtpd", "aiosmtpd")))))
     print()
     print("Command: `.venv/bin/flask --app app outbox send --loop` (one worker), aiosmtpd sink on 127.0.0.1, "
           "one SMTP connection per message.\n")
@@ -318,6 +254,7 @@ def main() -> None:
             f"| {row['label']} ({row['server'].split(' on ')[0]}) | {row['n']} | {row['runs']} | {row['seconds']:.2f} | "
             f"{row['end_to_end']:.0f} | {row['steady']:.0f} | {row['startup']:.2f} | {row['migrate']:.1f} / {row['setup']:.1f} |"
         )
+    harness.write_result("outbox", {"machine": machine, "databases": rows})
 
 
 if __name__ == "__main__":
