@@ -67,7 +67,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def ensure_csv(n: int, seed: int, bad_share: float) -> dict:
     # PatientFactory draws carriers' ids from this mapping: name -> name puts the carrier's name,
     # as the CSV wants it, where the generator would put its id.
     carriers = {name: name for name, _ in generate.CARRIER_SHARES}
-    factory = generate.PatientFactory(seed, datetime.now(timezone.utc), carriers, 0, "x", "x")
+    factory = generate.PatientFactory(seed, datetime.now(UTC), carriers, 0, "x", "x")
     bad_rng = random.Random(seed + 12)
     columns = {name: generate.PATIENT_COLUMNS.index(name) for name in generate.PATIENT_COLUMNS}
     counts = {"rows": 0, "bad": 0, "with_email": 0, "with_cell": 0, "with_carrier": 0, "accented_or_punctuated": 0}
@@ -576,7 +576,7 @@ def spread(values: list[float]) -> dict:
 def bench_database(database: str, url: str, args, files: dict[int, dict]) -> dict:
     header = header_only_csv()
     result: dict = {
-        "database": database, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "git": git_state(),
+        "database": database, "date": datetime.now(UTC).isoformat(timespec="seconds"), "git": git_state(),
         "load_before": loadavg(), "runs": args.runs, "sizes": {},
     }
     for n, info in files.items():
@@ -770,9 +770,9 @@ def render(store: dict) -> str:
     flat_miss = [LABEL_DB[d] for d, _, f in verdicts if f is False]
     single = all(f is None for _, _, f in verdicts)
     out.append(
-        ("**Verdict:** " + ("the rate target is met" if not rate_miss else f"the rate target is missed on {', '.join(rate_miss)}")
+        "**Verdict:** " + ("the rate target is met" if not rate_miss else f"the rate target is missed on {', '.join(rate_miss)}")
          + "; " + ("memory flatness needs two sizes." if single else "the memory peak is flat." if not flat_miss
-                   else f"the memory peak grows with the file on {', '.join(flat_miss)}."))
+                   else f"the memory peak grows with the file on {', '.join(flat_miss)}.")
     )
     out.append("")
 

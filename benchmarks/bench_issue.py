@@ -58,7 +58,7 @@ import secrets
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -191,7 +191,7 @@ def prepare(url: str, smtp_port: int, hash_method: str | None, patients_needed: 
                              hash_method=app.config.get("HASH_METHOD", PASSWORD_HASH_METHOD))
         session.commit()
         carriers = {c.name: c.id for c in session.query(Carrier)}
-        factory = generate.PatientFactory(seed, datetime.now(timezone.utc), carriers, staff.id, "x", "x")
+        factory = generate.PatientFactory(seed, datetime.now(UTC), carriers, staff.id, "x", "x")
         columns = {name: generate.PATIENT_COLUMNS.index(name) for name in generate.PATIENT_COLUMNS}
         patients = []
         while len(patients) < patients_needed:
@@ -653,7 +653,7 @@ def main() -> None:
     with harness.smtp_sink(Sink()) as (smtp_port, sink):
         for database in databases:
             url = sqlite_url() if database == "sqlite" else args.postgres
-            entry = {"database": database, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            entry = {"database": database, "date": datetime.now(UTC).isoformat(timespec="seconds"),
                      "git": git_state(), "load_before": loadavg(), "n": args.n, "runs": args.runs, "settings": {}}
             for hash_name in hashes:
                 entry["settings"][hash_name] = bench_setting(database, url, hash_name, args, sink, smtp_port)

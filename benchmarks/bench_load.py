@@ -89,7 +89,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -263,7 +263,7 @@ def database_counts(url: str, since: datetime) -> dict:
     """Rows made since `since` (UTC): welcome messages by status, credentials, audit events by
     action; and what the database held before (earlier runs' PINs)."""
     engine = create_engine(url)
-    naive = since.astimezone(timezone.utc).replace(tzinfo=None)
+    naive = since.astimezone(UTC).replace(tzinfo=None)
     with engine.connect() as connection:
         def by(sql):
             return {str(k): v for k, v in connection.execute(text(sql), {"since": naive}).all()}
@@ -573,7 +573,7 @@ class Unexpected(Exception):
 class Staff(threading.Thread):
     """One simulated staff member: signs in, then loops the workflow until told to stop."""
 
-    def __init__(self, index: int, port: int, shared: "Shared", prefixes: list[str], seed: int, timeout: float):
+    def __init__(self, index: int, port: int, shared: Shared, prefixes: list[str], seed: int, timeout: float):
         super().__init__(name=f"staff-{index + 1}", daemon=True)
         self.index = index
         self.username = staff_username(index)
@@ -816,7 +816,7 @@ def main() -> None:
         raise SystemExit("at most 64,516 users (one loopback address each)")
 
     run_started = time.monotonic()
-    started_utc = datetime.now(timezone.utc)
+    started_utc = datetime.now(UTC)
     check_database_name(args.postgres)
     pg_version = postgres_version(args.postgres)
     redis_version = flush_redis(args.redis)
@@ -834,7 +834,7 @@ def main() -> None:
     totals_before = database_totals(args.postgres)
     scrypt_ms = scrypt_cost_ms()
     load_start = loadavg()
-    since = datetime.now(timezone.utc)  # rows made from here on are this run's
+    since = datetime.now(UTC)  # rows made from here on are this run's
     setup_seconds = time.monotonic() - run_started
     print(f"data ready ({'built' if built else 'reused'}; {created} staff logins created; "
           f"{len(prefixes)} prefixes, {prefixes[0][0]!r} {prefixes[0][1]} to {prefixes[-1][0]!r} {prefixes[-1][1]} patients) "

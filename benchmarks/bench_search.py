@@ -41,7 +41,7 @@ import re
 import sys
 import time
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlencode
@@ -409,7 +409,7 @@ def bench_one(database: str, url: str, n: int, args, report: dict) -> dict:
         db.session.remove()
     queries = query_set(dob)
     result = {
-        "database": database, "n": n, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "database": database, "n": n, "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_before": loadavg(), "requests": args.requests, "warmup": args.warmup,
         "generator": {k: report[k] for k in ("seconds_load", "seconds_total", "counters", "built_at") if k in report},
         "queries": {}, "git": git_state(),
@@ -724,7 +724,6 @@ def render(store: dict) -> str:
             out += [f"**{label_db[d]} {hi:,}: {label}** `{urlencode(e['params'])}`", "", "```"]
             out += e["explain"]["plan"]
             out += ["```", ""]
-        r0 = r["queries"][labels[-1]] if labels else None
     sample = runs.get(f"{databases[0]}:{hi}")
     if sample:
         status_sql = sample["queries"].get("ma + status pending", {}).get("sql")

@@ -81,7 +81,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1432,7 +1432,7 @@ def main() -> None:
     rates = [1.0] + ([float(args.rate)] if args.rate != 1 else [])
     result = {
         "command": "python benchmarks/bench_weak_pc.py " + " ".join(sys.argv[1:]),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": git_state(), "load_before": load_before, "patients": args.patients, "runs": args.runs,
         "warmup": args.warmup, "key_gap": args.key_gap, "subjects": subjects, "data_built_this_run": built,
         "targets_ms": TARGETS, "rates": [], "extra_notes": args.note,

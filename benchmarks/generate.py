@@ -61,7 +61,7 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -354,9 +354,7 @@ class PatientFactory:
             else:
                 first = self._given(sex, age, hispanic)
             s = SimpleNamespace(**Patient.name_columns(first, last))  # the model's own name rules
-            if s.first_name_norm != s.first_name.casefold() or s.last_name_norm != s.last_name.casefold():
-                counters.accented_or_punctuated += 1
-            elif "-" in s.last_name or "'" in s.last_name or "-" in s.first_name:
+            if s.first_name_norm != s.first_name.casefold() or s.last_name_norm != s.last_name.casefold() or "-" in s.last_name or "'" in s.last_name or "-" in s.first_name:
                 counters.accented_or_punctuated += 1
             patient_id = self._next("patient")
             self.charts[practice_id] = self.charts.get(practice_id, 100_000) + rng.randint(1, 3)
@@ -533,10 +531,9 @@ class PostgresWriter:
     def write(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         if not rows:
             return
-        with self.connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        with self.connection.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def finish(self) -> None:
         with self.connection.cursor() as cursor:
@@ -584,7 +581,7 @@ def build(database_url: str, n: int, seed: int = 20261126, quiet: bool = False) 
     placeholder_rng = random.Random(seed + 2)
     pin_hash = generate_password_hash(f"{placeholder_rng.getrandbits(64):x}", method="scrypt:1024:8:1")
     answer_hash = generate_password_hash(f"{placeholder_rng.getrandbits(64):x}", method="scrypt:1024:8:1")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     factory = PatientFactory(seed, now, carriers, staff_id, pin_hash, answer_hash)
 
     url = make_url(database_url)

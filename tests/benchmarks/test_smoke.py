@@ -14,7 +14,7 @@ from sqlalchemy import make_url
 from tests.support.app_settings import IN_CI, TEST_DATABASE_URL
 from tests.support.chromium import CHROMIUM, SKIP_REASON
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
 # Imported by the scripts, not run.
 MODULES = {"harness.py", "names_us.py"}
