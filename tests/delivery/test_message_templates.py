@@ -135,6 +135,10 @@ REFUSALS = [
     ("text", GOOD_TEXT.replace("{expires}", "{expires:%b}"), None, "body", "{expires:%b} is not a placeholder: write {expires} alone"),
     ("letter", GOOD_LETTER.replace("{pin}", "{pin[0]}"), None, "body", "{pin[0]} is not a placeholder: write {pin} alone"),
     ("letter", GOOD_LETTER.replace("{portal_url}", "{portal_url.upper}"), None, "body", "{portal_url.upper} is not a placeholder"),
+    # An email's or a letter's HTML is laid out line by line, where a split placeholder would
+    # read as two stray braces.
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{\npin\n}"), GOOD_EMAIL_SUBJECT, "body", "Write each placeholder on one line"),
+    ("letter", GOOD_LETTER.replace("{expires}", "{expires\n}"), None, "body", "Write each placeholder on one line"),
     # `{{pin}}` is the words "{pin}", not the PIN.
     ("email", GOOD_EMAIL_BODY.replace("{pin}", "{{pin}}"), GOOD_EMAIL_SUBJECT, "body", "must contain {pin}"),
     ("text", GOOD_TEXT.replace("{pin}", "{{pin}}"), None, "body", "must contain {pin}"),
