@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from blueprints.extensions import db
 from models import MessageTemplate, Practice
-from services.delivery.welcome_messages import gsm7_length
+from services.delivery import message_templates
+from services.delivery.welcome_messages import WelcomeDetails, gsm7_length
 from tests.support.app_settings import PORTAL_URL
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from
@@ -122,6 +123,30 @@ REFUSALS = [
     ("text", GOOD_TEXT + " ☀", None, "body", "cannot carry these characters: ☀"),
     ("text", GOOD_TEXT + " " + "x" * 100, None, "body", "one text message holds 160"),
     ("text", "   ", None, "body", "empty"),
+    # A placeholder is its name alone: a format spec (`{pin:.0}` prints nothing), a conversion,
+    # an attribute or an index would let the template print something other than the value.
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{pin:.0}"), GOOD_EMAIL_SUBJECT, "body", "{pin:.0} is not a placeholder: write {pin} alone"),
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{pin!r}"), GOOD_EMAIL_SUBJECT, "body", "{pin!r} is not a placeholder: write {pin} alone"),
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{pin.x}"), GOOD_EMAIL_SUBJECT, "body", "{pin.x} is not a placeholder: write {pin} alone"),
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{pin[0]}"), GOOD_EMAIL_SUBJECT, "body", "{pin[0]} is not a placeholder: write {pin} alone"),
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{pin:}"), GOOD_EMAIL_SUBJECT, "body", "{pin:} is not a placeholder: write {pin} alone"),
+    ("email", GOOD_EMAIL_BODY, "{practice_name:>40}: your portal PIN", "subject", "{practice_name:>40} is not a placeholder"),
+    ("text", GOOD_TEXT.replace("{pin}", "{ pin!s}"), None, "body", "{pin!s} is not a placeholder: write {pin} alone"),
+    ("text", GOOD_TEXT.replace("{expires}", "{expires:%b}"), None, "body", "{expires:%b} is not a placeholder: write {expires} alone"),
+    ("letter", GOOD_LETTER.replace("{pin}", "{pin[0]}"), None, "body", "{pin[0]} is not a placeholder: write {pin} alone"),
+    ("letter", GOOD_LETTER.replace("{portal_url}", "{portal_url.upper}"), None, "body", "{portal_url.upper} is not a placeholder"),
+    # An email's or a letter's HTML is laid out line by line, where a split placeholder would
+    # read as two stray braces.
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{\npin\n}"), GOOD_EMAIL_SUBJECT, "body", "Write each placeholder on one line"),
+    ("letter", GOOD_LETTER.replace("{expires}", "{expires\n}"), None, "body", "Write each placeholder on one line"),
+    # `{{pin}}` is the words "{pin}", not the PIN.
+    ("email", GOOD_EMAIL_BODY.replace("{pin}", "{{pin}}"), GOOD_EMAIL_SUBJECT, "body", "must contain {pin}"),
+    ("text", GOOD_TEXT.replace("{pin}", "{{pin}}"), None, "body", "must contain {pin}"),
+    # A single brace is still refused, opening or closing, wherever it stands.
+    ("email", GOOD_EMAIL_BODY + " }", GOOD_EMAIL_SUBJECT, "body", "write {{ or }}"),
+    ("email", GOOD_EMAIL_BODY, "Your {practice_name} portal {", "subject", "write {{ or }}"),
+    ("text", GOOD_TEXT.replace("{pin}", "{pin}}"), None, "body", "write {{ or }}"),
+    ("letter", "}" + GOOD_LETTER, None, "body", "write {{ or }}"),
 ]
 
 
@@ -133,6 +158,99 @@ def test_a_template_that_breaks_the_contract_is_refused_beside_its_field(app, ad
     assert reason in field_error(page, field)
     assert 'aria-invalid="true"' in page
     assert saved_templates(app, practice.id) == {}
+
+
+@pytest.mark.parametrize("kind", ["email", "text", "letter"])
+def test_the_built_in_wording_passes_the_checks_and_saves_unchanged(app, admin_client, practice, kind):
+    subject, body = message_templates.DEFAULTS[kind]
+    with app.app_context():
+        assert message_templates.problems(kind, subject, body, db.session.get(Practice, practice.id), PORTAL_URL) == []
+    saved = post_template(admin_client, kind, body, subject)
+    assert saved.status_code == 200, field_error(saved.get_data(as_text=True), "body")
+    assert saved_templates(app, practice.id) == {kind: (subject, body)}
+
+
+def test_doubled_braces_are_sent_as_single_braces(app, admin_client, child, practice, mailbox):
+    body = GOOD_EMAIL_BODY.replace("Your PIN is {pin}.", "Your PIN is {pin}; type it where the form says {{PIN}}.")
+    subject = "{{Portal}} {practice_name}"
+    saved = post_template(admin_client, "email", body, subject)
+    assert saved.status_code == 200, field_error(saved.get_data(as_text=True), "body")
+    assert saved_templates(app, practice.id) == {"email": (subject, body)}
+    pin = pin_from(issue(admin_client, child.id).get_data(as_text=True))
+    [message] = mailbox.messages
+    assert message["Subject"] == "{Portal} Cedar Pediatrics"
+    assert f"Your PIN is {pin}; type it where the form says {{PIN}}." in text_of(message)
+    html_part = message.get_body(preferencelist=("html",)).get_content()
+    assert f'Your PIN is <strong class="pin">{pin}</strong>; type it where the form says {{PIN}}.' in html_part
+
+
+# Templates a practice could have saved before placeholders were read by string.Formatter:
+# spaces inside the braces, doubled braces, a lone PIN line, numbered steps, characters that
+# need escaping. The expected words are those the earlier reader produced, kept verbatim.
+EARLIER_EMAIL = """Hello { patient_first_name }'s family,
+
+Your registration PIN:
+{ pin }
+
+Sign up at {portal_url} before {expires}.
+1) Open {portal_url}
+2) Type the PIN {pin} where it says {{PIN}}.
+
+Questions? Call {practice_name}. {{Braces}} stay {{ as }} written: }}{{"""
+EARLIER_TEXT = "{practice_name}: PIN { pin } at {portal_url} by {expires}. Reply {{HELP}} for help"
+EARLIER_DETAILS = WelcomeDetails(
+    practice_name="Cedar Pediatrics & Family",
+    portal_url="https://portal.example.test/register?p=1&x=<2>",
+    expires_at=datetime(2026, 3, 9, 17, 30, tzinfo=UTC),
+    timezone="America/New_York",
+    patient_first_name="Zoë",
+    pin="K7QX-4M2P",
+)
+EARLIER_HTML_LINK = (
+    '<a href="https://portal.example.test/register?p=1&amp;x=&lt;2&gt;">'
+    "https://portal.example.test/register?p=1&amp;x=&lt;2&gt;</a>"
+)
+EARLIER_HTML_END = (
+    f"<p>Sign up at {EARLIER_HTML_LINK} before Monday, March 9, 2026 at 1:30 PM EDT.</p>\n"
+    f"<ol><li>Open {EARLIER_HTML_LINK}</li>"
+    '<li>Type the PIN <strong class="pin">K7QX-4M2P</strong> where it says {PIN}.</li></ol>\n'
+    "<p>Questions? Call Cedar Pediatrics &amp; Family. {Braces} stay { as } written: }{</p>"
+)
+
+
+def test_a_template_valid_before_renders_as_before():
+    assert message_templates.render(EARLIER_EMAIL, message_templates.values_for("email", EARLIER_DETAILS)) == (
+        "Hello Zoë's family,\n\n"
+        "Your registration PIN:\nK7QX-4M2P\n\n"
+        "Sign up at https://portal.example.test/register?p=1&x=<2> before Monday, March 9, 2026 at 1:30 PM EDT.\n"
+        "1) Open https://portal.example.test/register?p=1&x=<2>\n"
+        "2) Type the PIN K7QX-4M2P where it says {PIN}.\n\n"
+        "Questions? Call Cedar Pediatrics & Family. {Braces} stay { as } written: }{"
+    )
+    assert message_templates.render_html(EARLIER_EMAIL, EARLIER_DETAILS) == (
+        "<p>Hello Zoë&#39;s family,</p>\n"
+        '<p>Your registration PIN:<br><strong class="pin">K7QX-4M2P</strong></p>\n' + EARLIER_HTML_END
+    )
+    assert message_templates.render_html(EARLIER_EMAIL, EARLIER_DETAILS, big_pin=True) == (
+        "<p>Hello Zoë&#39;s family,</p>\n"
+        "<p>Your registration PIN:</p>\n"
+        '<p class="letter-pin">K7QX-4M2P</p>\n' + EARLIER_HTML_END
+    )
+    assert message_templates.render(EARLIER_TEXT, message_templates.values_for("text", EARLIER_DETAILS)) == (
+        "Cedar Pediatrics & Family: PIN K7QX-4M2P at https://portal.example.test/register?p=1&x=<2> by Mar 9. "
+        "Reply {HELP} for help"
+    )
+
+
+@pytest.mark.parametrize("kind, body, subject", [
+    ("email", EARLIER_EMAIL, "Your {practice_name} portal {{PIN}}"),
+    ("letter", EARLIER_EMAIL, None),
+    ("text", EARLIER_TEXT, None),
+])
+def test_a_template_valid_before_still_saves(app, admin_client, practice, kind, body, subject):
+    saved = post_template(admin_client, kind, body, subject)
+    assert saved.status_code == 200, field_error(saved.get_data(as_text=True), "body")
+    assert saved_templates(app, practice.id) == {kind: (subject, body)}
 
 
 def test_the_text_length_is_counted_with_the_longest_values(app, admin_client, practice):
