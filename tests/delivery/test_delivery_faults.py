@@ -492,6 +492,7 @@ def fault_port(request):
     controller.stop()
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize(
     "fault, state",
     [

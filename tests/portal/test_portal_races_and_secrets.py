@@ -90,6 +90,7 @@ def test_no_pin_or_answer_in_the_database_or_the_logs_after_a_full_flow(app, cli
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_every_failure_kind_takes_the_same_time(app, staff_client, practice, mailbox):
     """40 tries of each failure kind through HTTP; their medians differ by under 20 ms. Each
     attempt costs one real scrypt verification (n=2**14, ~40 ms here): a path that skipped it,
