@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AuditEvent
+from models.vocabulary import AuditOutcome
 from services.actor import Actor, unit_of_work
 
 CSV_COLUMNS = ("occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip")
@@ -20,7 +21,7 @@ def record(
     session: Session,
     actor: Actor,
     action: str,
-    outcome: str = "success",
+    outcome: str = AuditOutcome.SUCCESS,
     *,
     patient_id: int | None = None,
     detail: str | None = None,
@@ -39,7 +40,7 @@ def record_alone(
     session: Session,
     actor: Actor,
     action: str,
-    outcome: str = "success",
+    outcome: str = AuditOutcome.SUCCESS,
     *,
     patient_id: int | None = None,
     detail: str | None = None,

@@ -13,7 +13,7 @@ from blueprints.account_page import Notice, RevokeForm, account_context, render_
 from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
-from models.vocabulary import CredentialState
+from models.vocabulary import AuditAction, CredentialState
 from services import audit
 from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
 from services.patients.basic_info import update_basic_info
@@ -70,7 +70,7 @@ def _search_users():
     email = (request.args.get("email") or "").strip()
     results = None
     if "email" in request.args:
-        audit.record_alone(db.session, staff_actor(), "search", detail="portal users by email")
+        audit.record_alone(db.session, staff_actor(), AuditAction.SEARCH, detail="portal users by email")
         results = search_portal_users(db.session, g.staff_context.practice_id, email, _page_number(),
                                       current_app.config["SEARCH_PAGE_SIZE"])
     return render_fragment_or_page("patient_admin/search.html", "patient_admin/_user_results.html",
@@ -97,7 +97,7 @@ def search():
     results = None
     if not errors and (criteria.has_criteria or "status" in request.args):
         # Recorded (committed) before the search runs, so the results are not reloaded row by row.
-        audit.record_alone(db.session, staff_actor(), "search", detail=_search_kinds(criteria))
+        audit.record_alone(db.session, staff_actor(), AuditAction.SEARCH, detail=_search_kinds(criteria))
         results = search_patients(db.session, g.staff_context.practice_id, criteria, clock()(),
                                   current_app.config["SEARCH_PAGE_SIZE"])
     return render_fragment_or_page(
@@ -114,7 +114,7 @@ def account(patient_id: int):
     patient = load_patient_or_404(patient_id)
     if is_automatic():
         return render_summary(patient)
-    audit.record_alone(db.session, staff_actor(), "view account", patient_id=patient.id)
+    audit.record_alone(db.session, staff_actor(), AuditAction.VIEW_ACCOUNT, patient_id=patient.id)
     history = audit.patient_history(db.session, g.staff_context.practice_id, patient.id)
     return render_fragment_or_page(
         "patient_admin/account.html", "patient_admin/_portal_summary.html", history=history,

@@ -17,6 +17,7 @@ from blueprints.extensions import db
 from blueprints.practice_settings.cli import COMMANDS
 from blueprints.rendering import render_fragment_or_page
 from models.practice import MAX_PIN_LIFETIME_DAYS
+from models.vocabulary import AuditAction
 from services import audit
 from services.credentials.registration import portal_url_for
 from services.delivery import message_templates
@@ -194,7 +195,7 @@ def audit_export():
             "practice_settings/audit.html", start=request.args.get("from", ""), end=request.args.get("to", ""),
             error=AUDIT_RANGE_MESSAGE,
         ), 422
-    audit.record_alone(db.session, staff_actor(), "export", detail=f"audit trail {start.isoformat()} to {end.isoformat()}")
+    audit.record_alone(db.session, staff_actor(), AuditAction.EXPORT, detail=f"audit trail {start.isoformat()} to {end.isoformat()}")
     lines = audit.export_csv(
         db.session, g.staff_context.practice_id, _practice_day_start(start), _practice_day_start(end + timedelta(days=1))
     )

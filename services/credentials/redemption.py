@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from models import Patient, PortalLink, PortalUser, RegistrationCredential
-from models.vocabulary import Audience, CredentialKind, CredentialState
+from models.vocabulary import Audience, AuditAction, AuditOutcome, CredentialKind, CredentialState
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
@@ -144,7 +144,7 @@ def _fail_after_commit(session: Session, actor: Actor, via: str) -> NoReturn:
     """Keep the counted failure with its audit row, then fail with the one answer every failure
     gets. The row names no patient: which one was meant is unknown, and a guess would leak."""
     with unit_of_work(session):
-        audit.record(session, actor, "failed redeem", "failure", detail=f"by {via}")
+        audit.record(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}")
     raise RedemptionFailed()
 
 
@@ -259,16 +259,16 @@ def _link(
             existing.access_level = access_level
             existing.audience = audience
             existing.credential_id = credential_id
-        audit.record(session, actor.in_practice(practice_id), "redeem", patient_id=patient_id, detail=f"by {via}")
+        audit.record(session, actor.in_practice(practice_id), AuditAction.REDEEM, patient_id=patient_id, detail=f"by {via}")
         session.commit()
     except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch):
         session.rollback()
-        audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
+        audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}")
         raise
     except IntegrityError:
         # Two first redemptions creating one email's account at once: the loser tries again.
         session.rollback()
-        audit.record_alone(session, actor, "failed redeem", "failure", detail=f"by {via}")
+        audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}")
         raise RedemptionFailed() from None
     except BaseException:
         session.rollback()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
-from models.vocabulary import CredentialKind, CredentialState, SendBy
+from models.vocabulary import AuditAction, AuditOutcome, CredentialKind, CredentialState, SendBy
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
@@ -351,10 +351,10 @@ def _audit_issue(session: Session, actor: Actor, patient_id: int, credential_id:
         how = f"printed instead of message {request.printed_instead_of} (its PIN revoked)"
     else:
         how = f"send by {request.send_by}" + (", replacing the pending one (revoked)" if replaced else "")
-    audit.record(session, actor, "issue", patient_id=patient_id,
+    audit.record(session, actor, AuditAction.ISSUE, patient_id=patient_id,
                  detail=f"{request.noun} {credential_id} for the {request.audience}, {how}")
     if request.prints_letter:
-        audit.record(session, actor, "print", patient_id=patient_id, detail=f"{request.noun} {credential_id} letter")
+        audit.record(session, actor, AuditAction.PRINT, patient_id=patient_id, detail=f"{request.noun} {credential_id} letter")
 
 
 def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | None, str | None]:
@@ -434,12 +434,13 @@ def revoke_credential(
                 # Its welcome message, if still held, is never sent: the body goes with it.
                 withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.REVOKED))
                 # The reason is staff's free text (it may name the patient): not in the trail.
-                audit.record(session, actor, "revoke", patient_id=patient_id, detail=f"{noun} {credential_id}")
+                audit.record(session, actor, AuditAction.REVOKE, patient_id=patient_id, detail=f"{noun} {credential_id}")
         session.refresh(credential)
         if revoked == 1:
             # The table has no revoked_by column; the log keeps who did it (ids only, no reason).
             log.info("credential %s revoked by staff %s in practice %s", credential_id, actor.staff_id, actor.practice_id)
             return credential
         state = credential.state(now)
-    audit.record_alone(session, actor, "revoke", "refused", patient_id=patient_id, detail=f"{noun} {credential_id} is {state}")
+    audit.record_alone(session, actor, AuditAction.REVOKE, AuditOutcome.REFUSED, patient_id=patient_id,
+                       detail=f"{noun} {credential_id} is {state}")
     raise CredentialNotActive(state, noun)

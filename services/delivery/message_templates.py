@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from models import MessageTemplate, Practice
 from models.message_template import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
+from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.delivery.welcome_messages import (
@@ -362,7 +363,7 @@ def save(session: Session, actor: Actor, practice: Practice, portal_url: str, ki
         row.body = body.replace("\r\n", "\n")
         row.updated_at = actor.now()
         row.updated_by_id = actor.staff_id
-        audit.record(session, actor, "settings change", detail=f"{kind} template saved")
+        audit.record(session, actor, AuditAction.SETTINGS_CHANGE, detail=f"{kind} template saved")
     return []
 
 
@@ -372,7 +373,7 @@ def restore_default(session: Session, actor: Actor, kind: str) -> None:
         session.execute(
             delete(MessageTemplate).where(MessageTemplate.practice_id == actor.practice_id, MessageTemplate.kind == kind)
         )
-        audit.record(session, actor, "settings change", detail=f"{kind} template: built-in wording restored")
+        audit.record(session, actor, AuditAction.SETTINGS_CHANGE, detail=f"{kind} template: built-in wording restored")
 
 
 def sample_details(practice: Practice, portal_url: str, now: datetime | None = None) -> WelcomeDetails:

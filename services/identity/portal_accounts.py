@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import PortalUser
+from models.vocabulary import AuditAction, AuditOutcome
 from services import audit
 from services.actor import Actor
 from services.credentials.pins import spend_one_verification
@@ -83,10 +84,10 @@ def sign_in(session: Session, actor: Actor, email: str, password: str, hash_meth
     match no account; StaffBrowser (audited as refused) when staff are signed in on this browser."""
     user = authenticate_portal_user(session, email, password, hash_method)
     if user is None:
-        audit.record_alone(session, actor, "sign-in", "failure", detail="portal")
+        audit.record_alone(session, actor, AuditAction.SIGN_IN, AuditOutcome.FAILURE, detail="portal")
         return None
-    audit.record_alone(session, actor.in_practice(user.practice_id), "sign-in",
-                       "refused" if staff_browser else "success", detail="portal")
+    audit.record_alone(session, actor.in_practice(user.practice_id), AuditAction.SIGN_IN,
+                       AuditOutcome.REFUSED if staff_browser else AuditOutcome.SUCCESS, detail="portal")
     if staff_browser:
         raise StaffBrowser()
     return user
@@ -96,4 +97,4 @@ def sign_out(session: Session, actor: Actor, user_id: int | None) -> None:
     """A parent's sign-out, audited in the account's practice (the session is the cookie's)."""
     user = session.get(PortalUser, user_id) if user_id else None
     if user is not None:
-        audit.record_alone(session, actor.in_practice(user.practice_id), "sign-out", detail="portal")
+        audit.record_alone(session, actor.in_practice(user.practice_id), AuditAction.SIGN_OUT, detail="portal")

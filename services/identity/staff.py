@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Practice, StaffMembership, StaffUser
+from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
 
@@ -68,7 +69,7 @@ def create_practice_from_command_line(session: Session, actor: Actor, name: str,
     """`practice create`: the practice, with the first row of its own audit trail."""
     with unit_of_work(session):
         practice = create_practice(session, name, portal_url, timezone)
-        audit.record(session, actor.in_practice(practice.id), "settings change", detail="practice created")
+        audit.record(session, actor.in_practice(practice.id), AuditAction.SETTINGS_CHANGE, detail="practice created")
     return practice
 
 
@@ -181,7 +182,7 @@ def add_staff_from_command_line(
 
 
 def _audit_added(session: Session, actor: Actor, staff: StaffUser, is_admin: bool) -> None:
-    audit.record(session, actor, "settings change",
+    audit.record(session, actor, AuditAction.SETTINGS_CHANGE,
                  detail=f"staff {staff.id} ({staff.username}) added" + (" as admin" if is_admin else ""))
 
 
@@ -195,5 +196,5 @@ def remove_from_practice(session: Session, actor: Actor, staff_id: int) -> bool:
         return False
     with unit_of_work(session):
         session.delete(membership)
-        audit.record(session, actor, "settings change", detail=f"staff {staff_id} removed")
+        audit.record(session, actor, AuditAction.SETTINGS_CHANGE, detail=f"staff {staff_id} removed")
     return True

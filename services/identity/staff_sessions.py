@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from models import Practice, StaffMembership, StaffSession, StaffUser
+from models.vocabulary import AuditAction, AuditOutcome
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.identity.launch import LaunchRefused, accept
@@ -134,7 +135,7 @@ def choose_practice(session: Session, actor: Actor, session_id: int, practice_id
             update(StaffSession).where(StaffSession.id == session_id).values(practice_id=practice_id)
             .execution_options(synchronize_session=False)
         )
-        audit.record(session, actor.in_practice(practice_id), "choose practice")
+        audit.record(session, actor.in_practice(practice_id), AuditAction.CHOOSE_PRACTICE)
     return True
 
 
@@ -191,7 +192,7 @@ def sign_in(session: Session, actor: Actor, username: str, password: str, replac
     if not choices:
         known = find_staff_by_username(session, username or "")
         who = replace(actor, staff_id=known.id if known else None, staff_username=known.username if known else None)
-        audit.record_alone(session, who, "sign-in", "failure", detail="password")
+        audit.record_alone(session, who, AuditAction.SIGN_IN, AuditOutcome.FAILURE, detail="password")
         return None
     staff = choices[0].staff
     only = choices[0].practice_id if len(choices) == 1 else None
@@ -211,7 +212,7 @@ def launch(session: Session, actor: Actor, secret: str | None, token: str | None
             return _begin(session, who, "launch", replacing)
     except LaunchRefused as refused:
         who = replace(actor, practice_id=refused.practice_id, staff_id=refused.staff_id)
-        audit.record_alone(session, who, "launch", "refused", detail=refused.reason)
+        audit.record_alone(session, who, AuditAction.LAUNCH, AuditOutcome.REFUSED, detail=refused.reason)
         raise
 
 
@@ -219,7 +220,7 @@ def _begin(session: Session, actor: Actor, via: str, replacing: int | None, deta
     if replacing is not None:
         _end(session, replacing, "replaced", actor.now())
     token = _start(session, actor.staff_id, actor.practice_id, via, actor.now())
-    audit.record(session, actor, "sign-in" if via == "signin" else "launch", detail=detail)
+    audit.record(session, actor, AuditAction.SIGN_IN if via == "signin" else AuditAction.LAUNCH, detail=detail)
     return Started(token=token, staff_id=actor.staff_id, username=actor.staff_username, practice_id=actor.practice_id)
 
 
@@ -227,4 +228,4 @@ def sign_out(session: Session, actor: Actor, session_id: int) -> None:
     """End the session on the server (a copied cookie is dead too), audited."""
     with unit_of_work(session):
         _end(session, session_id, "signed out", actor.now())
-        audit.record(session, actor, "sign-out")
+        audit.record(session, actor, AuditAction.SIGN_OUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from models import Patient
+from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.patients.names import is_placeholder_first_name
@@ -23,4 +24,4 @@ def update_basic_info(session: Session, actor: Actor, patient: Patient, first_na
         raise ValueError("patient belongs to another practice")
     with unit_of_work(session):
         rename_patient(patient, first_name, last_name)
-        audit.record(session, actor, "basic-info change", patient_id=patient.id, detail="first and last name")
+        audit.record(session, actor, AuditAction.BASIC_INFO_CHANGE, patient_id=patient.id, detail="first and last name")

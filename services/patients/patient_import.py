@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import Carrier, Patient
 from models.patient import IMPORTED_PORTAL_STATUSES
+from models.vocabulary import AuditAction, AuditOutcome
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
@@ -174,11 +175,11 @@ def import_patients(session: Session, actor: Actor, lines: Iterable[str]) -> Imp
     try:
         report = _import(session, actor, lines)
     except ImportFileError:
-        audit.record_alone(session, actor, "import", "failure", detail="file refused (CLI)")
+        audit.record_alone(session, actor, AuditAction.IMPORT, AuditOutcome.FAILURE, detail="file refused (CLI)")
         raise
     # Counts only: the file's name could name a patient.
     audit.record_alone(
-        session, actor, "import",
+        session, actor, AuditAction.IMPORT,
         detail=f"CLI: created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
         f"rejected {len(report.rejected)}",
     )
@@ -190,7 +191,7 @@ def import_patients_file(session: Session, actor: Actor, path: str) -> ImportRep
     try:
         check_utf8_file(path)
     except ImportFileError:
-        audit.record_alone(session, actor, "import", "failure", detail="file refused (CLI)")
+        audit.record_alone(session, actor, AuditAction.IMPORT, AuditOutcome.FAILURE, detail="file refused (CLI)")
         raise
     with open(path, encoding="utf-8-sig", newline="") as handle:
         return import_patients(session, actor, handle)
@@ -288,7 +289,7 @@ def _write_batch(session: Session, actor: Actor, batch: dict[str, tuple[int, dic
         created, updated, unchanged = (
             after - then for after, then in zip((report.created, report.updated, report.unchanged), before)
         )
-        audit.record(session, actor, "import",
+        audit.record(session, actor, AuditAction.IMPORT,
                      detail=f"batch of {len(batch)} rows: created {created}, updated {updated}, unchanged {unchanged}")
     session.expunge_all()
 

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from models import Practice
 from models.practice import MAX_PIN_LIFETIME_DAYS
+from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
 
@@ -22,5 +23,5 @@ def set_pin_lifetime(session: Session, actor: Actor, days: int) -> Practice:
         raise LookupError(f"no practice {actor.practice_id}")
     with unit_of_work(session):
         practice.pin_lifetime_days = days
-        audit.record(session, actor, "settings change", detail=f"PIN lifetime {days} days")
+        audit.record(session, actor, AuditAction.SETTINGS_CHANGE, detail=f"PIN lifetime {days} days")
     return practice
