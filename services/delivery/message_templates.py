@@ -140,11 +140,6 @@ def pieces_of(template: str) -> list[Piece]:
     return pieces
 
 
-def fields_of(template: str) -> list[str]:
-    """Each placeholder as written, without the spaces around it: `pin`, or `pin:.0` (refused)."""
-    return [piece.field.strip() for piece in pieces_of(template) if piece.field is not None]
-
-
 def render(template: str, values: dict[str, str]) -> str:
     """The template with each placeholder replaced by its value (KeyError: one `problems` refuses)."""
     return "".join(

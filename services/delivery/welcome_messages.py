@@ -62,7 +62,6 @@ _MESSAGES = Environment(
     undefined=StrictUndefined,
 )
 _MESSAGES.filters["gsm7"] = to_gsm7
-STEPS_TEMPLATE = "messages/_registration_steps.txt"
 
 
 @dataclass(frozen=True)
@@ -101,11 +100,6 @@ class ComposedEmail:
 
 def _render(template_name: str, **context) -> str:
     return _MESSAGES.get_template(template_name).render(**context)
-
-
-def registration_steps(details: WelcomeDetails) -> list[str]:
-    """The numbered steps a message lists (templates/messages/_registration_steps.txt)."""
-    return list(_MESSAGES.get_template(STEPS_TEMPLATE).make_module({"details": details}).steps)
 
 
 def compose_email(details: WelcomeDetails) -> ComposedEmail:

@@ -126,18 +126,6 @@ def authenticate_staff(
     return SignedInStaff(staff_id=staff.id, practice_id=membership.practice_id)
 
 
-def load_membership(session: Session, staff_id: int, practice_id: int) -> StaffMembership | None:
-    return session.scalar(
-        select(StaffMembership)
-        .join(StaffUser, StaffUser.id == StaffMembership.staff_id)
-        .where(
-            StaffMembership.staff_id == staff_id,
-            StaffMembership.practice_id == practice_id,
-            StaffUser.is_active.is_(True),
-        )
-    )
-
-
 def practice_staff(session: Session, practice_id: int) -> list[StaffMembership]:
     return list(
         session.scalars(

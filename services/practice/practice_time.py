@@ -45,10 +45,6 @@ def may_receive_own_pin(date_of_birth: date, today: date) -> bool:
     return age_in_years(date_of_birth, today) >= MINOR_SELF_REGISTRATION_AGE
 
 
-def format_local(moment: datetime, practice: Practice) -> str:
-    return format_local_in(moment, practice.timezone)
-
-
 def format_local_in(moment: datetime, timezone: str) -> str:
     local = moment.astimezone(ZoneInfo(timezone))
     return f"{local:%b} {local.day}, {local.year} {local:%I:%M %p %Z}".replace(" 0", " ")
