@@ -123,6 +123,8 @@ CSRF_HEADER = re.compile(r'"X-CSRFToken": "([^"]+)"')
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 IDEMPOTENCY_KEY = re.compile(r'name="idempotency_key" type="hidden" value="([^"]+)"')
 PIN_SHOWN = re.compile(r'class="pin">([0-9A-Z]{4}-[0-9A-Z]{4})<')
+# What the window says when a concurrent issue for the same patient replaced this PIN first.
+REPLACED_MEANWHILE = "Not sent: replaced by a newly issued PIN or question."
 WHERE_LINE = re.compile(r'<p class="where">(.*?)</p>', re.S)
 
 
@@ -588,6 +590,7 @@ class Staff(threading.Thread):
         self.workflows: list[tuple[float, float]] = []
         self.errors: list[dict] = []
         self.refusals = 0
+        self.replaced = 0
         self.sent_to: list[str] = []
         self.signed_in = False
         self.sequence = 0
@@ -689,6 +692,13 @@ class Staff(threading.Thread):
                 _h, body, s, e = self.call(kind, "POST", path, fields=fields,
                                            headers={**hx, "X-CSRFToken": token.group(1)})
                 where = WHERE_LINE.search(body)
+                if PIN_SHOWN.search(body) and where and REPLACED_MEANWHILE in where.group(1):
+                    # Another simulated staff member issued for the same patient at that moment,
+                    # so this PIN's message was withdrawn before it went out: correct, not an error.
+                    self.replaced += 1
+                    self.record(kind, s, e)
+                    self.workflows.append((workflow_started, e))
+                    return
                 if not PIN_SHOWN.search(body) or not where or "Sent by email to" not in where.group(1):
                     raise Unexpected(
                         "the issue answer does not show a PIN sent by email"
@@ -758,6 +768,7 @@ def analyse(staff: list[Staff], t0: float, t1: float, wall_t0: float, wall_t1: f
         "errors_by_reason": Counter(f"{e['kind']} {e['path']}: {e['reason']}" for e in errors).most_common(),
         "error_samples": errors[:30],
         "refusals_unofficial_name": sum(member.refusals for member in staff),
+        "replaced_by_a_concurrent_issue": sum(member.replaced for member in staff),
         # Fairness: how many workflows each staff member completed in the window.
         "workflows_per_staff": sorted(sum(1 for _s, e in member.workflows if t0 <= e <= t1) for member in staff),
         "connection_retries": sum(member.http.retries for member in staff),
