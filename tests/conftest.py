@@ -14,10 +14,11 @@ from sqlalchemy import delete, insert, make_url, select, text
 
 from app import create_app
 from blueprints.extensions import db
-from tests.support.app_settings import IN_CI, TEST_DATABASE_URL, config_for
+from tests.support.app_settings import TEST_DATABASE_URL, config_for
 from tests.support.builders import make_practice, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.mail import RefusingHandler, serve_smtp, start_smtp_server
+from tests.support.outside_parts import require_part
 from tests.support.rows import portal_status_inputs_disagreeing
 from tests.support.staff_screens import sign_in
 
@@ -88,13 +89,7 @@ def database_url(request, tmp_path_factory, smtp):
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
     else:
         if not TEST_DATABASE_URL:
-            reason = (
-                "PostgreSQL tests skipped: TEST_DATABASE_URL is not set "
-                "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
-            )
-            if IN_CI:
-                pytest.fail(f"CI runs every test on PostgreSQL too; {reason}", pytrace=False)
-            pytest.skip(reason)
+            require_part("PostgreSQL", "TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
         url = _postgresql_url_for_this_worker(TEST_DATABASE_URL)
     app = create_app(config_for(url, smtp[0].port))
     _reset_schema(app)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url
 
-from tests.support.app_settings import IN_CI, TEST_DATABASE_URL
+from tests.support.app_settings import TEST_DATABASE_URL
 from tests.support.chromium import CHROMIUM, SKIP_REASON
+from tests.support.outside_parts import require_part, require_redis
 
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
@@ -25,32 +26,20 @@ LOAD_REDIS = "redis://127.0.0.1:6379/12"
 pytestmark = pytest.mark.slow
 
 
-def missing(reason: str) -> None:
-    """In CI a missing service fails the run: a skip there would pass an untested benchmark."""
-    if IN_CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 def extra_arguments(script: str) -> list[str]:
     """What a script needs beyond SQLite: the load benchmark PostgreSQL and Redis, the weak-PC
     benchmark Chromium."""
     if script == "bench_load.py":
         if not TEST_DATABASE_URL:
-            missing("bench_load smoke skipped: it needs PostgreSQL (set TEST_DATABASE_URL)")
-        import redis
-
-        try:
-            redis.Redis.from_url(LOAD_REDIS, socket_connect_timeout=1, socket_timeout=1).ping()
-        except redis.RedisError as error:
-            missing(f"bench_load smoke skipped: no Redis at {LOAD_REDIS} ({error})")
+            require_part("PostgreSQL", "bench_load smoke skipped: it needs PostgreSQL (set TEST_DATABASE_URL)")
+        require_redis(LOAD_REDIS)
         # Its own database on the tests' server, named after the tests' one: two worktrees'
         # `make test` never share it.
         url = make_url(TEST_DATABASE_URL)
         database = url.set(database=f"bench_smoke_{url.database}").render_as_string(hide_password=False)
         return ["--postgres", database, "--redis", LOAD_REDIS]
     if script == "bench_weak_pc.py" and not os.path.exists(CHROMIUM):
-        missing(SKIP_REASON)
+        require_part("Chromium", SKIP_REASON)
     return []
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.support.app_settings import IN_CI
 from tests.support.browser_pages import sign_in
 from tests.support.builders import make_patient, make_staff, years_ago
 from tests.support.chromium import (
@@ -27,15 +26,14 @@ from tests.support.chromium import (
     ConsoleLog,
 )
 from tests.support.network import free_port
+from tests.support.outside_parts import require_part
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def _skip_or_fail_without_chromium() -> None:
     if not os.path.exists(CHROMIUM):
-        if IN_CI:
-            pytest.fail(f"CI runs the browser tests: no Chromium at {CHROMIUM}", pytrace=False)
-        pytest.skip(SKIP_REASON)
+        require_part("Chromium", SKIP_REASON)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from app import create_app
 from blueprints.extensions import db
 from tests.support.app_settings import config_for
-from tests.support.rate_limits import REDIS_URL, redis_or_skip
+from tests.support.outside_parts import REDIS_URL, require_redis
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def app_config(request):
     settings = dict(getattr(request, "param", {}))
     prefix = None
     if settings.pop("redis", False):
-        redis_or_skip()
+        require_redis()
         prefix = f"portal-pins-test-{uuid.uuid4().hex}"
         settings.update(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix)
     yield settings

@@ -23,7 +23,8 @@ from config import Config
 from tests.support.builders import STAFF_PASSWORD, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.network import free_port
-from tests.support.rate_limits import REDIS_URL, redis_or_skip, refused
+from tests.support.outside_parts import REDIS_URL, require_redis
+from tests.support.rate_limits import refused
 from tests.support.staff_screens import sign_in
 
 REPO = Path(__file__).resolve().parents[2]
@@ -259,7 +260,7 @@ def test_cli_commands_never_need_the_storage(app):
 def test_flask_run_on_postgresql_with_redis_storage_serves(app):
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("covers the PostgreSQL case; SQLite never needs RATELIMIT_STORAGE_URI")
-    redis_or_skip()
+    require_redis()
     port = free_port()
     env = _flask_env(app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_STORAGE_URI=REDIS_URL,
                      RATELIMIT_KEY_PREFIX=f"portal-pins-test-{uuid.uuid4().hex}")
