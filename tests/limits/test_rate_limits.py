@@ -148,6 +148,30 @@ def test_portal_posts_share_one_budget_and_a_daily_limit_says_hours(app):
     assert client.get("/_test/register").status_code == 200
 
 
+@pytest.mark.parametrize("app_config", [{"PORTAL_RATE_LIMIT": "4/minute"}], indirect=True)
+def test_add_another_child_a_pin_guessing_form_is_refused_past_the_limit(app, staff_client, practice, mailbox):
+    """A signed-in parent can try sibling PINs at `Add another child`: its POSTs count in the portal's
+    budget like registering does, and past it even the right PIN gets the 429 page, not the child."""
+    from datetime import date
+
+    from tests.support.builders import make_patient
+    from tests.support.portal import issue_pin, portal_post, register
+
+    emma = make_patient(app, practice, "Emma", "Carter", date(2018, 5, 17))
+    liam = make_patient(app, practice, "Liam", "Carter", date(2020, 8, 9))
+    parent = app.test_client()
+    assert register(parent, issue_pin(staff_client, emma.id, send_by="none"), "2018-05-17").status_code == 303
+    liams_pin = issue_pin(staff_client, liam.id, send_by="none")
+    guesses = [portal_post(parent, "/portal/children/add", date_of_birth="2020-08-09", pin=f"ZZZZ-ZZZ{n}")
+               for n in range(3)]
+    assert [guess.status_code for guess in guesses] == [422, 422, 422]  # with registering: 4 POSTs
+    refused(portal_post(parent, "/portal/children/add", date_of_birth="2020-08-09", pin="ZZZZ-ZZZ9"))
+    refused(portal_post(parent, "/portal/children/add", date_of_birth="2020-08-09", pin=liams_pin))
+    home = parent.get("/portal/").get_data(as_text=True)
+    assert ">Emma</span>" in home and "Liam" not in home
+    assert parent.get("/portal/children/add").status_code == 200  # showing the form is not limited
+
+
 # --- two app instances --------------------------------------------------------------------------
 
 

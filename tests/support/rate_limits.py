@@ -7,7 +7,7 @@ import re
 
 def refused(response) -> int:
     """Asserts a 429 that says when to retry and carries Retry-After; returns the seconds."""
-    assert response.status_code == 429
+    assert response.status_code == 429, f"expected 429 (rate limited), got {response.status_code}"
     body = response.get_data(as_text=True)
     match = RETRY.search(body)
     assert match, body
