@@ -22,7 +22,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select
 
 import services.delivery.outbox as outbox
 from blueprints.extensions import db
@@ -41,6 +40,7 @@ from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from, pin_from
 from tests.support.mail import GreylistingHandler, RefusingHandler, point_mail_at, text_of
 from tests.support.network import free_port
+from tests.support.outbox_worker import make_due, start_worker
 from tests.support.staff_screens import HX, issue, sign_in
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,42 +119,6 @@ def child(app, practice):
 # --- the real worker, as a subprocess ----------------------------------------------------------
 
 
-def _worker_command() -> list[str]:
-    script = Path(sys.executable).with_name("flask")  # .venv/bin/flask: a python script, no fork
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "flask"]
-    return [*base, "--app", "app", "outbox", "send"]
-
-
-def _worker_env(app, mail_port: int) -> dict[str, str]:
-    """The test app's settings, as the environment a deployed worker reads them from."""
-    config = app.config
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("FLASK_", "MAIL_"))
-        and key not in {"DATABASE_URL", "SECRET_KEY", "OUTBOX_KEY", "RATELIMIT_STORAGE_URI", "PORTAL_URL"}
-    }
-    env.update(
-        DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"],
-        SECRET_KEY=config["SECRET_KEY"],  # the outbox key is derived from it (no OUTBOX_KEY here)
-        PORTAL_URL=config["PORTAL_URL"],
-        MAIL_SERVER="127.0.0.1",
-        MAIL_PORT=str(mail_port),
-        MAIL_DEFAULT_SENDER=config["MAIL_DEFAULT_SENDER"],
-        MAIL_TIMEOUT_SECONDS=str(config["MAIL_TIMEOUT_SECONDS"]),
-    )
-    if config.get("OUTBOX_KEY"):
-        env["OUTBOX_KEY"] = config["OUTBOX_KEY"]
-    return env
-
-
-def start_worker(app, mail_port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        _worker_command(), cwd=REPO, env=_worker_env(app, mail_port),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
 def finish(worker: subprocess.Popen) -> tuple[str, str]:
     try:
         return worker.communicate(timeout=WORKER_TIMEOUT)
@@ -177,20 +141,6 @@ def delivery_rows(app) -> list[WelcomeMessage]:
         rows = db.session.scalars(select(WelcomeMessage).order_by(WelcomeMessage.id)).all()
         db.session.expunge_all()
         return rows
-
-
-def make_due(app, message_id: int) -> None:
-    """The subprocess reads the real clock: move the message's next try, and the end of any
-    claim on it (a killed worker's), into the past, as if that time had passed."""
-    with app.app_context():
-        past = utcnow() - timedelta(seconds=1)
-        db.session.execute(
-            update(WelcomeMessage)
-            .where(WelcomeMessage.id == message_id)
-            .values(next_attempt_at=past, claimed_until=case((WelcomeMessage.claimed_until.is_(None), None), else_=past))
-        )
-        db.session.commit()
-        db.session.remove()
 
 
 def queue_one_message(app, staff_client, child) -> tuple[str, WelcomeMessage]:
