@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Practice, StaffMembership, StaffUser
+from models.header_values import breaks_a_header
 from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
@@ -50,7 +51,7 @@ def create_practice(session: Session, name: str, portal_url: str | None, timezon
     name = name.strip()
     if not name:
         raise StaffError("A practice needs a name.")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if breaks_a_header(name):  # it stands in every email's subject
         raise StaffError("A practice name cannot contain control characters such as line breaks.")
     try:
         ZoneInfo(timezone)
