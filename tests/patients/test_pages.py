@@ -117,3 +117,33 @@ class TestWithoutAMailServer:
             db.session.commit()
         outbox = admin_client.get("/dev/outbox")
         assert outbox.status_code == 200 and "ZZZZ-ZZZZ" not in outbox.get_data(as_text=True)
+
+
+def post_basic_info(client, patient_id: int, first: str, last: str):
+    return client.post(
+        f"/patients/{patient_id}/basic-info", data={"first_name": first, "last_name": last},
+        headers={"X-CSRFToken": client.csrf_token},
+    )
+
+
+def test_update_basic_info_stores_no_invisible_characters(app, staff_client, teen):
+    """Zero-width and bidi characters would make the name read differently from what it holds."""
+    response = post_basic_info(staff_client, teen.id, "So\u200bfía\u202e", "\u2066Núñez\u2069\ufeff")
+    assert response.status_code == 302
+    from blueprints.extensions import db
+    from models import Patient
+
+    with app.app_context():
+        patient = db.session.get(Patient, teen.id)
+        assert (patient.first_name, patient.last_name, patient.last_name_norm) == ("Sofía", "Núñez", "nunez")
+    assert "<h1>Núñez, Sofía</h1>" in html.unescape(staff_client.get(f"/patients/{teen.id}").get_data(as_text=True))
+
+
+@pytest.mark.parametrize("first, message", [
+    ("\u200b\u200f", "Enter the patient's given name."),
+    ("Ba\u200bby B\u200doy", "not a placeholder such as Baby Boy"),
+])
+def test_update_basic_info_sees_through_invisible_characters(app, staff_client, teen, first, message):
+    response = post_basic_info(staff_client, teen.id, first, "Núñez")
+    assert response.status_code == 422 and message in html.unescape(response.get_data(as_text=True))
+    assert "<h1>Núñez, Sofía</h1>" in html.unescape(staff_client.get(f"/patients/{teen.id}").get_data(as_text=True))
