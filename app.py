@@ -16,7 +16,7 @@ from blueprints.logs import install_log_filters, use_json_logs
 from blueprints.rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
 from blueprints.security_headers import install_security_headers
 from blueprints.static_versions import VersionedStaticFlask, install_static_versions
-from config import Config, derived_settings
+from config import Config, derived_settings, make_instance_folder_private, make_sqlite_files_private
 from services.delivery.message_cipher import MessageCipher
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -34,13 +34,14 @@ def _configure_sqlite(dbapi_connection, connection_record):
         cursor.close()
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    app = VersionedStaticFlask(__name__, instance_path=str(BASE_DIR / "instance"))
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+def create_app(test_config: dict | None = None, instance_path: str | Path | None = None) -> Flask:
+    app = VersionedStaticFlask(__name__, instance_path=str(instance_path or BASE_DIR / "instance"))
+    make_instance_folder_private(Path(app.instance_path))
     app.config.update(Config(Path(app.instance_path)).as_mapping())
     if test_config:
         app.config.update(test_config)
     app.config.update(derived_settings(app.config))
+    make_sqlite_files_private(app.config["SQLALCHEMY_DATABASE_URI"], Path(app.instance_path))
     # Before any extension is bound: a web server on a production database without shared rate-limit
     # storage refuses to start, saying why (blueprints/rate_limits.py). CLI commands never need it.
     serving = serves_web_requests()

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import make_url
+
 from models.base import utcnow
 from services.credentials.pins import HASH_METHOD
 
@@ -27,12 +29,38 @@ def _flag(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def make_instance_folder_private(instance_path: Path) -> None:
+    """instance/ holds the SQLite database (patients, message bodies) and the generated secret
+    key: only the owner may list or read it, whatever the umask (an existing folder included)."""
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(instance_path, 0o700)
+
+
+def make_sqlite_files_private(database_uri: str, instance_path: Path) -> None:
+    """A SQLite database file is created (empty) owner-only before SQLite opens it, and an
+    existing one, its -wal, -shm and -journal are made so: SQLite creates those beside the
+    database with the database file's own mode. Other databases: nothing to do."""
+    url = make_url(database_uri)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return
+    path = Path(url.database)
+    if not path.is_absolute():  # Flask-SQLAlchemy reads a relative SQLite path inside instance/
+        path = instance_path / path
+    if not path.parent.is_dir():
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.chmod(companion, 0o600)
+
+
 def load_or_create_secret_key(instance_path: Path) -> str:
     """A key generated once into instance/ so every process and restart shares it."""
     key_file = instance_path / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
+    make_instance_folder_private(instance_path)
     key = secrets.token_hex(32)
     # Written whole to a private temporary file, then linked into place: when two processes
     # start at once, the loser of os.link reads the winner's complete key.

@@ -4,11 +4,12 @@ so views never spell a raw `HX-*` header."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Literal
 from urllib.parse import unquote
 
 from flask import Response, make_response, request
+
+from models.header_values import breaks_a_header
 
 # htmx's "stop polling" status: a polling element that receives it stops its timer.
 STOP_POLLING = 286
@@ -16,8 +17,6 @@ STOP_POLLING = 286
 AUTOMATIC_REFRESH_HEADER = "X-Automatic-Refresh"
 
 TRIGGER_HEADERS = {"receive": "HX-Trigger", "swap": "HX-Trigger-After-Swap", "settle": "HX-Trigger-After-Settle"}
-# A response header holding one of these could split the response or smuggle a second header.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class HtmxDetails:
@@ -85,7 +84,8 @@ def current_htmx() -> HtmxDetails:
 
 
 def _header_value(value: str) -> str:
-    if _CONTROL_CHARACTERS.search(value):
+    # A control character could split the response or smuggle a second header.
+    if breaks_a_header(value):
         raise ValueError("an htmx response header value must not hold control characters")
     return value
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import SortableText, UTCDateTime, db, utcnow
 from models.carrier import Carrier
-from models.names import normalize_name
+from models.names import clean_name, normalize_name
 from models.practice import Practice
 from models.vocabulary import PortalStatus, one_of
 
@@ -62,9 +62,9 @@ class Patient(db.Model):
 
     @staticmethod
     def name_columns(first_name: str, last_name: str) -> dict[str, str]:
-        """Both names, single-spaced, with their search copies: the four columns together, so
-        they never disagree (set_names, and the import's bulk INSERT)."""
-        first, last = " ".join(first_name.split()), " ".join(last_name.split())
+        """Both names, cleaned (models.names.clean_name), with their search copies: the four
+        columns together, so they never disagree (set_names, and the import's bulk INSERT)."""
+        first, last = clean_name(first_name), clean_name(last_name)
         return {"first_name": first, "last_name": last,
                 "first_name_norm": normalize_name(first), "last_name_norm": normalize_name(last)}
 

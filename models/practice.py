@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
@@ -11,6 +12,12 @@ from models.base import UTCDateTime, db, utcnow
 
 DEFAULT_PIN_LIFETIME_DAYS = 7
 MAX_PIN_LIFETIME_DAYS = 90
+# A staff username is visible ASCII: no lookalike (fullwidth `＝`), zero-width or bidi character can
+# make two names read alike, on screen or in the audit trail. The database holds the same rule for
+# every new or renamed login (triggers of migration 5b1e0c9d2a7f).
+USERNAME_CHARACTERS = string.ascii_letters + string.digits + "._@-"
+USERNAME_MIN_LENGTH = 3
+USERNAME_MAX_LENGTH = 64
 
 
 class Practice(db.Model):

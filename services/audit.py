@@ -14,7 +14,13 @@ from models import AuditEvent
 from models.vocabulary import AuditOutcome
 from services.actor import Actor, unit_of_work
 
-CSV_COLUMNS = ("occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip")
+# staff_id last: a username alone may name different people over the years; columns before it keep their places.
+CSV_COLUMNS = ("occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip", "staff_id")
+# What a spreadsheet may read as the start of a formula: = + - @ (and their fullwidth forms, which
+# some read the same), also after leading spaces; and a cell opening with a tab, a line break or
+# a list separator (`;=1+1` is a formula where `;` separates cells).
+_FORMULA_FIRST = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_OPENS_ANOTHER_CELL = frozenset("\t\r\n;,")
 
 
 def record(
@@ -63,15 +69,19 @@ def patient_history(session: Session, practice_id: int, patient_id: int, limit: 
 
 
 def _cell(value) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
+    """A CSV cell that a spreadsheet will not run as a formula: prefixed with ' when it could
+    start one (every cell is quoted as well, so no separator inside it splits it)."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    first = text.lstrip()[:1]
+    if text[:1] in _OPENS_ANOTHER_CELL or first in _FORMULA_FIRST or first in _OPENS_ANOTHER_CELL:
+        return "'" + text
+    return text
 
 
 def export_csv(session: Session, practice_id: int, start: datetime, end: datetime) -> Iterator[str]:
     """The practice's events with start <= occurred_at < end, oldest first, as CSV lines."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     yield buffer.getvalue()
     query = (
@@ -86,7 +96,7 @@ def export_csv(session: Session, practice_id: int, start: datetime, end: datetim
         writer.writerow(
             [_cell(v) for v in (
                 event.occurred_at.strftime("%Y-%m-%dT%H:%M:%SZ"), event.staff_username, event.patient_id,
-                event.action, event.outcome, event.detail, event.client_ip,
+                event.action, event.outcome, event.detail, event.client_ip, event.staff_id,
             )]
         )
         yield buffer.getvalue()

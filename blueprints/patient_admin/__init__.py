@@ -13,6 +13,7 @@ from blueprints.account_page import Notice, RevokeForm, account_context, render_
 from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
+from models.names import clean_name
 from models.vocabulary import AuditAction, CredentialState
 from services import audit
 from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
@@ -146,14 +147,23 @@ def revoke(patient_id: int, credential_id: int):
     return render_summary(patient, notices={audience: Notice("status", done)})
 
 
+def _name_as_stored(value):
+    """The name as it will be saved (models.names.clean_name), so that a name of invisible
+    characters only is refused as empty, and lengths count what is kept."""
+    return clean_name(value) if isinstance(value, str) else value
+
+
 class BasicInfoForm(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect guards every POST
 
     first_name = StringField(
-        "First name", validators=[DataRequired(message="Enter the patient's given name."), Length(max=100)]
+        "First name", filters=[_name_as_stored],
+        validators=[DataRequired(message="Enter the patient's given name."), Length(max=100)],
     )
-    last_name = StringField("Last name", validators=[DataRequired(message="Enter the last name."), Length(max=100)])
+    last_name = StringField(
+        "Last name", filters=[_name_as_stored], validators=[DataRequired(message="Enter the last name."), Length(max=100)]
+    )
 
     def validate_first_name(self, field):
         if is_placeholder_first_name(field.data or ""):

@@ -211,14 +211,9 @@ class AddStaffForm(FlaskForm):
     class Meta:
         csrf = False  # CSRFProtect guards every POST
 
+    # The username and password rules are the service's (services/identity/staff.py), which the CLI shares.
     username = StringField("Username", validators=[DataRequired(message="Enter a username."), Length(max=150)])
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired(message="Enter a password."),
-            Length(min=MIN_STAFF_PASSWORD_LENGTH, message=f"Use at least {MIN_STAFF_PASSWORD_LENGTH} characters."),
-        ],
-    )
+    password = PasswordField("Password", validators=[DataRequired(message="Enter a password.")])
     is_admin = BooleanField("Practice admin")
 
 
@@ -232,13 +227,14 @@ def staff():
             add_new_staff(db.session, staff_actor(), form.username.data.strip(), form.password.data,
                           form.is_admin.data, signing_keys().hash_method)
         except StaffError as error:
-            form.username.errors.append(str(error))
+            getattr(form, error.field).errors.append(str(error))
         else:
             flash(f"{form.username.data.strip()} can now sign in to {g.staff_context.practice_name}.")
             return redirect(url_for("practice_settings.staff"))
     status = 422 if request.method == "POST" else 200
     return render_template(
-        "practice_settings/staff.html", form=form, members=practice_staff(db.session, g.staff_context.practice_id)
+        "practice_settings/staff.html", form=form, members=practice_staff(db.session, g.staff_context.practice_id),
+        min_password_length=MIN_STAFF_PASSWORD_LENGTH,
     ), status
 
 
@@ -249,7 +245,7 @@ def remove_staff(staff_id: int):
     if staff_id == g.staff_context.staff_id:
         return render_template(
             "practice_settings/staff.html", form=AddStaffForm(formdata=None),
-            members=practice_staff(db.session, g.staff_context.practice_id),
+            members=practice_staff(db.session, g.staff_context.practice_id), min_password_length=MIN_STAFF_PASSWORD_LENGTH,
             refusal="You cannot remove yourself; ask another practice admin.",
         ), 409
     if not remove_from_practice(db.session, staff_actor(), staff_id):

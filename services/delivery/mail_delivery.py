@@ -19,6 +19,7 @@ import flask_mail
 from sqlalchemy.orm import Session
 
 from models import DevMailboxMessage
+from models.header_values import breaks_a_header
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,19 @@ class DeliveryFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+
+
+def refuse_broken_headers(mail: OutgoingMail, sender: str | tuple | None = None) -> None:
+    """DeliveryFailed (permanent) when a value that becomes a header holds a line break or another
+    control character (models/header_values.py): such a message is never sent, whatever let the
+    value in (a template saved before the editor refused it, a practice's or patient's name)."""
+    senders = [sender] if isinstance(sender, str) else [part for part in sender or () if part]
+    for what, value in (("subject", mail.subject), ("recipient's address", mail.recipient),
+                        *(("sender (MAIL_DEFAULT_SENDER)", part) for part in senders)):
+        if breaks_a_header(value or ""):
+            raise DeliveryFailed(
+                f"Not sent: the message's {what} holds a line break or another control character.", permanent=True
+            )
 
 
 class _Deadline:
@@ -116,6 +130,7 @@ class SmtpMailer:
     def send(self, mail: OutgoingMail, practice_id: int) -> None:
         if not self.mail_state.server:
             raise DeliveryFailed("No mail server is configured (MAIL_SERVER is not set).", permanent=True)
+        refuse_broken_headers(mail, self.default_sender)
         message = flask_mail.Message(
             subject=mail.subject,
             recipients=[mail.recipient],
@@ -170,6 +185,7 @@ class DevMailbox:
         self.session = session
 
     def send(self, mail: OutgoingMail, practice_id: int) -> None:
+        refuse_broken_headers(mail)
         self.session.add(
             DevMailboxMessage(
                 practice_id=practice_id,

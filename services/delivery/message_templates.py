@@ -15,7 +15,8 @@ Saving is refused (`problems`) when a template:
 - lacks the PIN, the portal URL, the expiry or the practice's name;
 - names the patient beyond `{patient_first_name}` (an email or a letter), or names the patient
   at all (a text message);
-- would pass one 160-character GSM-7 text message with the longest values.
+- would pass one 160-character GSM-7 text message with the longest values;
+- has a subject holding a line break or another control character (models/header_values.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import MessageTemplate, Practice
+from models.header_values import breaks_a_header
 from models.message_template import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from models.vocabulary import AuditAction
 from services import audit
@@ -165,8 +167,9 @@ def problems(kind: str, subject: str | None, body: str, practice: Practice, port
             found.append(Problem("subject", "Write a subject."))
         elif len(subject) > SUBJECT_MAX_LENGTH:
             found.append(Problem("subject", f"The subject has {len(subject)} characters; at most {SUBJECT_MAX_LENGTH}."))
-        if "\r" in subject or "\n" in subject:
-            found.append(Problem("subject", "The subject must be one line."))
+        if breaks_a_header(subject):
+            # Any of them could end the Subject header and start another (models/header_values.py).
+            found.append(Problem("subject", "The subject must be one line of text, without line breaks or other control characters."))
         parts["subject"] = subject
     if not body.strip():
         return [*found, Problem("body", "Write the message: it is empty.")]

@@ -12,11 +12,19 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Practice, StaffMembership, StaffUser
+from models.header_values import breaks_a_header
+from models.practice import USERNAME_CHARACTERS, USERNAME_MAX_LENGTH, USERNAME_MIN_LENGTH
 from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
+from services.identity.portal_accounts import MIN_PORTAL_PASSWORD_LENGTH, password_problem
 
-MIN_STAFF_PASSWORD_LENGTH = 10
+# Staff passwords follow the portal's rules (at least 12 characters, not a common one).
+MIN_STAFF_PASSWORD_LENGTH = MIN_PORTAL_PASSWORD_LENGTH
+USERNAME_RULE = (
+    f"A username has {USERNAME_MIN_LENGTH} to {USERNAME_MAX_LENGTH} characters: letters A-Z or a-z, digits, "
+    "and . _ - @ (no spaces or other characters)."
+)
 # werkzeug's default; the app's HASH_METHOD setting may name another (tests use a cheap scrypt).
 PASSWORD_HASH_METHOD = "scrypt"
 
@@ -29,7 +37,35 @@ def _dummy_hash(method: str) -> str:
 
 
 class StaffError(ValueError):
-    pass
+    """A refusal to show as it is; `field` names the form field it belongs beside."""
+
+    def __init__(self, message: str, field: str = "username"):
+        super().__init__(message)
+        self.field = field
+
+
+def username_problem(username: str) -> str | None:
+    """Why a new staff username is refused, or None (models/practice.py: USERNAME_CHARACTERS)."""
+    if not USERNAME_MIN_LENGTH <= len(username) <= USERNAME_MAX_LENGTH or set(username) - set(USERNAME_CHARACTERS):
+        return USERNAME_RULE
+    return None
+
+
+def staff_password_problem(password: str, username: str) -> str | None:
+    """Why a staff password is refused, or None: the portal's rules, and not the username with
+    something added."""
+    problem = password_problem(password)
+    if problem:
+        return problem
+    if len(username) >= 4 and password.lower().startswith(username.lower()):
+        return "Do not build the password from the username."
+    return None
+
+
+def _check_password(password: str, username: str) -> None:
+    problem = staff_password_problem(password, username)
+    if problem:
+        raise StaffError(problem, field="password")
 
 
 @dataclass(frozen=True)
@@ -50,7 +86,7 @@ def create_practice(session: Session, name: str, portal_url: str | None, timezon
     name = name.strip()
     if not name:
         raise StaffError("A practice needs a name.")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    if breaks_a_header(name):  # it stands in every email's subject
         raise StaffError("A practice name cannot contain control characters such as line breaks.")
     try:
         ZoneInfo(timezone)
@@ -83,14 +119,16 @@ def create_staff(
         raise StaffError("A username is required.")
     staff = find_staff_by_username(session, username)
     if staff is None:
-        if len(password) < MIN_STAFF_PASSWORD_LENGTH:
-            raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
+        # Only a new login: one made before the rule keeps its name (and can join a practice).
+        problem = username_problem(username)
+        if problem:
+            raise StaffError(problem)
+        _check_password(password, username)
         staff = StaffUser(username=username, password_hash=generate_password_hash(password, method=hash_method), is_active=True)
         session.add(staff)
         session.flush()
     elif password:
-        if len(password) < MIN_STAFF_PASSWORD_LENGTH:
-            raise StaffError(f"The password needs at least {MIN_STAFF_PASSWORD_LENGTH} characters.")
+        _check_password(password, username)
         staff.password_hash = generate_password_hash(password, method=hash_method)
     membership = session.scalar(
         select(StaffMembership).where(

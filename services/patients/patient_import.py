@@ -1,7 +1,9 @@
 """Streaming, idempotent patient import from the practice-management system's CSV (README: The outside contract).
 
 Rows are read one at a time and written in batches, so 100,000 rows need no more memory than
-1,000. A bad row is reported with its line and reason and never aborts the good ones.
+1,000. A bad row is reported with its line and reason and never aborts the good ones; the reason
+names the column and what is wrong with it, never the value (a row holds PHI). Names are stored
+as models.names.clean_name leaves them (no invisible characters).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient
+from models.names import clean_name
 from models.patient import IMPORTED_PORTAL_STATUSES
 from models.vocabulary import AuditAction, AuditOutcome
 from services import audit
@@ -103,7 +106,7 @@ def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
         raise _RowError("chart_number is longer than 64 characters")
     values["chart_number"] = chart
     for column in ("first_name", "last_name"):
-        value = " ".join((row.get(column) or "").split())
+        value = clean_name(row.get(column) or "")
         if not value:
             raise _RowError(f"{column} is empty")
         if len(value) > 100:
@@ -115,7 +118,8 @@ def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
         if len(raw_dob) != 10:
             raise ValueError
     except ValueError:
-        raise _RowError(f"date_of_birth {raw_dob!r} is not a date as YYYY-MM-DD") from None
+        # Says what is wrong, never the value: a date of birth is PHI (as is any value of a row).
+        raise _RowError("date_of_birth is not a date as YYYY-MM-DD") from None
     if values["date_of_birth"] > date.today():
         raise _RowError("date_of_birth is in the future")
     values["sex"] = (row.get("sex") or "").strip()[:16] or None
@@ -133,13 +137,13 @@ def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
     if carrier_name:
         carrier_id = carriers.get(carrier_name.lower())
         if carrier_id is None:
-            raise _RowError(f"guardian_cell_carrier {carrier_name!r} is not a known carrier")
+            raise _RowError("guardian_cell_carrier is not a known carrier (see `carriers list`)")
         values["guardian_cell_carrier_id"] = carrier_id
     else:
         values["guardian_cell_carrier_id"] = None
     status = (row.get("portal_status") or "").strip().lower()
     if status and status not in IMPORTED_PORTAL_STATUSES:
-        raise _RowError(f"portal_status {status!r} is not one of {', '.join(IMPORTED_PORTAL_STATUSES)}")
+        raise _RowError(f"portal_status is not one of {', '.join(IMPORTED_PORTAL_STATUSES)}")
     values["imported_portal_status"] = status or "unregistered"
     flag = (row.get("name_is_unofficial") or "").strip().lower()
     if flag in _TRUE:
@@ -147,7 +151,7 @@ def _parse_row(row: dict, carriers: dict[str, int]) -> dict:
     elif flag in _FALSE:
         values["name_is_unofficial"] = False
     else:
-        raise _RowError(f"name_is_unofficial {flag!r} is not true or false")
+        raise _RowError("name_is_unofficial is not true or false")
     return values
 
 

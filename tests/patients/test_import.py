@@ -214,9 +214,9 @@ def test_1000_rows_with_3_bad_ones_import_997_and_report_exactly_those_3(app, ru
     assert result.exit_code == 0, result.output
     assert counts(result) == {"created": 997, "updated": 0, "unchanged": 0, "rejected": 3}
     assert rejections(result) == {
-        2: "date_of_birth '2015-02-30' is not a date as YYYY-MM-DD",
+        2: "date_of_birth is not a date as YYYY-MM-DD",
         501: "last_name is empty",
-        1001: "guardian_cell_carrier 'Carrier Pigeon' is not a known carrier",
+        1001: "guardian_cell_carrier is not a known carrier (see `carriers list`)",
     }
     patients = patients_of(app)
     assert len(patients) == 997
@@ -244,15 +244,46 @@ def test_each_kind_of_bad_row_is_reported_with_its_line_and_reason(app, runner, 
     reasons = rejections(result)
     assert sorted(reasons) == [3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert reasons[3] == "guardian_email is not a valid email address"
-    assert reasons[4].startswith("portal_status 'archived' is not one of") and "self_registered" in reasons[4]
-    assert reasons[5] == "date_of_birth '03/14/2012' is not a date as YYYY-MM-DD"
+    assert reasons[4].startswith("portal_status is not one of") and "self_registered" in reasons[4]
+    assert reasons[5] == "date_of_birth is not a date as YYYY-MM-DD"
     assert reasons[6] == "first_name is empty"
     assert reasons[7] == "guardian_cell is not a valid US phone number"
-    assert reasons[8] == "name_is_unofficial 'maybe' is not true or false"
+    assert reasons[8] == "name_is_unofficial is not true or false"
     assert reasons[9] == "date_of_birth is in the future"
     assert reasons[10] == "chart_number is empty"
-    assert reasons[11] == "guardian_cell_carrier 'Verizon Wireless' is not a known carrier"
+    assert reasons[11] == "guardian_cell_carrier is not a known carrier (see `carriers list`)"
     assert sorted(patients_of(app)) == ["OK1", "OK2"]
+    # No rejected value comes back on the terminal: a date of birth (or any value of a row) is PHI.
+    for echoed in ("03/14/2012", "2999-01-01", "archived", "maybe", "Verizon Wireless", "maria at example.com", "12345"):
+        assert echoed not in result.output
+
+
+def test_a_rejected_date_of_birth_is_never_echoed(app, runner, cedar, tmp_path):
+    rows = [row("B1", dob="2015-02-30"), row("B2", dob="14/03/2012"), row("B3", dob="2012-3-14"), row("B4", dob="March 14, 2012")]
+    result = run_import(runner, write_csv(tmp_path / "export.csv", rows))
+    assert result.exit_code == 0, result.output
+    assert set(rejections(result).values()) == {"date_of_birth is not a date as YYYY-MM-DD"}
+    for value in ("2015-02-30", "14/03/2012", "2012-3-14", "March 14"):
+        assert value not in result.output
+
+
+def test_invisible_characters_in_names_are_not_stored(app, runner, cedar, tmp_path):
+    """Zero-width and bidi characters (Unicode format characters) and control characters would
+    make a name read differently from what it holds; a name of nothing else is empty."""
+    rows = [
+        row("Z1", "Em\u200bma", "\u202eCarter\u202c"),
+        row("Z2", "\ufeffSo\u200dfía", "N\u2066úñez\u2069\x07"),
+        row("Z3", "\u200b\u200e", "Carter"),
+    ]
+    result = run_import(runner, write_csv(tmp_path / "export.csv", rows))
+    assert result.exit_code == 0, result.output
+    assert counts(result) == {"created": 2, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert rejections(result) == {4: "first_name is empty"}
+    patients = patients_of(app)
+    assert (patients["Z1"].first_name, patients["Z1"].last_name, patients["Z1"].last_name_norm) == ("Emma", "Carter", "carter")
+    assert (patients["Z2"].first_name, patients["Z2"].last_name, patients["Z2"].last_name_norm) == ("Sofía", "Núñez", "nunez")
+    again = run_import(runner, write_csv(tmp_path / "again.csv", [row("Z1", "Emma", "Carter")]))
+    assert counts(again)["unchanged"] == 1
 
 
 def test_line_numbers_count_physical_lines_of_quoted_multiline_fields(app, runner, cedar, tmp_path):

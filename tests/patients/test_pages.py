@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from tests.support.builders import make_patient
+from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import pin_from
-from tests.support.staff_screens import HX, issue
+from tests.support.staff_screens import HX, issue, sign_in
 
 
 @pytest.fixture
@@ -76,12 +76,19 @@ class TestWithoutAMailServer:
     def app_config(self):
         return {"MAIL_SERVER": None}
 
-    def test_messages_land_in_the_outbox_page_only_on_sqlite(self, app, staff_client, teen, mailbox):
+    @pytest.fixture
+    def admin_client(self, app, practice):
+        make_staff(app, practice, "morgan", admin=True)
+        client = app.test_client()
+        assert sign_in(client, "morgan").status_code == 302
+        return client
+
+    def test_messages_land_in_the_outbox_page_only_on_sqlite(self, app, staff_client, admin_client, teen, mailbox):
         body = html.unescape(issue(staff_client, teen.id, email="maria.nunez@example.com").get_data(as_text=True))
         pin = pin_from(body)
         assert mailbox.messages == []  # nothing left the machine
-        outbox = staff_client.get("/dev/outbox")
-        nav = staff_client.get("/patients").get_data(as_text=True)
+        outbox = admin_client.get("/dev/outbox")
+        nav = admin_client.get("/patients").get_data(as_text=True)
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             page = html.unescape(outbox.get_data(as_text=True))
             assert "maria.nunez@example.com" in page and pin in page
@@ -90,7 +97,16 @@ class TestWithoutAMailServer:
             assert outbox.status_code == 404 and ">Outbox</a>" not in nav
             assert "No mail server is configured" in body
 
-    def test_the_outbox_shows_only_this_practices_messages(self, app, staff_client, other_practice):
+    def test_staff_who_are_not_admins_neither_see_nor_open_the_outbox(self, app, staff_client, teen, mailbox):
+        """The outbox holds every active PIN of the practice: the front desk sees a PIN once, on issuing."""
+        body = html.unescape(issue(staff_client, teen.id, email="maria.nunez@example.com").get_data(as_text=True))
+        pin = pin_from(body)
+        outbox = staff_client.get("/dev/outbox")
+        assert outbox.status_code in (403, 404) and pin not in outbox.get_data(as_text=True)
+        assert ">Outbox</a>" not in staff_client.get("/patients").get_data(as_text=True)
+        assert ">Outbox</a>" not in staff_client.get(f"/patients/{teen.id}").get_data(as_text=True)
+
+    def test_the_outbox_shows_only_this_practices_messages(self, app, admin_client, other_practice):
         if not app.config["DEV_OUTBOX"]:
             pytest.skip("the development outbox exists only on the SQLite default")
         from blueprints.extensions import db
@@ -99,4 +115,35 @@ class TestWithoutAMailServer:
         with app.app_context():
             db.session.add(DevMailboxMessage(practice_id=other_practice.id, recipient="x@other.example", subject="s", text_body="PIN ZZZZ-ZZZZ"))
             db.session.commit()
-        assert "ZZZZ-ZZZZ" not in staff_client.get("/dev/outbox").get_data(as_text=True)
+        outbox = admin_client.get("/dev/outbox")
+        assert outbox.status_code == 200 and "ZZZZ-ZZZZ" not in outbox.get_data(as_text=True)
+
+
+def post_basic_info(client, patient_id: int, first: str, last: str):
+    return client.post(
+        f"/patients/{patient_id}/basic-info", data={"first_name": first, "last_name": last},
+        headers={"X-CSRFToken": client.csrf_token},
+    )
+
+
+def test_update_basic_info_stores_no_invisible_characters(app, staff_client, teen):
+    """Zero-width and bidi characters would make the name read differently from what it holds."""
+    response = post_basic_info(staff_client, teen.id, "So\u200bfía\u202e", "\u2066Núñez\u2069\ufeff")
+    assert response.status_code == 302
+    from blueprints.extensions import db
+    from models import Patient
+
+    with app.app_context():
+        patient = db.session.get(Patient, teen.id)
+        assert (patient.first_name, patient.last_name, patient.last_name_norm) == ("Sofía", "Núñez", "nunez")
+    assert "<h1>Núñez, Sofía</h1>" in html.unescape(staff_client.get(f"/patients/{teen.id}").get_data(as_text=True))
+
+
+@pytest.mark.parametrize("first, message", [
+    ("\u200b\u200f", "Enter the patient's given name."),
+    ("Ba\u200bby B\u200doy", "not a placeholder such as Baby Boy"),
+])
+def test_update_basic_info_sees_through_invisible_characters(app, staff_client, teen, first, message):
+    response = post_basic_info(staff_client, teen.id, first, "Núñez")
+    assert response.status_code == 422 and message in html.unescape(response.get_data(as_text=True))
+    assert "<h1>Núñez, Sofía</h1>" in html.unescape(staff_client.get(f"/patients/{teen.id}").get_data(as_text=True))

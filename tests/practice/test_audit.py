@@ -143,7 +143,7 @@ class TestExport:
         assert response.status_code == 200 and response.mimetype == "text/csv"
         assert "attachment" in response.headers["Content-Disposition"]
         rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-        assert list(rows[0]) == ["occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip"]
+        assert list(rows[0]) == ["occurred_at_utc", "staff", "patient_id", "action", "outcome", "detail", "client_ip", "staff_id"]
         assert [(r["staff"], r["action"]) for r in rows] == [
             ("morgan", "sign-in"), ("'=HYPERLINK(\"http://evil\")", "search"), ("morgan", "export"),
         ]  # the export is recorded before it is read, so it lists itself
@@ -154,7 +154,24 @@ class TestExport:
 
     def test_a_range_before_anything_happened_is_just_the_header(self, admin):
         body = admin.get("/practice/audit.csv?from=2001-01-01&to=2001-01-31").get_data(as_text=True)
-        assert body == "occurred_at_utc,staff,patient_id,action,outcome,detail,client_ip\r\n"
+        assert body == '"occurred_at_utc","staff","patient_id","action","outcome","detail","client_ip","staff_id"\r\n'
+
+    @pytest.mark.parametrize("planted", [";=1+1", ",=1+1", " =1+1", "\t=1+1", "\r=1+1", "  @SUM(A1)", " -2+3", "\uff1d1+1"])
+    def test_every_cell_is_quoted_and_nothing_a_spreadsheet_could_run_is_left_bare(self, app, admin, practice, planted):
+        """With `;` as the list separator, `;=1+1` unquoted is an empty cell and then a formula."""
+        staff_id = make_staff(app, practice, "quinn")
+        with app.app_context():
+            db.session.add(AuditEvent(action="search", outcome="success", practice_id=practice.id, staff_id=staff_id,
+                                      staff_username=planted, detail="kinds: last;first", client_ip="127.0.0.1"))
+            db.session.commit()
+        today = date.today()
+        body = admin.get(f"/practice/audit.csv?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}").get_data(as_text=True)
+        lines = body.split("\r\n")
+        [line] = [line for line in lines if '"search"' in line]
+        assert line.endswith(f'"\'{planted}","","search","success","kinds: last;first","127.0.0.1","{staff_id}"')
+        assert line.startswith('"') and line.count('"') == 2 * 8  # eight cells, each quoted, none split
+        [row] = [r for r in csv.DictReader(io.StringIO(body)) if r["action"] == "search"]
+        assert row["staff"] == "'" + planted and row["staff_id"] == str(staff_id)
 
     @pytest.mark.parametrize("query", [
         "from=2026-02-01&to=2026-01-01", "from=yesterday&to=2026-01-01", "", "from=0001-01-01&to=9999-12-31",

@@ -150,7 +150,7 @@ def test_staff_create_refuses_a_short_password(app, runner, practice, how):
     args = ["staff", "create", "jlee", "--practice", "Cedar Pediatrics"] + (["--password", "short"] if how == "option" else [])
     result = invoke(runner, *args, **extra)
     assert result.exit_code != 0
-    assert "The password needs at least 10 characters." in result.stderr
+    assert "Use at least 12 characters." in result.stderr
     assert staff_count(app) == 0
 
 
