@@ -10,6 +10,7 @@ from models.patient import Patient
 from models.portal_user import PortalLink, PortalUser
 from models.practice import Practice, StaffMembership, StaffUser
 from models.staff_session import SpentLaunchToken, StaffSession
+from models.throttle import Throttle
 
 __all__ = [
     "AuditEvent",
@@ -25,6 +26,7 @@ __all__ = [
     "StaffMembership",
     "StaffSession",
     "StaffUser",
+    "Throttle",
     "WelcomeMessage",
     "db",
     "utcnow",

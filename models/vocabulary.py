@@ -160,3 +160,12 @@ class TemplateKind(StrEnum):
     EMAIL = "email"
     TEXT = "text"
     LETTER = "letter"
+
+
+class ThrottleScope(StrEnum):
+    """What a growing delay (services/throttle.py) counts failures of, each by its own key."""
+
+    # Portal PIN entries that failed, by the date of birth typed (wrong PINs lock nothing).
+    BIRTH_DATE = "birth date"
+    # Staff sign-ins that failed, by the username typed (known or not).
+    STAFF_USERNAME = "staff username"

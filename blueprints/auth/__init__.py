@@ -21,6 +21,7 @@ from blueprints.access import (
 )
 from blueprints.configured import signing_keys
 from blueprints.extensions import db, launch_limit, signin_post_limit
+from blueprints.rate_limits import describe_wait
 from services.identity import staff_sessions
 from services.identity.launch import LaunchRefused
 
@@ -50,22 +51,31 @@ def _keep(started: staff_sessions.Started) -> None:
 @bp.route("/signin", methods=["GET", "POST"])
 @signin_post_limit
 def sign_in():
-    """The Sign in page (full page). Its POST is limited per client by SIGNIN_RATE_LIMIT."""
+    """The Sign in page (full page). Its POST is limited per client by SIGNIN_RATE_LIMIT, and per
+    username by a growing delay after repeated failures (429 with Retry-After while it lasts)."""
     form = SignInForm()
-    error = None
+    error, retry_after = None, None
     if form.validate_on_submit():
-        started = staff_sessions.sign_in(db.session, client_actor(), form.username.data, form.password.data,
-                                         _replacing(), signing_keys().hash_method)
-        if started is not None:
+        keys = signing_keys()
+        try:
+            started = staff_sessions.sign_in(db.session, client_actor(), form.username.data, form.password.data,
+                                             _replacing(), keys.hash_method, keys.pin_lookup_key)
+        except staff_sessions.SignInSlowed as slowed:
+            started, retry_after = None, slowed.seconds
+        if retry_after:
+            error = f"Too many failed sign-ins for this username. Try again in {describe_wait(retry_after)}."
+        elif started is not None:
             _keep(started)
             next_path = local_path(request.args.get("next"))
             if started.practice_id is None:
                 return redirect(url_for("auth.choose_practice", next=next_path))
             return redirect(next_path or url_for("patient_admin.search"))
-        error = "The username or password is not right."
-    status = 422 if request.method == "POST" else 200
+        else:
+            error = "The username or password is not right."
+    status = 429 if retry_after else 422 if request.method == "POST" else 200
     notice = "Your session ended. Sign in again." if request.args.get("ended") and request.method == "GET" else None
-    return render_template("auth/sign_in.html", form=form, error=error, notice=notice), status
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return render_template("auth/sign_in.html", form=form, error=error, notice=notice), status, headers
 
 
 @bp.route("/practice/choose", methods=["GET", "POST"])

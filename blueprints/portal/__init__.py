@@ -12,12 +12,14 @@ from blueprints.access import STAFF_SESSION_KEY, client_actor
 from blueprints.configured import signing_keys
 from blueprints.extensions import db, portal_post_limit
 from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
+from blueprints.rate_limits import describe_wait
 from models import Patient, PortalLink, PortalUser
 from services.credentials.redemption import (
     FAILURE_MESSAGE,
     AccountPasswordMismatch,
     AudienceMismatch,
     RedemptionFailed,
+    RedemptionSlowed,
     Registrant,
     load_desk_credential,
     load_question,
@@ -45,6 +47,16 @@ FAILURES = {
     AccountPasswordMismatch: EXISTING_ACCOUNT_MESSAGE,
     AudienceMismatch: AUDIENCE_MESSAGE,
 }
+
+
+def _slowed(seconds: int) -> str:
+    """What a parent reads while the date of birth typed waits out its delay (services/credentials/redemption.py)."""
+    return f"Too many attempts. Try again in {describe_wait(seconds)}."
+
+
+def _answer(page: str, status: int, retry_after: int | None):
+    """The page with its status, and Retry-After when the attempt was refused for a while."""
+    return page, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
 
 def portal_user_required(view):
@@ -104,15 +116,18 @@ def _redeem(mode: str, form: PortalRegisterForm, question_id: int | None):
 @portal_post_limit
 def register():
     """Patient Portal registration page (full page). Three modes: PIN (default), a verification
-    question link (?vq=), or the front desk's Complete / Log In token (?desk=); 410 for a dead link."""
+    question link (?vq=), or the front desk's Complete / Log In token (?desk=); 410 for a dead link;
+    429 with Retry-After while the date of birth typed is slowed."""
     found = _registration_mode()
     if found is None:
         return render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410
     mode, credential = found
-    form, failure = PortalRegisterForm(mode), None
+    form, failure, retry_after = PortalRegisterForm(mode), None, None
     if form.validate_on_submit():
         try:
             redeemed = _redeem(mode, form, credential.id if credential else None)
+        except RedemptionSlowed as slowed:
+            failure, retry_after = _slowed(slowed.seconds), slowed.seconds
         except tuple(FAILURES) as failed:
             failure = FAILURES[type(failed)]
         else:
@@ -124,8 +139,8 @@ def register():
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
     question = credential.question if credential else None
-    return render_template("portal/register.html", form=form, mode=mode, question=question,
-                           failure=failure), 422 if request.method == "POST" else 200
+    page = render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure)
+    return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -180,7 +195,7 @@ def home():
 def add_child():
     """Add another child to the signed-in account with that child's PIN (full page)."""
     form = AddChildForm()
-    failure = None
+    failure, retry_after = None, None
     if form.validate_on_submit():
         try:
             redeem_pin(
@@ -188,13 +203,15 @@ def add_child():
                 date_of_birth=form.date_of_birth.data, registrant=Registrant(portal_user_id=g.portal_user.id),
                 keys=signing_keys(), via="add child",
             )
+        except RedemptionSlowed as slowed:
+            failure, retry_after = _slowed(slowed.seconds), slowed.seconds
         except (RedemptionFailed, AudienceMismatch) as failed:
             failure = FAILURES[type(failed)]
         else:
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/add_child.html", form=form, failure=failure), status
+    page = render_template("portal/add_child.html", form=form, failure=failure)
+    return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
 
 
 @bp.get("/patients/<int:patient_id>/chart")

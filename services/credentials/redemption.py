@@ -4,9 +4,29 @@ transaction.
 
 Every failed PIN attempt costs one salted-KDF verification, whatever went wrong, and ends with
 the same answer: the keyed-HMAC bucket names the few active candidates (almost always one or
-none) and a dummy verification stands in when there are none. A failure counts against the
-pending PIN it names (PIN right, date of birth wrong) or, when the PIN matches nothing, against
-the pending PINs of the patients born on the date entered. Five failures lock a credential.
+none) and a dummy verification stands in when there are none.
+
+What a failure counts against (README: the lock rule):
+- A PIN counts a failure only when it matched and the date of birth did not (a stolen PIN tried
+  with guessed dates): five such failures lock it. The failure is audited in that PIN's
+  practice, naming its patient.
+- A PIN that matches nothing locks nothing: a stranger could otherwise lock every family born
+  on a date by typing wrong PINs with it. An 8-character PIN is 40 bits, out of reach of blind
+  guessing under the per-client limits; what remains is slowed. Every failed PIN attempt, of
+  whatever kind, counts one failure of the date of birth typed (services/throttle.py,
+  ThrottleScope.BIRTH_DATE): past a few, attempts with that date wait a growing delay (capped
+  at a minute) and are refused unchecked until it passes (RedemptionSlowed). The delay depends
+  only on how many attempts failed with that date, is checked before any PIN is looked up, and
+  no success clears it, so it tells nothing about whether a PIN or a patient exists; the page
+  says so plainly ("Too many attempts. Try again in N seconds."), so that a parent slowed by
+  someone else's guessing waits instead of taking her PIN for wrong. A failure no PIN ties to a
+  practice is audited with no practice (no practice's export shows it; it is the deployment's),
+  except in Add another child, where the signed-in parent's practice is known and audits it.
+- A verification question's link names its credential, as a matched PIN does, so every failure
+  through a live link (wrong answer or wrong date of birth) counts against that question, five
+  lock it, and the failure is audited in its practice. Answers are guessable where PINs are not:
+  this lock is what keeps an answer from being guessed. Only the link's holder can reach it.
+- A desk token stands in for both PIN and date of birth; a dead one counts against nothing.
 """
 
 from __future__ import annotations
@@ -21,9 +41,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
-from models import Patient, PortalLink, PortalUser, RegistrationCredential
-from models.vocabulary import Audience, AuditAction, AuditOutcome, CredentialKind, CredentialState
-from services import audit
+from models import PortalLink, PortalUser, RegistrationCredential
+from models.credential import MAX_FAILED_ATTEMPTS
+from models.vocabulary import Audience, AuditAction, AuditOutcome, CredentialKind, CredentialState, ThrottleScope
+from services import audit, throttle
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
 from services.credentials.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
@@ -39,6 +60,14 @@ FAILURE_MESSAGE = (
 
 class RedemptionFailed(Exception):
     """Any wrong, unknown, expired, used, revoked or locked credential, or a wrong birth date."""
+
+
+class RedemptionSlowed(Exception):
+    """Too many PIN attempts failed with this date of birth lately: refused unchecked for now."""
+
+    def __init__(self, seconds: int):
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 class AccountPasswordMismatch(Exception):
@@ -80,31 +109,20 @@ def _active_pin_candidates(session: Session, bucket: int, now: datetime) -> list
     )
 
 
-def _count_failure_against(session: Session, credential_id: int) -> None:
-    session.execute(
+def _count_failure_against(session: Session, credential_id: int) -> int:
+    """One more failure against this credential; returns its count (MAX_FAILED_ATTEMPTS locks it)."""
+    return session.execute(
         update(RegistrationCredential)
         .where(RegistrationCredential.id == credential_id)
         .values(failed_attempts=RegistrationCredential.failed_attempts + 1)
+        .returning(RegistrationCredential.failed_attempts)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one()
 
 
-def _count_failure_against_birth_date(
-    session: Session, date_of_birth: date, now: datetime, practice_id: int | None
-) -> None:
-    born_that_day = select(Patient.id).where(Patient.date_of_birth == date_of_birth)
-    if practice_id is not None:
-        born_that_day = born_that_day.where(Patient.practice_id == practice_id)
-    session.execute(
-        update(RegistrationCredential)
-        .where(
-            RegistrationCredential.kind == CredentialKind.PIN,
-            RegistrationCredential.active_condition(now),
-            RegistrationCredential.patient_id.in_(born_that_day),
-        )
-        .values(failed_attempts=RegistrationCredential.failed_attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
+def _failure_detail(via: str, failures: int) -> str:
+    locked = "; locked" if failures >= MAX_FAILED_ATTEMPTS else ""
+    return f"by {via}: failure {failures} of {MAX_FAILED_ATTEMPTS}{locked}"
 
 
 def redeem_pin(
@@ -118,8 +136,15 @@ def redeem_pin(
     via: str = "pin",
 ) -> Redeemed:
     """Link the patient whose active PIN and birth date match to the registrant's account.
-    An actor with a practice (a signed-in parent adding a child) may redeem only its PINs."""
+    An actor with a practice (a signed-in parent adding a child) may redeem only its PINs.
+    Raises RedemptionSlowed, without checking anything, while the date of birth typed waits
+    out its delay; RedemptionFailed for any other failure."""
     now, practice_id = actor.now(), actor.practice_id
+    born = date_of_birth.isoformat()
+    wait = throttle.check(session, keys.pin_lookup_key, ThrottleScope.BIRTH_DATE, born, now)
+    if wait:
+        audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.REFUSED, detail=f"by {via}: slowed")
+        raise RedemptionSlowed(wait)
     pin = normalize_pin_entry(pin_entry)
     candidates = _active_pin_candidates(session, pin_bucket(keys.pin_lookup_key, pin), now)
     named = None
@@ -131,20 +156,26 @@ def redeem_pin(
 
     if named is not None and practice_id is not None and named.practice_id != practice_id:
         named = None  # another practice's PIN: as unknown as any other
-    if named is None:
-        _count_failure_against_birth_date(session, date_of_birth, now, practice_id)
-        _fail_after_commit(session, actor, via)
-    if named.patient.date_of_birth != date_of_birth:
-        _count_failure_against(session, named.id)
-        _fail_after_commit(session, actor, via)
+    if named is None or named.patient.date_of_birth != date_of_birth:
+        with unit_of_work(session):
+            # Whatever failed, the date typed counts one failure: the same for every kind.
+            throttle.fail(session, keys.pin_lookup_key, ThrottleScope.BIRTH_DATE, born, now)
+            if named is None:
+                # Matched nothing: counts against no PIN. Audited in the signed-in parent's
+                # practice (Add another child), else in none.
+                audit.record(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}: no match")
+            else:
+                failures = _count_failure_against(session, named.id)
+                audit.record(session, actor.in_practice(named.practice_id), AuditAction.FAILED_REDEEM,
+                             AuditOutcome.FAILURE, patient_id=named.patient_id, detail=_failure_detail(via, failures))
+        raise RedemptionFailed()
     return _link(session, actor, named, registrant, keys, via)
 
 
-def _fail_after_commit(session: Session, actor: Actor, via: str) -> NoReturn:
-    """Keep the counted failure with its audit row, then fail with the one answer every failure
-    gets. The row names no patient: which one was meant is unknown, and a guess would leak."""
-    with unit_of_work(session):
-        audit.record(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}")
+def _fail_unmatched(session: Session, actor: Actor, via: str) -> NoReturn:
+    """A link or token that names no live credential: audited (with no patient, none is known),
+    counted against nothing, and the one answer every failure gets."""
+    audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}: no match")
     raise RedemptionFailed()
 
 
@@ -181,13 +212,16 @@ def redeem_question(
     credential = _active_credential(session, credential_id, actor.now(), kind="question")
     if credential is None:
         spend_one_verification(keys.hash_method)
-        _fail_after_commit(session, actor, "question")
-    # The link named the question, so the failure is the practice's to see.
-    actor = actor.in_practice(credential.practice_id)
+        _fail_unmatched(session, actor, "question")
+    # The link named the question, as a matched PIN names its own: the failure is counted
+    # against it and is the practice's to see.
     right_answer = secret_matches(credential.answer_hash, normalize_answer(answer))
     if not right_answer or credential.patient.date_of_birth != date_of_birth:
-        _count_failure_against(session, credential.id)
-        _fail_after_commit(session, actor, "question")
+        with unit_of_work(session):
+            failures = _count_failure_against(session, credential.id)
+            audit.record(session, actor.in_practice(credential.practice_id), AuditAction.FAILED_REDEEM,
+                         AuditOutcome.FAILURE, patient_id=credential.patient_id, detail=_failure_detail("question", failures))
+        raise RedemptionFailed()
     return _link(session, actor, credential, registrant, keys, "question")
 
 
@@ -202,7 +236,7 @@ def redeem_desk_token(
 ) -> Redeemed:
     credential = load_desk_credential(session, token, keys, actor.now())
     if credential is None:
-        _fail_after_commit(session, actor, "desk")
+        _fail_unmatched(session, actor, "desk")
     return _link(session, actor, credential, registrant, keys, "desk")
 
 
@@ -213,6 +247,14 @@ def _token_credential_id(token: str, secret_key: str, salt: str, max_age: int | 
         return None
     credential_id = payload.get("c") if isinstance(payload, dict) else None
     return credential_id if isinstance(credential_id, int) else None
+
+
+# Why a matched credential was not used after all (audit detail; kinds only).
+_LINK_FAILURES = {
+    RedemptionFailed: "used meanwhile",
+    AccountPasswordMismatch: "account password",
+    AudienceMismatch: "audience",
+}
 
 
 def _link(
@@ -261,14 +303,17 @@ def _link(
             existing.credential_id = credential_id
         audit.record(session, actor.in_practice(practice_id), AuditAction.REDEEM, patient_id=patient_id, detail=f"by {via}")
         session.commit()
-    except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch):
+    except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch) as failed:
         session.rollback()
-        audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}")
+        # The credential and birth date matched: the failure is its practice's to see.
+        audit.record_alone(session, actor.in_practice(practice_id), AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE,
+                           patient_id=patient_id, detail=f"by {via}: {_LINK_FAILURES[type(failed)]}")
         raise
     except IntegrityError:
         # Two first redemptions creating one email's account at once: the loser tries again.
         session.rollback()
-        audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE, detail=f"by {via}")
+        audit.record_alone(session, actor.in_practice(practice_id), AuditAction.FAILED_REDEEM, AuditOutcome.FAILURE,
+                           patient_id=patient_id, detail=f"by {via}: {_LINK_FAILURES[RedemptionFailed]}")
         raise RedemptionFailed() from None
     except BaseException:
         session.rollback()

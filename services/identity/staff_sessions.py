@@ -21,8 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from models import Practice, StaffMembership, StaffSession, StaffUser
-from models.vocabulary import AuditAction, AuditOutcome
-from services import audit
+from models.vocabulary import AuditAction, AuditOutcome, ThrottleScope
+from services import audit, throttle
 from services.actor import Actor, unit_of_work
 from services.identity.launch import LaunchRefused, accept
 from services.identity.staff import authenticate_staff, find_staff_by_username
@@ -181,22 +181,61 @@ class Started:
     practice_id: int | None
 
 
+class SignInSlowed(Exception):
+    """Too many sign-ins of this username failed lately: refused, password unchecked, for now."""
+
+    def __init__(self, seconds: int):
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+def _throttle_key(username: str) -> str:
+    """One delay per username however it is typed (case and surrounding spaces)."""
+    return (username or "").strip().casefold()
+
+
+def _each_practice_of(session: Session, actor: Actor, username: str) -> list[Actor]:
+    """The actor as a failure of this username is audited: once in each practice of a known
+    username, naming the login; once with no practice otherwise, naming nobody (what was typed
+    could be anything: a patient's name, a password in the wrong box)."""
+    known = find_staff_by_username(session, username or "")
+    # The same queries either way: an unknown username must not answer sooner.
+    practices = [membership.practice_id for membership in memberships(session, known.id if known else 0)]
+    if known is None:
+        return [replace(actor, practice_id=None, staff_id=None, staff_username=None)]
+    who = replace(actor, staff_id=known.id, staff_username=known.username)
+    return [who.in_practice(practice_id) for practice_id in practices] or [who.in_practice(None)]
+
+
 def sign_in(session: Session, actor: Actor, username: str, password: str, replacing: int | None,
-            hash_method: str) -> Started | None:
+            hash_method: str, throttle_secret: bytes) -> Started | None:
     """Staff sign-in with a password. On success a new session (ending the browser's previous
     one, `replacing`, so no copy of its cookie outlives it) in the only practice, or with the
-    practice to choose. None on failure, recorded against the login only when the username is a
-    real one (what was typed could be anything: a patient's name, a password in the wrong box)."""
+    practice to choose, and the username's failures forgotten. None on failure, audited in each
+    practice of the username when it is a known one, and counted against the username
+    (services/throttle.py), known or not, so that neither the answers nor their timing tell
+    which usernames exist. Past a few failures the username waits a growing delay (at most a
+    minute, never a lock: nobody can shut the front desk out by typing its username), during
+    which SignInSlowed is raised without checking the password."""
+    now, key = actor.now(), _throttle_key(username)
+    wait = throttle.check(session, throttle_secret, ThrottleScope.STAFF_USERNAME, key, now)
+    if wait:
+        with unit_of_work(session):
+            for who in _each_practice_of(session, actor, username):
+                audit.record(session, who, AuditAction.SIGN_IN, AuditOutcome.REFUSED, detail="slowed")
+        raise SignInSlowed(wait)
     signed_in = authenticate_staff(session, username, password, hash_method)
     choices = memberships(session, signed_in.staff_id) if signed_in else []
     if not choices:
-        known = find_staff_by_username(session, username or "")
-        who = replace(actor, staff_id=known.id if known else None, staff_username=known.username if known else None)
-        audit.record_alone(session, who, AuditAction.SIGN_IN, AuditOutcome.FAILURE, detail="password")
+        with unit_of_work(session):
+            for who in _each_practice_of(session, actor, username):
+                audit.record(session, who, AuditAction.SIGN_IN, AuditOutcome.FAILURE, detail="password")
+            throttle.fail(session, throttle_secret, ThrottleScope.STAFF_USERNAME, key, now)
         return None
     staff = choices[0].staff
     only = choices[0].practice_id if len(choices) == 1 else None
     with unit_of_work(session):
+        throttle.clear(session, throttle_secret, ThrottleScope.STAFF_USERNAME, key)
         return _begin(session, replace(actor, practice_id=only, staff_id=staff.id, staff_username=staff.username),
                       "signin", replacing, detail="password")
 

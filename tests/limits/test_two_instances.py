@@ -79,3 +79,23 @@ def test_behind_a_proxy_the_client_address_is_the_forwarded_one_only_when_truste
                 headers={"X-Forwarded-For": "203.0.113.9"})
     with app.app_context():
         assert db.session.scalar(select(AuditEvent.client_ip)) == expected
+
+
+def test_a_delay_earned_on_one_instance_holds_on_the_other(app, twin, practice):
+    """The growing delays (services/throttle.py) count in the database, not in a process."""
+    from models import utcnow
+    from tests.support.app_settings import set_clock
+
+    make_staff(app, practice)
+    moment = utcnow()
+    set_clock(app, moment)
+    set_clock(twin, moment)
+    for _ in range(5):
+        assert sign_in(app.test_client(), password="wrong password").status_code == 422
+    slowed = sign_in(twin.test_client())  # the right password
+    assert slowed.status_code == 429 and slowed.headers["Retry-After"] == "2"
+    assert "Too many failed sign-ins for this username. Try again in 2 seconds." in slowed.get_data(as_text=True)
+    for _ in range(6):
+        assert register(app.test_client(), "ZZZZ-ZZZZ", "2018-05-17").status_code == 422
+    slowed = register(twin.test_client(), "ZZZZ-ZZZZ", "2018-05-17")
+    assert slowed.status_code == 429 and "Too many attempts. Try again in 2 seconds." in slowed.get_data(as_text=True)

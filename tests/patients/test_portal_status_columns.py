@@ -88,7 +88,7 @@ def test_issue_replace_revoke_and_redeem_move_the_columns(app, staff_client, cli
 
 def test_wrong_birth_dates_lock_the_pin_and_clear_pending(app, staff_client, client, patient, mailbox):
     pin = issue_pin(staff_client, patient.id, mailbox)
-    for _ in range(5):  # the right PIN with a wrong date: the bulk UPDATE by birth date counts them
+    for _ in range(5):  # the right PIN with a wrong date: each counts against that PIN
         register(client, pin, "05/18/2018")
     (credential,) = live_credentials(app, patient.id)
     assert credential.failed_attempts == 5
@@ -97,8 +97,8 @@ def test_wrong_birth_dates_lock_the_pin_and_clear_pending(app, staff_client, cli
 
 
 def test_a_wrong_birth_date_under_the_lock_leaves_patient_rows_alone(app, staff_client, client, patient, mailbox):
-    """On PostgreSQL a refresh locks the patient row, and a wrong birth date counts against every
-    pending PIN of that date in every practice: counts under the lock must not touch patients
+    """On PostgreSQL a refresh locks the patient row, and a wrong birth date with a PIN that
+    matched counts against that PIN: counts under the lock must not touch patients
     (neither its version, xmin, nor its last locker, xmax, changes), or they would contend with
     staff issuing. The 5th does."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):

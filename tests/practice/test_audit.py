@@ -78,7 +78,7 @@ def test_the_whole_workflow_leaves_exact_rows_and_no_phi(app, practice, mailbox)
         ("issue", "success", "alex", teen.id, "PIN 2 for the guardian, send by none"),  # PIN 1 was revoked already
         ("print", "success", "alex", teen.id, "PIN 2 letter"),
         ("basic-info change", "success", "alex", teen.id, "first and last name"),
-        ("failed redeem", "failure", None, None, "by pin"),
+        ("failed redeem", "failure", None, None, "by pin: no match"),  # a revoked PIN matches no active one
         ("redeem", "success", None, teen.id, "by pin"),
         ("sign-out", "success", "alex", None, None),
         ("launch", "success", "alex", None, None),
@@ -87,7 +87,9 @@ def test_the_whole_workflow_leaves_exact_rows_and_no_phi(app, practice, mailbox)
     ]
     for event in rows:
         assert event.occurred_at is not None and event.client_ip == "127.0.0.1"
-        assert event.practice_id == (None if event.action in ("failed redeem",) or event.outcome == "failure" and event.action == "sign-in" else practice.id)
+        # Tied to no practice: the PIN that matched no active one, and the username that is no login.
+        unknown_login = event.action == "sign-in" and event.outcome == "failure" and event.staff_username is None
+        assert event.practice_id == (None if event.action == "failed redeem" or unknown_login else practice.id)
     flattened = " ".join(str(value) for e in rows for value in vars(e).values())
     for secret in (*PHI, first_pin, second_pin, first_pin.replace("-", ""), "wrong address", "wrong password"):
         assert secret not in flattened, f"{secret!r} is in the audit trail"
