@@ -5,7 +5,7 @@ anyone lock other families' PINs); failures are slowed instead, counted here per
 HMAC of the key (services/throttle.py). A new table only: no batch rebuild of any other table.
 
 Revision ID: f3a91c5e7d20
-Revises: c7a4e1f2b9d0
+Revises: 5b1e0c9d2a7f
 Create Date: 2026-12-02 15:30:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'f3a91c5e7d20'
-down_revision = 'c7a4e1f2b9d0'
+down_revision = "5b1e0c9d2a7f"
 branch_labels = None
 depends_on = None
 
