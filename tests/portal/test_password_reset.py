@@ -256,3 +256,14 @@ class TestDevelopmentOutbox:
         with app.app_context():
             [message] = db.session.scalars(select(DevMailboxMessage)).all()
             assert message.recipient == "dana@example.com" and LINK.search(message.text_body)
+
+
+def test_an_account_gets_at_most_three_links_per_half_hour(app, parent, mailbox):
+    for _ in range(4):
+        ask_for_link(app, "dana@example.com")
+    outbox_send(app)
+    assert len(mailed_links(mailbox)) == 3
+    with app.app_context():
+        refused = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "password reset request", AuditEvent.outcome == "refused")).all()
+        assert [event.detail for event in refused] == ["too many links"]
