@@ -107,6 +107,10 @@ class Config:
             "SESSION_COOKIE_PARTITIONED": False,
             "SESSION_IDLE_MINUTES": float(env.get("SESSION_IDLE_MINUTES") or 15),
             "SESSION_MAX_HOURS": float(env.get("SESSION_MAX_HOURS") or 8),
+            # A parent's portal session (server-side too): ends this long after the last request, or
+            # this long after sign-in, whatever happens meanwhile.
+            "PORTAL_SESSION_IDLE_MINUTES": float(env.get("PORTAL_SESSION_IDLE_MINUTES") or 30),
+            "PORTAL_SESSION_MAX_HOURS": float(env.get("PORTAL_SESSION_MAX_HOURS") or 12),
             # CSRF through the session; tokens last as long as the staff session.
             "WTF_CSRF_TIME_LIMIT": None,
             # How many reverse proxies stand in front (each appends to X-Forwarded-For): 0 trusts

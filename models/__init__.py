@@ -7,6 +7,7 @@ from models.credential import RegistrationCredential
 from models.message import DevMailboxMessage, WelcomeMessage
 from models.message_template import MessageTemplate
 from models.patient import Patient
+from models.portal_session import PasswordReset, PortalSession
 from models.portal_user import PortalLink, PortalUser
 from models.practice import Practice, StaffMembership, StaffUser
 from models.staff_session import SpentLaunchToken, StaffSession
@@ -17,8 +18,10 @@ __all__ = [
     "Carrier",
     "DevMailboxMessage",
     "MessageTemplate",
+    "PasswordReset",
     "Patient",
     "PortalLink",
+    "PortalSession",
     "PortalUser",
     "Practice",
     "RegistrationCredential",

@@ -126,6 +126,8 @@ class AuditAction(StrEnum):
     EXPORT = "export"
     CHOOSE_PRACTICE = "choose practice"
     SETTINGS_CHANGE = "settings change"
+    PASSWORD_RESET_REQUEST = "password reset request"
+    PASSWORD_RESET = "password reset"
 
 
 class AuditOutcome(StrEnum):
@@ -152,6 +154,17 @@ class SessionEndReason(StrEnum):
     MEMBERSHIP = "membership"
     NONE = "none"
     UNKNOWN = "unknown"
+
+
+class PortalSessionEndReason(StrEnum):
+    """Why a parent's portal session ended (portal_sessions.end_reason). IDLE and TOO_OLD are
+    found when the session is next used; PASSWORD_RESET ends every session of the account."""
+
+    SIGNED_OUT = "signed out"
+    REPLACED = "replaced"
+    IDLE = "idle"
+    TOO_OLD = "too old"
+    PASSWORD_RESET = "password reset"
 
 
 class TemplateKind(StrEnum):

@@ -1,17 +1,25 @@
 """The parent-facing Patient Portal: register with a PIN, a verification-question link or the
-front desk's token; sign in and out; see linked patients; add another child; My Chart."""
+front desk's token; sign in and out (a server-side session, services/identity/portal_sessions.py);
+see linked patients; add another child; My Chart; a forgotten password's reset link."""
 
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from blueprints.access import STAFF_SESSION_KEY, client_actor
-from blueprints.configured import signing_keys
+from blueprints.access import STAFF_SESSION_KEY, client_actor, clock
+from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
 from blueprints.extensions import db, portal_post_limit
-from blueprints.portal.forms import AddChildForm, PortalRegisterForm, PortalSignInForm
+from blueprints.portal.forms import (
+    AddChildForm,
+    ForgotPasswordForm,
+    PortalRegisterForm,
+    PortalSignInForm,
+    ResetPasswordForm,
+)
 from blueprints.rate_limits import describe_wait
 from models import Patient, PortalLink, PortalUser
 from services.credentials.redemption import (
@@ -27,26 +35,21 @@ from services.credentials.redemption import (
     redeem_pin,
     redeem_question,
 )
-from services.identity import portal_accounts
+from services.identity import password_resets, portal_accounts, portal_sessions
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
-PORTAL_SESSION_KEY = "portal_user_id"
-AUDIENCE_MESSAGE = (
-    "This PIN is for a different kind of account: a PIN sent to a teenager (Minor) opens the "
-    "teenager's own account, and a parent's PIN cannot join it. Use a new email address for it, "
-    "or ask the practice for the right PIN."
+# The Flask session key of the portal session's token (the row is the session; the cookie only names it).
+PORTAL_SESSION_KEY = "portal_sid"
+# Every way a redemption can fail reads the same: a wrong PIN, a right PIN with the password of
+# another account of this email (which must not confirm that the account exists), a PIN for the
+# other kind of account. The hint covers the last two without saying which happened.
+REDEMPTION_FAILURES = (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch)
+FAILURE_HINT = (
+    "If you have an account with this email already, enter its password (or use Forgot password?). "
+    "A PIN sent to a teenager opens only the teenager's own account."
 )
-EXISTING_ACCOUNT_MESSAGE = (
-    "An account with this email exists already. Enter that account's password to add this patient "
-    "to it, or sign in and choose Add another child."
-)
-# What the parent reads for each way a redemption can fail (every wrong PIN reads the same).
-FAILURES = {
-    RedemptionFailed: FAILURE_MESSAGE,
-    AccountPasswordMismatch: EXISTING_ACCOUNT_MESSAGE,
-    AudienceMismatch: AUDIENCE_MESSAGE,
-}
+ADD_CHILD_HINT = "A PIN sent to a teenager opens only the teenager's own account, not this one."
 
 
 def _slowed(seconds: int) -> str:
@@ -60,15 +63,20 @@ def _answer(page: str, status: int, retry_after: int | None):
 
 
 def portal_user_required(view):
-    """Loads g.portal_user from the session, or sends the person to the portal's sign-in."""
+    """Loads g.portal_user from the live server-side session, or sends the person to the
+    portal's sign-in (signed out, reset, idle or too old: a copied cookie fares the same)."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        user_id = session.get(PORTAL_SESSION_KEY)
-        user = db.session.get(PortalUser, user_id) if user_id else None
-        if user is None:
+        try:
+            user = portal_sessions.resume(
+                db.session, session.get(PORTAL_SESSION_KEY),
+                portal_sessions.SessionLimits.portal_from_config(current_app.config), clock()(),
+            )
+        except portal_sessions.SessionEnded as ended:
             session.pop(PORTAL_SESSION_KEY, None)
-            return redirect(url_for("portal.sign_in"))
+            timed_out = ended.reason in ("idle", "too old")
+            return redirect(url_for("portal.sign_in", ended="1" if timed_out else None))
         g.portal_user = user
         return view(*args, **kwargs)
 
@@ -82,9 +90,9 @@ def _forget_secrets(form) -> None:
             form[name].data = ""
 
 
-def _sign_in_portal_user(user_id: int) -> None:
+def _keep_portal_token(token: str) -> None:
     # Only the portal's key: a staff session in the same browser is left alone.
-    session[PORTAL_SESSION_KEY] = user_id
+    session[PORTAL_SESSION_KEY] = token
 
 
 def _registration_mode():
@@ -128,18 +136,22 @@ def register():
             redeemed = _redeem(mode, form, credential.id if credential else None)
         except RedemptionSlowed as slowed:
             failure, retry_after = _slowed(slowed.seconds), slowed.seconds
-        except tuple(FAILURES) as failed:
-            failure = FAILURES[type(failed)]
+        except REDEMPTION_FAILURES:
+            failure = FAILURE_MESSAGE
         else:
             if mode == "desk" or session.get(STAFF_SESSION_KEY):
                 # A shared front-desk computer (the desk's token, or a browser where staff are
                 # signed in): the account is ready, but the parent is not signed in here.
                 return render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name)
-            _sign_in_portal_user(redeemed.portal_user_id)
+            _keep_portal_token(portal_sessions.begin(
+                db.session, client_actor(), redeemed.portal_user_id, session.get(PORTAL_SESSION_KEY),
+                detail=f"portal, registered by {mode}",
+            ))
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
     question = credential.question if credential else None
-    page = render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure)
+    page = render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure,
+                           hint=FAILURE_HINT)
     return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
 
 
@@ -151,24 +163,81 @@ def sign_in():
     failure = None
     if form.validate_on_submit():
         try:
-            user = portal_accounts.sign_in(db.session, client_actor(), form.email.data, form.password.data,
-                                           signing_keys().hash_method, staff_browser=bool(session.get(STAFF_SESSION_KEY)))
+            token = portal_accounts.sign_in(
+                db.session, client_actor(), form.email.data, form.password.data, signing_keys().hash_method,
+                staff_browser=bool(session.get(STAFF_SESSION_KEY)), replacing=session.get(PORTAL_SESSION_KEY),
+            )
         except portal_accounts.StaffBrowser:
             failure = "Staff are signed in on this browser. Sign in to the Patient Portal on your own device."
         else:
-            if user is not None:
-                _sign_in_portal_user(user.id)
+            if token is not None:
+                _keep_portal_token(token)
                 return redirect(url_for("portal.home"), code=303)
             failure = "The email or password is not right."
     status = 422 if request.method == "POST" else 200
-    return render_template("portal/sign_in.html", form=form, failure=failure), status
+    notice = None
+    if request.args.get("reset"):
+        notice = "Your password is changed. Sign in with the new one."
+    elif request.args.get("ended"):
+        notice = "You were signed out after a while without activity. Sign in again."
+    return render_template("portal/sign_in.html", form=form, failure=failure, notice=notice), status
 
 
 @bp.post("/signout")
 def sign_out():
-    """Ends the portal session and returns to the portal's sign-in page."""
-    portal_accounts.sign_out(db.session, client_actor(), session.pop(PORTAL_SESSION_KEY, None))
+    """Ends the portal session on the server and returns to the portal's sign-in page."""
+    portal_sessions.sign_out(db.session, client_actor(), session.pop(PORTAL_SESSION_KEY, None))
     return redirect(url_for("portal.sign_in"), code=303)
+
+
+def _reset_link_base() -> str:
+    """Where reset links point: PORTAL_URL's origin (configuration), never the request's Host
+    header, which a stranger sets: a forged one would mail a parent a link, token and all, to
+    the stranger's server."""
+    portal = urlsplit(default_portal_url())
+    return urlunsplit((portal.scheme, portal.netloc, url_for("portal.reset_password"), "", ""))
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@portal_post_limit
+def forgot_password():
+    """Forgot password? page (full page); once sent, the same page for every email, whether
+    or not it has an account."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        password_resets.request_reset(db.session, client_actor(), form.clean_email, _reset_link_base(), message_cipher())
+        if current_app.config["DEV_OUTBOX"]:
+            # The embedded development default has no worker running (make run): deliver to the
+            # local outbox page now. Elsewhere only `outbox send` sends (services/identity/password_resets.py).
+            password_resets.send_due_resets(db.session, mailer(), message_cipher(), clock()())
+        return render_template("portal/forgot_password_sent.html")
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/forgot_password.html", form=form), status
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+@portal_post_limit
+def reset_password():
+    """The reset link's page (full page): a new password twice; 410 for a link that is unknown,
+    expired, used or ended by another reset. Success goes to the sign-in page."""
+    token = request.args.get("token")
+    reset = password_resets.load_reset(db.session, token, clock()())
+    if reset is None:
+        return render_template("portal/reset_link_invalid.html"), 410
+    form = ResetPasswordForm(reset.portal_user.email)
+    failure = None
+    if form.validate_on_submit():
+        try:
+            password_resets.reset_password(db.session, client_actor(), token, form.password.data, signing_keys().hash_method)
+        except password_resets.ResetLinkInvalid:
+            return render_template("portal/reset_link_invalid.html"), 410
+        except password_resets.PasswordRefused as refused:
+            failure = str(refused)
+        else:
+            session.pop(PORTAL_SESSION_KEY, None)
+            return redirect(url_for("portal.sign_in", reset="1"), code=303)
+    status = 422 if request.method == "POST" else 200
+    return render_template("portal/reset_password.html", form=form, failure=failure), status
 
 
 def _links_of(user: PortalUser) -> list[PortalLink]:
@@ -205,12 +274,12 @@ def add_child():
             )
         except RedemptionSlowed as slowed:
             failure, retry_after = _slowed(slowed.seconds), slowed.seconds
-        except (RedemptionFailed, AudienceMismatch) as failed:
-            failure = FAILURES[type(failed)]
+        except REDEMPTION_FAILURES:
+            failure = FAILURE_MESSAGE
         else:
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
-    page = render_template("portal/add_child.html", form=form, failure=failure)
+    page = render_template("portal/add_child.html", form=form, failure=failure, hint=ADD_CHILD_HINT)
     return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
 
 

@@ -1,10 +1,11 @@
-"""Parent-side forms: registration (PIN, question link or desk token), sign-in, add a child."""
+"""Parent-side forms: registration (PIN, question link or desk token), sign-in, add a child,
+forgotten password and its reset."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from models.vocabulary import RedemptionMode
 from services.delivery.contact import ContactError, normalize_email_address
@@ -73,3 +74,35 @@ class AddChildForm(FlaskForm):
         validators=[DataRequired(message="Enter the child's date of birth as MM/DD/YYYY.")],
     )
     pin = StringField("PIN", validators=[DataRequired(message="Enter the PIN from the child's welcome message."), Length(max=40)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    Meta = _NoCsrfMeta
+
+    email = EmailField("Email", validators=[DataRequired(message="Enter your email address."), Length(max=254)])
+
+    def validate_email(self, field):
+        try:
+            self.clean_email = normalize_email_address(field.data or "")
+        except ContactError as error:
+            raise ValidationError(str(error)) from None
+
+
+class ResetPasswordForm(FlaskForm):
+    Meta = _NoCsrfMeta
+
+    password = PasswordField("New password", validators=[DataRequired(message="Choose a new password.")])
+    confirm = PasswordField(
+        "Repeat the new password",
+        validators=[DataRequired(message="Type the new password again."),
+                    EqualTo("password", message="The two passwords are not the same.")],
+    )
+
+    def __init__(self, email: str, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account_email = email
+
+    def validate_password(self, field):
+        problem = password_problem(field.data or "", self.account_email)
+        if problem:
+            raise ValidationError(problem)

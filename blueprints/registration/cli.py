@@ -17,9 +17,10 @@ from blueprints.configured import message_cipher
 from blueprints.extensions import db
 from services.delivery.carriers import list_carriers, set_carrier
 from services.delivery.outbox import send_due_messages
+from services.identity.password_resets import send_due_resets
 
 carriers_cli = AppGroup("carriers", help="The cell carrier table (email-to-SMS gateways).")
-outbox_cli = AppGroup("outbox", help="Deliver queued welcome messages.")
+outbox_cli = AppGroup("outbox", help="Deliver queued welcome messages and password reset links.")
 COMMANDS = (carriers_cli, outbox_cli)
 
 
@@ -66,6 +67,7 @@ def outbox_send(loop: bool, interval: float) -> None:
         while True:
             try:
                 report = send_due_messages(db.session, mailer, cipher, now())
+                resets_sent, resets_failed = send_due_resets(db.session, mailer, cipher, now())
             except Exception:
                 if not loop:
                     raise
@@ -79,6 +81,8 @@ def outbox_send(loop: bool, interval: float) -> None:
                     f"sent: {report.sent}\nretry later: {report.retry_later}\nfailed: {report.failed}"
                     f"\nnot sent, PIN no longer active: {report.withdrawn}"
                 )
+            if resets_sent or resets_failed:
+                click.echo(f"password reset links sent: {resets_sent}\npassword reset links not sent: {resets_failed}")
             if not loop:
                 break
             time.sleep(interval)

@@ -51,7 +51,7 @@ class MessageCipher:
                 raise ValueError("OUTBOX_KEY must be Fernet keys (32 url-safe base64-encoded bytes), comma-separated") from None
         return cls([derive_key(config["SECRET_KEY"])])
 
-    def encrypt(self, message_id: int, mail: OutgoingMail) -> bytes:
+    def encrypt(self, message_id: int | str, mail: OutgoingMail) -> bytes:
         payload = {
             "message_id": message_id,
             "recipient": mail.recipient,
@@ -61,7 +61,7 @@ class MessageCipher:
         }
         return self._fernet.encrypt(json.dumps(payload, separators=(",", ":")).encode())
 
-    def decrypt(self, message_id: int, recipient: str, token: bytes) -> OutgoingMail:
+    def decrypt(self, message_id: int | str, recipient: str, token: bytes) -> OutgoingMail:
         try:
             payload = json.loads(self._fernet.decrypt(bytes(token)))
         except (InvalidToken, ValueError):

@@ -102,6 +102,11 @@ def _render(template_name: str, **context) -> str:
     return _MESSAGES.get_template(template_name).render(**context)
 
 
+def render_message(template_name: str, **context) -> str:
+    """Any message in templates/messages/ (the password-reset email too), rendered the same way."""
+    return _render(template_name, **context)
+
+
 def compose_email(details: WelcomeDetails) -> ComposedEmail:
     return ComposedEmail(
         subject=_render("messages/email_subject.txt", details=details),

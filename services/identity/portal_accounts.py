@@ -1,4 +1,4 @@
-"""Portal accounts: password rules, creation, sign-in."""
+"""Portal accounts: password rules, creation, sign-in (which starts a server-side portal session)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models import PortalUser
 from models.vocabulary import AuditAction, AuditOutcome
 from services import audit
-from services.actor import Actor
+from services.actor import Actor, unit_of_work
 from services.credentials.pins import spend_one_verification
+from services.identity import portal_sessions
 
 MIN_PORTAL_PASSWORD_LENGTH = 12
 
@@ -79,22 +80,20 @@ def authenticate_portal_user(session: Session, email: str, password: str, hash_m
 
 
 def sign_in(session: Session, actor: Actor, email: str, password: str, hash_method: str,
-            staff_browser: bool) -> PortalUser | None:
-    """A parent's sign-in, audited in the account's practice. None when the email and password
-    match no account; StaffBrowser (audited as refused) when staff are signed in on this browser."""
+            staff_browser: bool, replacing: str | None = None) -> str | None:
+    """A parent's sign-in: a new portal session (ending the browser's previous one, `replacing`)
+    and its audit row in the account's practice, in one transaction; returns the cookie's token.
+    None when the email and password match no account; StaffBrowser (audited as refused) when
+    staff are signed in on this browser."""
     user = authenticate_portal_user(session, email, password, hash_method)
     if user is None:
         audit.record_alone(session, actor, AuditAction.SIGN_IN, AuditOutcome.FAILURE, detail="portal")
         return None
-    audit.record_alone(session, actor.in_practice(user.practice_id), AuditAction.SIGN_IN,
-                       AuditOutcome.REFUSED if staff_browser else AuditOutcome.SUCCESS, detail="portal")
+    actor = actor.in_practice(user.practice_id)
     if staff_browser:
+        audit.record_alone(session, actor, AuditAction.SIGN_IN, AuditOutcome.REFUSED, detail="portal")
         raise StaffBrowser()
-    return user
-
-
-def sign_out(session: Session, actor: Actor, user_id: int | None) -> None:
-    """A parent's sign-out, audited in the account's practice (the session is the cookie's)."""
-    user = session.get(PortalUser, user_id) if user_id else None
-    if user is not None:
-        audit.record_alone(session, actor.in_practice(user.practice_id), AuditAction.SIGN_OUT, detail="portal")
+    with unit_of_work(session):
+        token = portal_sessions.start(session, user.id, actor.now(), replacing)
+        audit.record(session, actor, AuditAction.SIGN_IN, detail="portal")
+    return token

@@ -12,10 +12,8 @@ counting as activity. Sign-out ends the row, so a copied cookie is dead from the
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
@@ -25,61 +23,35 @@ from models.vocabulary import AuditAction, AuditOutcome, ThrottleScope
 from services import audit, throttle
 from services.actor import Actor, unit_of_work
 from services.identity.launch import LaunchRefused, accept
+from services.identity.session_tokens import (
+    ACTIVITY_RESOLUTION,
+    SessionEnded,
+    SessionLimits,
+    expiry_reason,
+    new_token,
+    token_hash,
+)
 from services.identity.staff import authenticate_staff, find_staff_by_username
 
-# Activity is written at most this often, so a page of clicks costs one UPDATE, not one each.
-ACTIVITY_RESOLUTION = timedelta(seconds=30)
-
-
-@dataclass(frozen=True)
-class SessionLimits:
-    idle: timedelta
-    absolute: timedelta
-
-    @classmethod
-    def from_config(cls, config) -> SessionLimits:
-        return cls(
-            idle=timedelta(minutes=float(config.get("SESSION_IDLE_MINUTES", 15))),
-            absolute=timedelta(hours=float(config.get("SESSION_MAX_HOURS", 8))),
-        )
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+__all__ = ["SessionEnded", "SessionLimits", "expiry_reason", "token_hash"]  # as the staff screens know them
 
 
 def _start(session: Session, staff_id: int, practice_id: int | None, via: str, now: datetime) -> str:
     """A new session, in the caller's transaction; returns the token for the cookie."""
-    token = secrets.token_urlsafe(32)
+    token, hashed = new_token()
     session.add(
         StaffSession(
-            token_hash=token_hash(token), staff_id=staff_id, practice_id=practice_id, via=via,
+            token_hash=hashed, staff_id=staff_id, practice_id=practice_id, via=via,
             created_at=now, last_seen_at=now,
         )
     )
     return token
 
 
-def expiry_reason(row: StaffSession, limits: SessionLimits, now: datetime) -> str | None:
-    if row.ended_at is not None:
-        return row.end_reason
-    if now - row.created_at >= limits.absolute:
-        return "too old"
-    if now - row.last_seen_at >= limits.idle:
-        return "idle"
-    return None
-
-
 @dataclass(frozen=True)
 class LiveSession:
     row: StaffSession
     membership: StaffMembership | None  # None while a practice is still to be chosen
-
-
-class SessionEnded(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def resume(session: Session, token: str | None, limits: SessionLimits, now: datetime, activity: bool) -> LiveSession:

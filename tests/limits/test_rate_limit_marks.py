@@ -27,6 +27,7 @@ def test_the_marked_views_are_the_limited_endpoints():
     app = create_app(SETTINGS)
     assert app.extensions[EXTENSION_KEY].limited_endpoints == {
         "auth.sign_in", "auth.launch", "portal.register", "portal.sign_in", "portal.add_child",
+        "portal.forgot_password", "portal.reset_password",
     }
 
 

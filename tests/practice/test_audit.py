@@ -80,6 +80,7 @@ def test_the_whole_workflow_leaves_exact_rows_and_no_phi(app, practice, mailbox)
         ("basic-info change", "success", "alex", teen.id, "first and last name"),
         ("failed redeem", "failure", None, None, "by pin: no match"),  # a revoked PIN matches no active one
         ("redeem", "success", None, teen.id, "by pin"),
+        ("sign-in", "success", None, None, "portal, registered by pin"),  # the parent's portal session
         ("sign-out", "success", "alex", None, None),
         ("launch", "success", "alex", None, None),
         ("sign-in", "failure", "alex", None, "password"),

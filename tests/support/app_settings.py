@@ -36,3 +36,16 @@ def config_for(database_url: str, smtp_port: int, **extra) -> dict:
 
 def set_clock(app, moment) -> None:
     app.config["CLOCK"] = lambda: moment
+
+
+class MovableClock:
+    """The app's CLOCK, standing still at `moment` until a test moves it."""
+
+    def __init__(self, app, moment):
+        self.moment = moment
+        app.config["CLOCK"] = lambda: self.moment
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self.moment += timedelta(**delta)
