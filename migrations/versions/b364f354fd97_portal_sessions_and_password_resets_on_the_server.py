@@ -4,7 +4,7 @@ A parent's portal session was only a signed cookie (valid after sign-out): now a
 hash the cookie's token must match. The audit trail's action CHECK gains the two reset actions.
 
 Revision ID: b364f354fd97
-Revises: c7a4e1f2b9d0
+Revises: f3a91c5e7d20
 Create Date: 2026-12-02 15:03:14.966415
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b364f354fd97'
-down_revision = 'c7a4e1f2b9d0'
+down_revision = 'f3a91c5e7d20'
 branch_labels = None
 depends_on = None
 
