@@ -197,7 +197,7 @@ def add_child():
     return render_template("portal/add_child.html", form=form, failure=failure), status
 
 
-@bp.get("/patients/<int:patient_id>/chart")
+@bp.get("/patients/<id:patient_id>/chart")
 @portal_user_required
 def chart(patient_id: int):
     """My Chart for one linked patient. Limited: No Chart Access links get 403 from the server,
