@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints import register_blueprints
 from blueprints.extensions import compress, csrf, db, mail, migrate
+from blueprints.input_bounds import install_input_bounds
 from blueprints.logs import install_log_filters, use_json_logs
 from blueprints.rate_limits import RateLimits, check_limits, choose_storage_uri, limit_marked_views, serves_web_requests
 from blueprints.security_headers import install_security_headers
@@ -52,7 +53,7 @@ def create_app(test_config: dict | None = None, instance_path: str | Path | None
     MessageCipher.from_config(app.config)
 
     app.jinja_env.add_extension("jinja2.ext.do")
-    install_log_filters()
+    install_log_filters(app.logger)
     if app.config["LOG_FORMAT"] == "json":
         use_json_logs()
     db.init_app(app)
@@ -69,6 +70,7 @@ def create_app(test_config: dict | None = None, instance_path: str | Path | None
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
+    install_input_bounds(app)  # before the routes: they use its `id` converter
     register_blueprints(app)
     limit_marked_views(app)
     install_security_headers(app)

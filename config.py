@@ -77,6 +77,12 @@ def load_or_create_secret_key(instance_path: Path) -> str:
     return key
 
 
+def log_format(environ: Mapping[str, str] | None = None) -> str | None:
+    """LOG_FORMAT, for the app and for gunicorn.conf.py (whose loggers exist before the app)."""
+    env = os.environ if environ is None else environ
+    return (env.get("LOG_FORMAT") or "").strip().lower() or None
+
+
 class Config:
     """Settings read from an environment mapping (os.environ by default)."""
 
@@ -117,7 +123,7 @@ class Config:
             # none. Set it behind a proxy so rate limits and the audit trail see the client's address.
             "PROXY_COUNT": int(env.get("PROXY_COUNT") or 0),
             # "json": one JSON object per log line (blueprints/logs.py); otherwise Python's default.
-            "LOG_FORMAT": (env.get("LOG_FORMAT") or "").strip().lower() or None,
+            "LOG_FORMAT": log_format(env),
             # Shared with the host portal, which signs /launch tokens with it; None: no launch.
             "LAUNCH_SECRET": env.get("LAUNCH_SECRET") or None,
             # Mail: Flask-Mail's own names. No MAIL_SERVER means the development outbox page

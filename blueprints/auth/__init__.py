@@ -21,6 +21,7 @@ from blueprints.access import (
 )
 from blueprints.configured import signing_keys
 from blueprints.extensions import db, launch_limit, signin_post_limit
+from blueprints.input_bounds import parse_id
 from blueprints.rate_limits import describe_wait
 from services.identity import staff_sessions
 from services.identity.launch import LaunchRefused
@@ -87,7 +88,7 @@ def choose_practice():
         return session_ended()
     context = use_context(live)
     if request.method == "POST":
-        chosen = request.form.get("practice_id", type=int)
+        chosen = parse_id(request.form.get("practice_id"))  # not one of ours (2**70, "-1"): 404
         if chosen is None or not staff_sessions.choose_practice(db.session, staff_actor(), live.row.id, chosen):
             abort(404)
         return redirect(local_path(request.args.get("next")) or url_for("patient_admin.search"))

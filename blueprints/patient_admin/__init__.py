@@ -22,6 +22,7 @@ from services.patients.names import is_placeholder_first_name
 from services.patients.patient_search import (
     InvalidSearch,
     PatientSearch,
+    page_number,
     parse_patient_search,
     search_patients,
     search_portal_users,
@@ -60,10 +61,7 @@ def _search_context() -> dict:
 
 
 def _page_number() -> int:
-    try:
-        return max(1, int(request.args.get("page") or 1))
-    except ValueError:
-        return 1
+    return page_number(request.args.get("page"))
 
 
 def _search_users():
@@ -107,7 +105,7 @@ def search():
     )
 
 
-@bp.get("/patients/<int:patient_id>")
+@bp.get("/patients/<id:patient_id>")
 @staff_required
 def account(patient_id: int):
     """Patient Account page; for htmx, its portal summary fragment (status and credentials).
@@ -123,7 +121,7 @@ def account(patient_id: int):
     )
 
 
-@bp.post("/patients/<int:patient_id>/credentials/<int:credential_id>/revoke")
+@bp.post("/patients/<id:patient_id>/credentials/<id:credential_id>/revoke")
 @staff_required
 def revoke(patient_id: int, credential_id: int):
     """Revoke PIN. For htmx, the portal summary fragment (422 with the message beside Reason,
@@ -170,7 +168,7 @@ class BasicInfoForm(FlaskForm):
             raise ValidationError("Enter the patient's given name, not a placeholder such as Baby Boy.")
 
 
-@bp.route("/patients/<int:patient_id>/basic-info", methods=["GET", "POST"])
+@bp.route("/patients/<id:patient_id>/basic-info", methods=["GET", "POST"])
 @staff_required
 def basic_info(patient_id: int):
     """Update Basic Info page: the patient's first and last name."""

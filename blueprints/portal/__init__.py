@@ -283,7 +283,7 @@ def add_child():
     return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
 
 
-@bp.get("/patients/<int:patient_id>/chart")
+@bp.get("/patients/<id:patient_id>/chart")
 @portal_user_required
 def chart(patient_id: int):
     """My Chart for one linked patient. Limited: No Chart Access links get 403 from the server,

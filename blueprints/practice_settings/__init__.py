@@ -238,7 +238,7 @@ def staff():
     ), status
 
 
-@bp.post("/practice/staff/<int:staff_id>/remove")
+@bp.post("/practice/staff/<id:staff_id>/remove")
 @admin_required
 def remove_staff(staff_id: int):
     """Remove a staff member from this practice (404 for someone who is not in it)."""

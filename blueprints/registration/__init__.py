@@ -106,7 +106,7 @@ def _refusal_for(patient: Patient) -> str | None:
     return None
 
 
-@bp.get("/patients/<int:patient_id>/registration")
+@bp.get("/patients/<id:patient_id>/registration")
 @staff_required
 def window(patient_id: int):
     """Patient Registration window: the dialog fragment for htmx, a full page otherwise."""
@@ -120,7 +120,7 @@ def window(patient_id: int):
     return _render_window(patient, form=form)
 
 
-@bp.post("/patients/<int:patient_id>/registration/form")
+@bp.post("/patients/<id:patient_id>/registration/form")
 @staff_required
 def toggle(patient_id: int):
     """The window re-rendered for the current choices (the htmx toggles); issues nothing."""
@@ -150,7 +150,7 @@ def _issue_request(form: RegistrationForm, action: str) -> IssueRequest:
     )
 
 
-@bp.post("/patients/<int:patient_id>/registration")
+@bp.post("/patients/<id:patient_id>/registration")
 @staff_required
 def issue(patient_id: int):
     """Issues one PIN or question and sends it; the window shows the result once.
@@ -219,7 +219,7 @@ def _retry_answer(outcome: str, message: WelcomeMessage) -> tuple[int, Notice]:
     return 409, Notice("alert", "It is being sent right now; its state is shown here.")
 
 
-@bp.post("/patients/<int:patient_id>/messages/<int:message_id>/retry")
+@bp.post("/patients/<id:patient_id>/messages/<id:message_id>/retry")
 @staff_required
 def retry(patient_id: int, message_id: int):
     """Retry: send this very welcome message again, now, while its body is still held.
@@ -256,7 +256,7 @@ def printed_instead(credential) -> bool:
     return printing.is_printed_instead(credential)
 
 
-@bp.post("/patients/<int:patient_id>/messages/<int:message_id>/print-instead")
+@bp.post("/patients/<id:patient_id>/messages/<id:message_id>/print-instead")
 @staff_required
 def print_instead(patient_id: int, message_id: int):
     """Print instead: issue a fresh PIN (not sent) in place of this undelivered message's one,

@@ -56,7 +56,8 @@ def accept(session: Session, secret: str | None, token: str | None, now: datetim
     username, practice_name, jti = claims.get("staff"), claims.get("practice"), claims.get("jti")
     if not all(isinstance(value, str) for value in (username, practice_name, jti)):
         raise LaunchRefused("malformed token")
-    if len(jti) < MIN_JTI_LENGTH or len(jti) > 200:
+    # PostgreSQL refuses a NUL byte in text: a signed token is not a reason to send one its way.
+    if len(jti) < MIN_JTI_LENGTH or len(jti) > 200 or any("\x00" in value for value in (username, practice_name, jti)):
         raise LaunchRefused("malformed token")
     found = session.execute(
         select(StaffUser.id, Practice.id)

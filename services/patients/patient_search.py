@@ -67,6 +67,18 @@ def parse_date_of_birth(raw: str) -> date:
     raise ValueError(raw)
 
 
+# No one pages this far by hand; beyond it, an offset would overflow the databases' integers (a 500).
+MAX_PAGE = 10_000
+
+
+def page_number(raw: str | None) -> int:
+    """A `page=` query value as 1..MAX_PAGE; anything else (empty, not a number) is page 1."""
+    if not raw or not raw.isascii() or not raw.isdigit():
+        return 1
+    digits = raw.lstrip("0") or "0"
+    return MAX_PAGE if len(digits) > len(str(MAX_PAGE)) else min(max(1, int(digits)), MAX_PAGE)
+
+
 def parse_patient_search(args) -> PatientSearch:
     """From query-string arguments to a PatientSearch, or InvalidSearch with field messages."""
     errors: dict[str, str] = {}
@@ -80,10 +92,7 @@ def parse_patient_search(args) -> PatientSearch:
     status = (args.get("status") or ALL_STATUSES).strip()
     if status not in SEARCH_STATUSES:
         errors["status"] = "Choose a Search by option from the list."
-    try:
-        page = max(1, int(args.get("page") or 1))
-    except ValueError:
-        page = 1
+    page = page_number(args.get("page"))
     if errors:
         raise InvalidSearch(errors)
     return PatientSearch(
