@@ -96,7 +96,7 @@ MODES = ("service", "test_client", "http")
 MODE_LABEL = {"service": "service (issue_credential + deliver)", "test_client": "Flask test client", "http": "HTTP (werkzeug)"}
 PRACTICE = "Bench Issue Pediatrics"
 STAFF_USERNAME = "bench-issue"
-STAFF_PASSWORD = "bench-issue-password"
+STAFF_PASSWORD = "copper-meadow-issue-7"
 PIN_IN_MAIL = re.compile(r"\b([0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4})\b")
 
 

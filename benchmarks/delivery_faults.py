@@ -39,7 +39,7 @@ from sqlalchemy import select  # noqa: E402
 from benchmarks import harness  # noqa: E402
 from benchmarks.harness import HX, AcceptingHandler, GreylistingHandler, RefusingHandler, free_port, point_mail_at  # noqa: E402
 
-STAFF_USERNAME, STAFF_PASSWORD = "bench-faults", "bench-faults-password"
+STAFF_USERNAME, STAFF_PASSWORD = "bench-faults", "harbor-thistle-faults-9"
 
 
 def make_app(database_url: str, timeout: float):

@@ -109,7 +109,11 @@ def _registration_mode():
 
 def _redeem(mode: str, form: PortalRegisterForm, question_id: int | None):
     """One redemption through the service for this mode (each audits itself)."""
-    registrant = Registrant(email=form.clean_email, password=form.password.data)
+    # A shared front-desk computer (the desk's token, or a browser where staff are signed in)
+    # gets the account ready but signs nobody in.
+    at_desk = mode == "desk" or bool(session.get(STAFF_SESSION_KEY))
+    registrant = Registrant(email=form.clean_email, password=form.password.data,
+                            signs_in_replacing=None if at_desk else session.get(PORTAL_SESSION_KEY, ""))
     actor, keys = client_actor(), signing_keys()
     if mode == "pin":
         return redeem_pin(db.session, actor, pin_entry=form.pin.data, date_of_birth=form.date_of_birth.data,
@@ -139,14 +143,9 @@ def register():
         except REDEMPTION_FAILURES:
             failure = FAILURE_MESSAGE
         else:
-            if mode == "desk" or session.get(STAFF_SESSION_KEY):
-                # A shared front-desk computer (the desk's token, or a browser where staff are
-                # signed in): the account is ready, but the parent is not signed in here.
+            if redeemed.session_token is None:  # at the desk: nobody was signed in (_redeem)
                 return render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name)
-            _keep_portal_token(portal_sessions.begin(
-                db.session, client_actor(), redeemed.portal_user_id, session.get(PORTAL_SESSION_KEY),
-                detail=f"portal, registered by {mode}",
-            ))
+            _keep_portal_token(redeemed.session_token)
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
     question = credential.question if credential else None

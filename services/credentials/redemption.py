@@ -49,6 +49,7 @@ from services.actor import Actor, unit_of_work
 from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
 from services.credentials.registration import DESK_TOKEN_SALT, QUESTION_LINK_SALT, SigningKeys
 from services.delivery.outbox import withdraw_messages, withdrawn_reason
+from services.identity import portal_sessions
 from services.identity.portal_accounts import create_portal_user, find_portal_user
 
 DESK_TOKEN_MAX_AGE_SECONDS = 15 * 60
@@ -86,6 +87,10 @@ class Registrant:
     email: str | None = None
     password: str | None = None
     portal_user_id: int | None = None
+    # Sign the registrant in on this browser, in the redemption's own transaction (the token of
+    # the browser's previous portal session, which ends, or "" when it has none). None: the
+    # desk's computer or a staff browser, where nobody is signed in.
+    signs_in_replacing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class Redeemed:
     patient_first_name: str
     access_level: str
     created_account: bool
+    # The new portal session's cookie token when the registrant signed in (Registrant.signs_in_replacing).
+    session_token: str | None = None
 
 
 def _active_pin_candidates(session: Session, bucket: int, now: datetime) -> list[RegistrationCredential]:
@@ -302,6 +309,10 @@ def _link(
             existing.audience = audience
             existing.credential_id = credential_id
         audit.record(session, actor.in_practice(practice_id), AuditAction.REDEEM, patient_id=patient_id, detail=f"by {via}")
+        session_token = None
+        if registrant.signs_in_replacing is not None:
+            session_token = portal_sessions.start(session, user.id, now, registrant.signs_in_replacing or None)
+            audit.record(session, actor.in_practice(practice_id), AuditAction.SIGN_IN, detail=f"portal, registered by {via}")
         session.commit()
     except (RedemptionFailed, AccountPasswordMismatch, AudienceMismatch) as failed:
         session.rollback()
@@ -324,6 +335,7 @@ def _link(
         patient_first_name=first_name,
         access_level=access_level,
         created_account=created,
+        session_token=session_token,
     )
 
 

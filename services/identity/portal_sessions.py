@@ -25,7 +25,7 @@ from services.identity.session_tokens import (
     token_hash,
 )
 
-__all__ = ["SessionEnded", "SessionLimits", "begin", "end_all_of", "resume", "sign_out", "start"]
+__all__ = ["SessionEnded", "SessionLimits", "end_all_of", "resume", "sign_out", "start"]
 
 
 def start(session: Session, portal_user_id: int, now: datetime, replacing: str | None = None) -> str:
@@ -36,16 +36,6 @@ def start(session: Session, portal_user_id: int, now: datetime, replacing: str |
         _end(session, PortalSession.token_hash == token_hash(replacing), PortalSessionEndReason.REPLACED, now)
     token, hashed = new_token()
     session.add(PortalSession(token_hash=hashed, portal_user_id=portal_user_id, created_at=now, last_seen_at=now))
-    return token
-
-
-def begin(session: Session, actor: Actor, portal_user_id: int, replacing: str | None, detail: str) -> str:
-    """Sign a parent in right after registering (the redemption was its own unit of work): the
-    session and its sign-in audit row, in the account's practice. Returns the cookie's token."""
-    user = session.get(PortalUser, portal_user_id)
-    with unit_of_work(session):
-        token = start(session, portal_user_id, actor.now(), replacing)
-        audit.record(session, actor.in_practice(user.practice_id), AuditAction.SIGN_IN, detail=detail)
     return token
 
 

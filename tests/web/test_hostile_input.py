@@ -43,7 +43,7 @@ FIELDS = [
     "from", "to", "v", "username", "password", "is_admin", "practice_id", "pin_lifetime_days",
     "subject", "body", "action", "reason", "revoke-guardian-reason", "revoke-minor-reason",
     "first_name", "last_name", "method", "question", "answer", "access", "send_by", "cell", "carrier",
-    "send_to", "date_of_birth", "pin", "accept_terms", "idempotency_key", "audience",
+    "send_to", "date_of_birth", "pin", "accept_terms", "idempotency_key", "audience", "confirm",
 ]
 VALID = {
     "last": "carter", "first": "emma", "dob": "2018-05-17", "status": "all", "page": "1", "email": "dana.carter@example.com",

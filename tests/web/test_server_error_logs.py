@@ -29,10 +29,11 @@ from sqlalchemy import make_url
 
 from app import create_app
 from blueprints.extensions import db
-from tests.support.app_settings import IN_CI, SECRET_KEY, TEST_DATABASE_URL, config_for
+from tests.support.app_settings import SECRET_KEY, TEST_DATABASE_URL, config_for
 from tests.support.builders import make_patient, make_practice, make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.network import free_port
+from tests.support.outside_parts import require_part
 
 REPO = Path(__file__).resolve().parents[2]
 SEARCH = "/patients?last=cedar&first=eve&dob=2009-02-02&page=99999999999999999999"
@@ -55,10 +56,7 @@ def failing_database(tmp_path):
     and a login role for the app; yields (the app's URL, a function that revokes its SELECT on
     patients)."""
     if not TEST_DATABASE_URL:
-        reason = "PostgreSQL test skipped: TEST_DATABASE_URL is not set"
-        if IN_CI:
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        require_part("PostgreSQL", "TEST_DATABASE_URL is not set")
     from psycopg import sql
 
     base = make_url(TEST_DATABASE_URL)
