@@ -20,7 +20,7 @@ from tests.support.app_settings import PORTAL_URL
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from, pin_from
 from tests.support.mail import text_of
-from tests.support.staff_screens import HX, issue, sign_in
+from tests.support.staff_screens import HX, issue, sign_in, signed_in_admin
 
 GOOD_EMAIL_SUBJECT = "{practice_name}: your portal PIN for {patient_first_name}"
 GOOD_EMAIL_BODY = """Dear parent of {patient_first_name},
@@ -41,11 +41,7 @@ Go to {portal_url} before {expires}."""
 
 @pytest.fixture
 def admin_client(app, practice):
-    make_staff(app, practice, "morgan", admin=True)
-    client = app.test_client()
-    assert sign_in(client, "morgan").status_code == 302
-    client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
-    return client
+    return signed_in_admin(app, practice)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from sqlalchemy import select
 from blueprints.extensions import db
 from models import StaffMembership, StaffUser
 from tests.support.builders import make_staff
-from tests.support.html_readers import csrf_token_from
-from tests.support.staff_screens import sign_in
+from tests.support.staff_screens import sign_in, signed_in_admin
 
 ADMIN_PAGES = [
     ("GET", "/practice/settings"),
@@ -28,11 +27,7 @@ ADMIN_PAGES = [
 
 @pytest.fixture
 def admin(app, practice):
-    make_staff(app, practice, "morgan", admin=True)
-    client = app.test_client()
-    sign_in(client, "morgan")
-    client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
-    return client
+    return signed_in_admin(app, practice)
 
 
 def members(app, practice_id) -> dict[str, bool]:

@@ -12,8 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from blueprints.extensions import db
 from models import StaffUser
 from tests.support.builders import make_staff
-from tests.support.html_readers import csrf_token_from
-from tests.support.staff_screens import sign_in
+from tests.support.staff_screens import sign_in, signed_in_admin
 
 GOOD_PASSWORD = "cedar-front-desk-2026"
 BAD_USERNAMES = [
@@ -37,11 +36,7 @@ WEAK_PASSWORDS = [
 
 @pytest.fixture
 def admin(app, practice):
-    make_staff(app, practice, "morgan", admin=True)
-    client = app.test_client()
-    assert sign_in(client, "morgan").status_code == 302
-    client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
-    return client
+    return signed_in_admin(app, practice)
 
 
 def staff_count(app) -> int:

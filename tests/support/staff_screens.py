@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 
-from tests.support.builders import STAFF_PASSWORD
+from tests.support.builders import STAFF_PASSWORD, make_staff
 from tests.support.html_readers import csrf_token_from, idempotency_key_from
 
 
@@ -15,6 +15,15 @@ def sign_in(client, username: str = "alex", password: str = STAFF_PASSWORD):
     return client.post("/signin", data={"username": username, "password": password, "csrf_token": token})
 
 HX = {"HX-Request": "true"}
+
+
+def signed_in_admin(app, practice, username: str = "morgan"):
+    """A practice admin's client, signed in, with the CSRF token its forms carry."""
+    make_staff(app, practice, username, admin=True)
+    client = app.test_client()
+    assert sign_in(client, username).status_code == 302
+    client.csrf_token = csrf_token_from(client.get("/patients").get_data(as_text=True))
+    return client
 
 
 def open_window(client, patient_id: int) -> str:
