@@ -2,14 +2,19 @@
 
 Used where a lock would let a stranger shut someone else out: wrong PINs typed with one date of
 birth (the portal), and failed sign-ins of one staff username (known or not). Each scope counts
-the failures of a key within a window: the first few are free, then each further failure makes
-the key wait 2, 4, 8 ... seconds, capped at a minute, before its next attempt is even checked.
-The window starts at the first failure; once it has passed, counting starts again.
+the attempts of a key within a window until one succeeds: the first few are free, then each
+further one makes the key wait 2, 4, 8 ... seconds, capped at a minute, before its next attempt
+is even checked. The window starts at the first attempt; once it has passed, counting starts
+again.
 
-The counts live in the database (models/throttle.py), so every process and instance sees the
-same ones, and `fail` writes in the caller's transaction, beside the failure's audit row. The
-key is stored only as an HMAC under a key kept outside the database. Nothing here sleeps: a
-request that must wait is refused at once and told how long (`check`)."""
+The callers choose keys a stranger cannot share with the rightful person: a date of birth with
+the client's address (services/credentials/redemption.py); a username with the browser that has
+signed in as it before, or else the username alone for every other browser
+(services/identity/staff_sessions.py). The counts live in the database
+(models/throttle.py), so every process and instance sees the same ones; an attempt is counted
+before it is checked (`attempt`), so that concurrent ones cannot all get through. The key is
+stored only as an HMAC under a key kept outside the database. Nothing here sleeps: a request
+that must wait is refused at once and told how long."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from sqlalchemy.orm import Session
 from models import Throttle
 from models.base import UTCDateTime
 from models.vocabulary import ThrottleScope
+from services.actor import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -57,28 +63,19 @@ def key_digest(secret: bytes, scope: ThrottleScope, key: str) -> str:
     return hmac.new(secret, f"{scope.value}\0{key}".encode(), hashlib.sha256).hexdigest()
 
 
-def check(session: Session, secret: bytes, scope: ThrottleScope, key: str, now: datetime) -> int:
-    """Whole seconds the key must still wait before an attempt is checked (rounded up), or 0."""
-    not_before = session.scalar(
-        select(Throttle.not_before).where(Throttle.scope == scope, Throttle.key_digest == key_digest(secret, scope, key))
-    )
-    if not_before is None or not_before <= now:
-        return 0
-    return max(1, math.ceil((not_before - now).total_seconds()))
-
-
 def _insert_for(session: Session):
     dialect = session.get_bind().dialect.name
     return (postgresql if dialect == "postgresql" else sqlite).insert
 
 
-def fail(session: Session, secret: bytes, scope: ThrottleScope, key: str, now: datetime) -> int:
-    """Count one failure of the key, in the caller's transaction (never commits). Returns the
-    seconds it now waits (0 while its failures are free).
+def attempt(session: Session, secret: bytes, scope: ThrottleScope, key: str, now: datetime) -> int:
+    """Count one attempt of the key before it is checked, in a short transaction of its own, and
+    return 0; or, while the key waits out its delay, count nothing and return the whole seconds
+    left (rounded up). Every attempt counts until a success clears the key (`clear`).
 
-    One atomic upsert counts it, so concurrent failures from several processes each count; on
-    PostgreSQL the row stays locked until the caller commits, so the delays they set follow the
-    order of their counts."""
+    Counting before checking, with one conditional upsert, is what keeps concurrent attempts
+    from slipping through together: past the free ones, only one attempt per delay gets in,
+    however many arrive at once and in whichever process (the row is locked while it counts)."""
     policy = POLICIES[scope]
     digest = key_digest(secret, scope, key)
     window_over = Throttle.window_started_at <= now - policy.window
@@ -91,18 +88,22 @@ def fail(session: Session, secret: bytes, scope: ThrottleScope, key: str, now: d
             "failures": case((window_over, 1), else_=Throttle.failures + 1),
             "window_started_at": case((window_over, literal(now, UTCDateTime)), else_=Throttle.window_started_at),
         },
+        where=Throttle.not_before.is_(None) | (Throttle.not_before <= now),
     ).returning(Throttle.failures)
-    failures = session.execute(upsert).scalar_one()
-    delay = policy.delay_after(failures)
-    if delay:
-        session.execute(
-            update(Throttle)
-            .where(Throttle.scope == scope, Throttle.key_digest == digest)
-            .values(not_before=now + timedelta(seconds=delay))
-            .execution_options(synchronize_session=False)
-        )
-    _forget_ended_windows(session, scope, policy, now)
-    return delay
+    mine = Throttle.scope == scope, Throttle.key_digest == digest
+    with unit_of_work(session):
+        failures = session.execute(upsert).scalar_one_or_none()
+        if failures is None:  # still waiting: the upsert's condition left the row alone
+            not_before = session.scalar(select(Throttle.not_before).where(*mine))
+            return max(1, math.ceil((not_before - now).total_seconds())) if not_before else 1
+        delay = policy.delay_after(failures)
+        if delay:
+            session.execute(
+                update(Throttle).where(*mine).values(not_before=now + timedelta(seconds=delay))
+                .execution_options(synchronize_session=False)
+            )
+        _forget_ended_windows(session, scope, policy, now)
+    return 0
 
 
 def _forget_ended_windows(session: Session, scope: ThrottleScope, policy: Policy, now: datetime) -> None:

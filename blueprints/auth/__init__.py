@@ -5,8 +5,13 @@ blueprints/access.py."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
+from itsdangerous import BadData, URLSafeSerializer
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
@@ -28,6 +33,13 @@ from services.identity.launch import LaunchRefused
 
 bp = Blueprint("auth", __name__)
 
+# A browser that has signed in as a username keeps a signed cookie saying so (an id of its own and
+# keyed digests of up to 8 usernames), so that its sign-ins count their own delay
+# (services/identity/staff_sessions.py): a stranger typing the username slows other browsers only.
+KNOWN_BROWSER_COOKIE = "staff_browser"
+KNOWN_BROWSER_DAYS = 400
+KNOWN_BROWSER_USERNAMES = 8
+
 
 class SignInForm(FlaskForm):
     class Meta:
@@ -35,6 +47,43 @@ class SignInForm(FlaskForm):
 
     username = StringField("Username", validators=[DataRequired(message="Enter your username.")])
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+
+
+def _browser_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="staff-known-browser")
+
+
+def _username_digest(username: str) -> str:
+    key = staff_sessions.username_key(username).encode()
+    return hmac.new(current_app.secret_key.encode(), key, hashlib.sha256).hexdigest()[:24]
+
+
+def _known_browser() -> dict | None:
+    try:
+        known = _browser_serializer().loads(request.cookies.get(KNOWN_BROWSER_COOKIE, ""))
+    except BadData:
+        return None
+    valid = isinstance(known, dict) and isinstance(known.get("b"), str) and isinstance(known.get("u"), list)
+    return known if valid else None
+
+
+def _known_browser_of(username: str) -> str | None:
+    """This browser's id when it has signed in as `username` before, else None."""
+    known = _known_browser()
+    return known["b"] if known and _username_digest(username) in known["u"] else None
+
+
+def _remember_browser(response, username: str):
+    known = _known_browser() or {"b": secrets.token_urlsafe(16), "u": []}
+    digest = _username_digest(username)
+    usernames = [d for d in known["u"] if d != digest][-(KNOWN_BROWSER_USERNAMES - 1):] + [digest]
+    config = current_app.config
+    response.set_cookie(
+        KNOWN_BROWSER_COOKIE, _browser_serializer().dumps({"b": known["b"], "u": usernames}),
+        max_age=KNOWN_BROWSER_DAYS * 86400, httponly=True, secure=config["SESSION_COOKIE_SECURE"],
+        samesite=config["SESSION_COOKIE_SAMESITE"], partitioned=config["SESSION_COOKIE_PARTITIONED"],
+    )
+    return response
 
 
 def _replacing() -> int | None:
@@ -60,7 +109,8 @@ def sign_in():
         keys = signing_keys()
         try:
             started = staff_sessions.sign_in(db.session, client_actor(), form.username.data, form.password.data,
-                                             _replacing(), keys.hash_method, keys.pin_lookup_key)
+                                             _replacing(), keys.hash_method, keys.pin_lookup_key,
+                                             known_browser=_known_browser_of(form.username.data))
         except staff_sessions.SignInSlowed as slowed:
             started, retry_after = None, slowed.seconds
         if retry_after:
@@ -69,8 +119,8 @@ def sign_in():
             _keep(started)
             next_path = local_path(request.args.get("next"))
             if started.practice_id is None:
-                return redirect(url_for("auth.choose_practice", next=next_path))
-            return redirect(next_path or url_for("patient_admin.search"))
+                return _remember_browser(redirect(url_for("auth.choose_practice", next=next_path)), form.username.data)
+            return _remember_browser(redirect(next_path or url_for("patient_admin.search")), form.username.data)
         else:
             error = "The username or password is not right."
     status = 429 if retry_after else 422 if request.method == "POST" else 200

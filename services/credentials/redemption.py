@@ -12,14 +12,16 @@ What a failure counts against (README: the lock rule):
   practice, naming its patient.
 - A PIN that matches nothing locks nothing: a stranger could otherwise lock every family born
   on a date by typing wrong PINs with it. An 8-character PIN is 40 bits, out of reach of blind
-  guessing under the per-client limits; what remains is slowed. Every failed PIN attempt, of
-  whatever kind, counts one failure of the date of birth typed (services/throttle.py,
-  ThrottleScope.BIRTH_DATE): past a few, attempts with that date wait a growing delay (capped
-  at a minute) and are refused unchecked until it passes (RedemptionSlowed). The delay depends
-  only on how many attempts failed with that date, is checked before any PIN is looked up, and
-  no success clears it, so it tells nothing about whether a PIN or a patient exists; the page
-  says so plainly ("Too many attempts. Try again in N seconds."), so that a parent slowed by
-  someone else's guessing waits instead of taking her PIN for wrong. A failure no PIN ties to a
+  guessing under the per-client limits; what remains is slowed. Every PIN attempt counts, before
+  anything is checked, against the date of birth typed from that client address
+  (services/throttle.py, ThrottleScope.BIRTH_DATE): past a few, that client's attempts with
+  that date wait a growing delay (capped at a minute) and are refused unchecked until it passes
+  (RedemptionSlowed). Keyed by the client too, a stranger's guessing slows only the stranger,
+  never the families born that day. The delay depends only on how many attempts came with that
+  date, is checked before any PIN is looked up, and no success clears it, so it tells nothing
+  about whether a PIN or a patient exists; the page says so plainly ("Too many attempts. Try
+  again in N seconds."), so that a parent slowed (her own typos, or a network she shares) waits
+  instead of taking her PIN for wrong. A failure no PIN ties to a
   practice is audited with no practice (no practice's export shows it; it is the deployment's),
   except in Add another child, where the signed-in parent's practice is known and audits it.
 - A verification question's link names its credential, as a matched PIN does, so every failure
@@ -147,8 +149,9 @@ def redeem_pin(
     Raises RedemptionSlowed, without checking anything, while the date of birth typed waits
     out its delay; RedemptionFailed for any other failure."""
     now, practice_id = actor.now(), actor.practice_id
-    born = date_of_birth.isoformat()
-    wait = throttle.check(session, keys.pin_lookup_key, ThrottleScope.BIRTH_DATE, born, now)
+    # Per date of birth and client address: a stranger's guesses slow only the stranger.
+    slowed_key = f"{date_of_birth.isoformat()}\0{actor.client_ip or ''}"
+    wait = throttle.attempt(session, keys.pin_lookup_key, ThrottleScope.BIRTH_DATE, slowed_key, now)
     if wait:
         audit.record_alone(session, actor, AuditAction.FAILED_REDEEM, AuditOutcome.REFUSED, detail=f"by {via}: slowed")
         raise RedemptionSlowed(wait)
@@ -165,8 +168,6 @@ def redeem_pin(
         named = None  # another practice's PIN: as unknown as any other
     if named is None or named.patient.date_of_birth != date_of_birth:
         with unit_of_work(session):
-            # Whatever failed, the date typed counts one failure: the same for every kind.
-            throttle.fail(session, keys.pin_lookup_key, ThrottleScope.BIRTH_DATE, born, now)
             if named is None:
                 # Matched nothing: counts against no PIN. Audited in the signed-in parent's
                 # practice (Add another child), else in none.

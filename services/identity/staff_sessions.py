@@ -161,8 +161,16 @@ class SignInSlowed(Exception):
         self.seconds = seconds
 
 
-def _throttle_key(username: str) -> str:
-    """One delay per username however it is typed (case and surrounding spaces)."""
+def _throttle_key(username: str, known_browser: str | None) -> str:
+    """One delay per username however it is typed (case and surrounding spaces), shared by every
+    browser that has not signed in as it before; a browser that has (`known_browser`, its id)
+    counts on its own, so a stranger typing the username never slows the front desk's own PC."""
+    name = username_key(username)
+    return f"{name}\0browser {known_browser}" if known_browser else name
+
+
+def username_key(username: str) -> str:
+    """The username as delays and the known-browser cookie (blueprints/auth) name it."""
     return (username or "").strip().casefold()
 
 
@@ -180,17 +188,19 @@ def _each_practice_of(session: Session, actor: Actor, username: str) -> list[Act
 
 
 def sign_in(session: Session, actor: Actor, username: str, password: str, replacing: int | None,
-            hash_method: str, throttle_secret: bytes) -> Started | None:
+            hash_method: str, throttle_secret: bytes, known_browser: str | None = None) -> Started | None:
     """Staff sign-in with a password. On success a new session (ending the browser's previous
     one, `replacing`, so no copy of its cookie outlives it) in the only practice, or with the
     practice to choose, and the username's failures forgotten. None on failure, audited in each
     practice of the username when it is a known one, and counted against the username
     (services/throttle.py), known or not, so that neither the answers nor their timing tell
-    which usernames exist. Past a few failures the username waits a growing delay (at most a
-    minute, never a lock: nobody can shut the front desk out by typing its username), during
-    which SignInSlowed is raised without checking the password."""
-    now, key = actor.now(), _throttle_key(username)
-    wait = throttle.check(session, throttle_secret, ThrottleScope.STAFF_USERNAME, key, now)
+    which usernames exist. Every attempt counts, before the password is checked, until one
+    succeeds; past a few the username waits a growing delay (at most a minute), during which
+    SignInSlowed is raised without checking the password. Never a lock: a browser that has
+    signed in as this username before (`known_browser`) has a count of its own, so nobody can
+    shut the front desk out by typing its username elsewhere."""
+    now, key = actor.now(), _throttle_key(username, known_browser)
+    wait = throttle.attempt(session, throttle_secret, ThrottleScope.STAFF_USERNAME, key, now)
     if wait:
         with unit_of_work(session):
             for who in _each_practice_of(session, actor, username):
@@ -202,7 +212,6 @@ def sign_in(session: Session, actor: Actor, username: str, password: str, replac
         with unit_of_work(session):
             for who in _each_practice_of(session, actor, username):
                 audit.record(session, who, AuditAction.SIGN_IN, AuditOutcome.FAILURE, detail="password")
-            throttle.fail(session, throttle_secret, ThrottleScope.STAFF_USERNAME, key, now)
         return None
     staff = choices[0].staff
     only = choices[0].practice_id if len(choices) == 1 else None

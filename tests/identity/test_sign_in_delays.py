@@ -9,14 +9,19 @@ import html
 import io
 import logging
 import re
+import threading
 from datetime import date, timedelta
 
 from sqlalchemy import select
 
 from blueprints.extensions import db
 from models import AuditEvent, Throttle, utcnow
-from tests.support.app_settings import set_clock
+from models.vocabulary import ThrottleScope
+from services import throttle
+from tests.support.app_settings import MovableClock, set_clock
 from tests.support.builders import make_staff
+from tests.support.html_readers import csrf_token_from
+from tests.support.portal import client_at
 from tests.support.staff_screens import sign_in
 
 WRONG = "not-the-password"
@@ -118,3 +123,49 @@ def test_an_unknown_username_is_slowed_the_same_way(app, practice):
         return re.sub(r'"X-CSRFToken": "[^"]*"', "", text).replace('value="alex"', "").replace('value="nobody"', "")
 
     assert page(known) == page(unknown)
+
+
+def test_a_stranger_typing_the_username_never_slows_a_browser_that_signed_in_as_it_before(app, practice):
+    """The delay is per username for browsers it has never seen, but the front desk's own PC,
+    which has signed in as this username before, counts apart: renewing the delay from elsewhere
+    for as long as one likes never keeps the front desk out (a delay, never a lock)."""
+    app.config["SIGNIN_RATE_LIMIT"] = "1000/minute"  # the per-client limit stays out of this
+    make_staff(app, practice, "alex")
+    clock = MovableClock(app, utcnow())
+    desk = app.test_client()
+    assert sign_in(desk).status_code == 302
+    desk.post("/signout", data={"csrf_token": csrf_token_from(desk.get("/patients").get_data(as_text=True))})
+    stranger = client_at(app, "203.0.113.9")
+    for _ in range(60):  # an hour of a stranger failing each time the delay has passed
+        clock.advance(seconds=61)
+        assert sign_in(stranger, password=WRONG).status_code == 422
+    assert slowed_for(sign_in(app.test_client(), password=WRONG)) >= 2  # a new browser is slowed (the stranger's doing)
+    assert sign_in(desk).status_code == 302 and desk.get("/patients").status_code == 200  # the desk is not
+
+
+def test_attempts_arriving_together_get_through_one_at_a_time(app, practice):
+    """Every attempt is counted before it is checked: past the free ones, of several attempts
+    at once only one is checked; the others are told to wait (no check-then-count gap)."""
+    now = utcnow()
+    secret = b"k" * 32
+    with app.app_context():
+        for _ in range(5):  # four free; the fifth makes the key wait 2 s
+            assert throttle.attempt(db.session, secret, ThrottleScope.STAFF_USERNAME, "alex", now) == 0
+    later = now + timedelta(seconds=3)
+    waits: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def one():
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                waits.append(throttle.attempt(db.session, secret, ThrottleScope.STAFF_USERNAME, "alex", later))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(waits) == 8 and sorted(waits)[:2] == [0, 4], waits  # one checked, seven told to wait 4 s

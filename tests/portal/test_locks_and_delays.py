@@ -18,7 +18,7 @@ from services.credentials.redemption import FAILURE_MESSAGE
 from tests.support.app_settings import set_clock
 from tests.support.builders import make_patient, make_staff
 from tests.support.html_readers import csrf_token_from
-from tests.support.portal import PARENT_PASSWORD, issue_pin, link_from_mail, portal_post, register
+from tests.support.portal import PARENT_PASSWORD, client_at, issue_pin, link_from_mail, portal_post, register
 from tests.support.staff_screens import account_page, issue, sign_in
 
 ATTACKED_BIRTH_DATE = date(2012, 3, 3)
@@ -60,16 +60,22 @@ def test_five_wrong_pins_on_one_birth_date_lock_no_family_in_any_practice(
     our_pin = issue_pin(staff_client, ours.id, send_by="none")
     other_staff = staff_of(app, other_practice, "olive")
     their_pin = issue_pin(other_staff, theirs.id, send_by="none")
+    stranger = client_at(app, "203.0.113.9")
     for _ in range(5):
-        attempt = register(app.test_client(), "ZZZZZZZZ", ATTACKED_BIRTH_DATE.isoformat())
+        attempt = register(stranger, "ZZZZZZZZ", ATTACKED_BIRTH_DATE.isoformat())
         assert attempt.status_code == 422 and says(attempt, FAILURE_MESSAGE)
+    # Going on, the stranger is slowed; only the stranger (below: the parents are not).
+    assert register(stranger, "ZZZZZZZZ", ATTACKED_BIRTH_DATE.isoformat()).status_code == 422  # the 6th starts a delay
+    slowed = register(stranger, "ZZZZZZZZ", ATTACKED_BIRTH_DATE.isoformat())
+    assert slowed.status_code == 429 and says(slowed, "Too many attempts. Try again in")
     assert credential_of(app, ours.id).failed_attempts == 0
     assert credential_of(app, theirs.id).failed_attempts == 0
     assert ">Active</span>" in account_page(staff_client, ours.id)
     assert ">Active</span>" in account_page(other_staff, theirs.id)
     # Audited, but tied to no practice (no PIN matched): neither practice's trail holds them.
     unmatched = audit_rows(app, AuditEvent.action == "failed redeem")
-    assert [(e.practice_id, e.patient_id, e.detail) for e in unmatched] == [(None, None, "by pin: no match")] * 5
+    assert [(e.practice_id, e.patient_id, e.detail) for e in unmatched] == [(None, None, "by pin: no match")] * 6 + [
+        (None, None, "by pin: slowed")]
     # The real parents then register.
     assert register(app.test_client(), our_pin, "03/03/2012", email="ava.parent@example.com").status_code == 303
     assert register(app.test_client(), their_pin, "2012-03-03", email="ben.parent@example.com").status_code == 303

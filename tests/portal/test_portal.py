@@ -18,6 +18,7 @@ from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
 from tests.support.portal import (
     PARENT_PASSWORD,
+    client_at,
     issue_pin,
     link_from_mail,
     pins_for_every_failure_kind,
@@ -212,8 +213,8 @@ def test_an_existing_accounts_email_with_a_wrong_password_gets_the_one_failure_a
     wrong_pin = register(app.test_client(), "ZZZZ-ZZZZ", "2020-08-09", email="dana@example.com")
     [credential] = rows(app, RegistrationCredential, RegistrationCredential.patient_id == sibling.id)
     counted_before = credential.failed_attempts  # whatever a wrong PIN counts (not this test's concern)
-    for _ in range(6):  # more than the five failures that lock a PIN
-        probe = register(app.test_client(), second, "2020-08-09", email="dana@example.com", password="another long passphrase 9")
+    for n in range(6):  # more than the five failures that lock a PIN (each from its own address: no delay)
+        probe = register(client_at(app, f"198.51.100.{n}"), second, "2020-08-09", email="dana@example.com", password="another long passphrase 9")
         assert probe.status_code == 422 and says_failure(probe)
         assert "exists already" not in probe.get_data(as_text=True)
         assert _failure_body(probe) == _failure_body(wrong_pin), "the probe's answer differs from a wrong PIN's"

@@ -45,7 +45,7 @@ def test_ten_concurrent_redeems_of_one_pin_give_one_link_and_nine_refusals(app, 
             try:
                 barrier.wait(timeout=30)
                 redeem_pin(
-                    db.session, Actor(practice_id=None), pin_entry=pin, date_of_birth=date(2018, 5, 17),
+                    db.session, Actor(practice_id=None, client_ip=f"198.51.100.{n}"), pin_entry=pin, date_of_birth=date(2018, 5, 17),
                     registrant=Registrant(email=f"parent{n}@example.com", password=PARENT_PASSWORD),
                     keys=SigningKeys.from_config(app.config),
                 )

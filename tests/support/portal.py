@@ -40,6 +40,14 @@ def portal_post(client, url: str, **data):
     return client.post(url, data={"csrf_token": token, **data})
 
 
+def client_at(app, address: str):
+    """A browser at another client address (a stranger's, say): per-client delays and limits
+    count it apart from the tests' default 127.0.0.1."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
 def register(client, pin: str, dob: str, email: str = "parent@example.com", password: str = PARENT_PASSWORD, **extra):
     data = {"email": email, "password": password, "date_of_birth": dob, "pin": pin, "accept_terms": "y"}
     data.update(extra)
