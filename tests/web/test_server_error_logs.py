@@ -142,15 +142,15 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 class Browser:
-    """One client of the server, keeping its session cookie."""
+    """One client of the server, keeping the cookies it is given."""
 
     def __init__(self, port: int):
         self.port = port
-        self.cookie = ""
+        self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        sent = {"Cookie": self.cookie} if self.cookie else {}
+        sent = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
         sent.update(headers or {})
         body = None
         if form is not None:
@@ -160,8 +160,9 @@ class Browser:
         response = connection.getresponse()
         text = response.read().decode()
         connection.close()
-        if cookie := response.getheader("Set-Cookie"):
-            self.cookie = cookie.split(";", 1)[0]
+        for cookie in response.headers.get_all("Set-Cookie") or []:
+            name, _, value = cookie.split(";", 1)[0].partition("=")
+            self.cookies[name.strip()] = value
         return response, text
 
 
