@@ -18,7 +18,7 @@ from services.identity.portal_accounts import create_portal_user
 from tests.support.app_settings import PORTAL_URL, MovableClock
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
-from tests.support.mail import outbox_send, text_of
+from tests.support.mail import outbox_send, point_mail_at, text_of
 from tests.support.portal import PARENT_PASSWORD, issue_pin, portal_post, register
 
 NEW_PASSWORD = "harbor kettle orchard 77"
@@ -117,6 +117,21 @@ def test_the_link_is_stored_as_a_hash_and_its_email_encrypted_and_never_logged(a
         assert (row.expires_at - row.created_at).total_seconds() == 30 * 60
     assert token.encode() not in waiting and b"reset-password" not in waiting
     assert token not in caplog.text and "reset-password?token" not in caplog.text
+
+
+def test_a_refused_link_logs_the_outcome_and_code_never_the_servers_reply_or_the_address(
+    app, parent, refusing_server, caplog
+):
+    """The refusal quotes the recipient (tests/support/mail.py RefusingHandler, like Postfix): the
+    log says what happened to which link, and nothing that ties the email to the account."""
+    caplog.set_level(logging.DEBUG)
+    ask_for_link(app, "dana@example.com")
+    point_mail_at(app, MAIL_PORT=refusing_server)
+    assert "password reset links not sent: 1" in outbox_send(app)
+    [line] = [record.getMessage() for record in caplog.records if "password reset link" in record.getMessage()]
+    assert line.endswith("not sent: permanent failure (SMTP 550)"), line
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert "dana@example.com" not in logged and "Mailbox unavailable" not in logged
 
 
 def test_the_link_resets_the_password_once_and_ends_the_old_sessions(app, parent, child, mailbox):
