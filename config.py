@@ -119,6 +119,9 @@ class Config:
             "PORTAL_SESSION_MAX_HOURS": float(env.get("PORTAL_SESSION_MAX_HOURS") or 12),
             # CSRF through the session; tokens last as long as the staff session.
             "WTF_CSRF_TIME_LIMIT": None,
+            # Flask-WTF's own default: the session key of the CSRF secret, which the portal drops
+            # whenever a portal session starts (blueprints/portal/__init__.py).
+            "WTF_CSRF_FIELD_NAME": "csrf_token",
             # How many reverse proxies stand in front (each appends to X-Forwarded-For): 0 trusts
             # none. Set it behind a proxy so rate limits and the audit trail see the client's address.
             "PROXY_COUNT": int(env.get("PROXY_COUNT") or 0),

@@ -156,6 +156,21 @@ def test_the_link_resets_the_password_once_and_ends_the_old_sessions(app, parent
     assert signs_in(app, NEW_PASSWORD)
 
 
+def test_a_csrf_token_read_before_the_reset_does_not_sign_the_next_forms(app, parent, mailbox):
+    ask_for_link(app, "dana@example.com")
+    outbox_send(app)
+    [link] = mailed_links(mailbox)
+    client = app.test_client()
+    before = csrf_token_from(client.get(local(link)).get_data(as_text=True))
+    response = client.post(local(link), data={"csrf_token": before, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] == "/portal/signin?reset=1"
+    stale = client.post("/portal/signin", data={"csrf_token": before, "email": "dana@example.com", "password": NEW_PASSWORD})
+    assert stale.status_code == 400 and "The form has expired" in stale.get_data(as_text=True)
+    after = csrf_token_from(client.get("/portal/signin?reset=1").get_data(as_text=True))
+    assert after != before
+    assert client.post("/portal/signin", data={"csrf_token": after, "email": "dana@example.com", "password": NEW_PASSWORD}).status_code == 303
+
+
 def test_the_link_expires_after_thirty_minutes(app, parent, mailbox):
     clock = MovableClock(app, utcnow().replace(microsecond=0))
     ask_for_link(app, "dana@example.com")
