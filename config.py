@@ -31,9 +31,18 @@ def _flag(value: str | None, default: bool = False) -> bool:
 
 def make_instance_folder_private(instance_path: Path) -> None:
     """instance/ holds the SQLite database (patients, message bodies) and the generated secret
-    key: only the owner may list or read it, whatever the umask (an existing folder included)."""
+    key: only the owner may list or read it, whatever the umask (an existing folder included),
+    and every regular file directly in it is 0600 (a secret_key written 0644 by an older
+    version or by hand included). Symbolic links and subfolders are left as they are."""
     instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(instance_path, 0o700)
+    with os.scandir(instance_path) as entries:
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                try:
+                    os.chmod(entry.path, 0o600)
+                except FileNotFoundError:  # removed meanwhile (another process's temporary key file)
+                    pass
 
 
 def make_sqlite_files_private(database_uri: str, instance_path: Path) -> None:
@@ -119,6 +128,9 @@ class Config:
             "PORTAL_SESSION_MAX_HOURS": float(env.get("PORTAL_SESSION_MAX_HOURS") or 12),
             # CSRF through the session; tokens last as long as the staff session.
             "WTF_CSRF_TIME_LIMIT": None,
+            # Flask-WTF's own default: the session key of the CSRF secret, which the portal drops
+            # whenever a portal session starts (blueprints/portal/__init__.py).
+            "WTF_CSRF_FIELD_NAME": "csrf_token",
             # How many reverse proxies stand in front (each appends to X-Forwarded-For): 0 trusts
             # none. Set it behind a proxy so rate limits and the audit trail see the client's address.
             "PROXY_COUNT": int(env.get("PROXY_COUNT") or 0),

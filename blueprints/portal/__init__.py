@@ -90,8 +90,19 @@ def _forget_secrets(form) -> None:
             form[name].data = ""
 
 
+def _drop_csrf_secret() -> None:
+    """A token read before a portal session starts (or its password changes) must not sign
+    that session's forms: the next page gets a new one. Flask-WTF keeps the secret in the
+    session, and the token made from it in `g`, both under WTF_CSRF_FIELD_NAME."""
+    field = current_app.config["WTF_CSRF_FIELD_NAME"]
+    session.pop(field, None)
+    g.pop(field, None)
+
+
 def _keep_portal_token(token: str) -> None:
-    # Only the portal's key: a staff session in the same browser is left alone.
+    # Only the portal's keys: a staff session in the same browser is left alone (its pages
+    # need reloading for a new CSRF token, which the shared secret makes unavoidable).
+    _drop_csrf_secret()
     session[PORTAL_SESSION_KEY] = token
 
 
@@ -234,6 +245,7 @@ def reset_password():
             failure = str(refused)
         else:
             session.pop(PORTAL_SESSION_KEY, None)
+            _drop_csrf_secret()
             return redirect(url_for("portal.sign_in", reset="1"), code=303)
     status = 422 if request.method == "POST" else 200
     return render_template("portal/reset_password.html", form=form, failure=failure), status

@@ -41,12 +41,23 @@ class DeliveryFailed(Exception):
 
     `permanent`: sending the same message again cannot help (an SMTP 5xx reply, no mail server
     configured, a message that cannot be built). Otherwise the failure is temporary (a 4xx reply,
-    a refused connection, a timeout, a dropped connection) and the message is retried later."""
+    a refused connection, a timeout, a dropped connection) and the message is retried later.
+    `smtp_code`: the server's reply code, when it replied.
 
-    def __init__(self, reason: str, permanent: bool = False):
+    `reason` quotes the server's reply, which usually names the recipient's address
+    ("550 5.1.1 <dana@example.com>: Recipient address rejected"): logs get `log_summary` instead."""
+
+    def __init__(self, reason: str, permanent: bool = False, smtp_code: int | None = None):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.smtp_code = smtp_code
+
+    @property
+    def log_summary(self) -> str:
+        """The outcome's kind and the SMTP code, never the reply's text."""
+        kind = "permanent" if self.permanent else "temporary"
+        return f"{kind} failure (SMTP {self.smtp_code})" if self.smtp_code is not None else f"{kind} failure (no SMTP reply)"
 
 
 def refuse_broken_headers(mail: OutgoingMail, sender: str | tuple | None = None) -> None:
@@ -146,10 +157,10 @@ class SmtpMailer:
             self._send_within_deadline(message)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
-            raise DeliveryFailed(_reply_reason(code, reply), permanent=_is_permanent(code)) from None
+            raise DeliveryFailed(_reply_reason(code, reply), permanent=_is_permanent(code), smtp_code=code) from None
         except smtplib.SMTPResponseException as error:
             raise DeliveryFailed(
-                _reply_reason(error.smtp_code, error.smtp_error), permanent=_is_permanent(error.smtp_code)
+                _reply_reason(error.smtp_code, error.smtp_error), permanent=_is_permanent(error.smtp_code), smtp_code=error.smtp_code
             ) from None
         except TimeoutError:
             raise DeliveryFailed(_TIMED_OUT) from None

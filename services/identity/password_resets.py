@@ -136,8 +136,9 @@ def send_due_resets(session: Session, mailer, cipher: MessageCipher, now: dateti
             mailer.send(cipher.decrypt(_cipher_key(reset_id), recipient, body), practice_id)
         except (DeliveryFailed, BodyUnreadable) as failure:
             failed += 1
-            # The reason names the mail server's reply, never the link.
-            log.warning("password reset link %s not sent: %s", reset_id, getattr(failure, "reason", str(failure)))
+            # Not the server's reply: it usually quotes the recipient, tying the email to the account.
+            summary = failure.log_summary if isinstance(failure, DeliveryFailed) else "permanent failure (stored body unreadable)"
+            log.warning("password reset link %s not sent: %s", reset_id, summary)
             audit.record_alone(session, worker, AuditAction.SEND, AuditOutcome.FAILURE, detail=f"password reset link {reset_id}")
             continue
         sent += 1

@@ -6,6 +6,7 @@ and `outbox send` delivers that same message later; staff see what happened and 
 from __future__ import annotations
 
 import html
+import logging
 import socket
 import time
 from datetime import date, timedelta
@@ -237,6 +238,19 @@ def test_retry_without_javascript_redirects_back_to_the_account(app, staff_clien
     answer = staff_client.post(f"/patients/{child.id}/messages/{row.id}/retry", data={"csrf_token": token})
     assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/patients/{child.id}")
     assert len(mailbox.messages) == 1 and "Sent." in account_page(staff_client, child.id)
+
+
+def test_a_refusal_that_quotes_the_address_keeps_it_out_of_the_logs(app, staff_client, child, refusing_server, caplog):
+    """The 550 reply names the recipient (RefusingHandler, like Postfix); staff see it on the
+    screen, the logs only the attempt's outcome."""
+    caplog.set_level(logging.DEBUG)
+    point_mail_at(app, MAIL_PORT=refusing_server)
+    assert "dana.carter@example.com" in html.unescape(issue(staff_client, child.id).get_data(as_text=True))
+    [row] = delivery_rows(app)
+    assert row.status == "failed" and "<dana.carter@example.com>" in row.last_error
+    assert f"welcome message {row.id} attempt 1: failed" in caplog.text
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert "dana.carter@example.com" not in logged and "Mailbox unavailable" not in logged
 
 
 def test_retry_of_an_erased_message_says_to_issue_a_new_pin(app, staff_client, child, refusing_server):

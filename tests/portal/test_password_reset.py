@@ -18,7 +18,7 @@ from services.identity.portal_accounts import create_portal_user
 from tests.support.app_settings import PORTAL_URL, MovableClock
 from tests.support.builders import make_patient
 from tests.support.html_readers import csrf_token_from
-from tests.support.mail import outbox_send, text_of
+from tests.support.mail import outbox_send, point_mail_at, text_of
 from tests.support.portal import PARENT_PASSWORD, issue_pin, portal_post, register
 
 NEW_PASSWORD = "harbor kettle orchard 77"
@@ -119,6 +119,21 @@ def test_the_link_is_stored_as_a_hash_and_its_email_encrypted_and_never_logged(a
     assert token not in caplog.text and "reset-password?token" not in caplog.text
 
 
+def test_a_refused_link_logs_the_outcome_and_code_never_the_servers_reply_or_the_address(
+    app, parent, refusing_server, caplog
+):
+    """The refusal quotes the recipient (tests/support/mail.py RefusingHandler, like Postfix): the
+    log says what happened to which link, and nothing that ties the email to the account."""
+    caplog.set_level(logging.DEBUG)
+    ask_for_link(app, "dana@example.com")
+    point_mail_at(app, MAIL_PORT=refusing_server)
+    assert "password reset links not sent: 1" in outbox_send(app)
+    [line] = [record.getMessage() for record in caplog.records if "password reset link" in record.getMessage()]
+    assert line.endswith("not sent: permanent failure (SMTP 550)"), line
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert "dana@example.com" not in logged and "Mailbox unavailable" not in logged
+
+
 def test_the_link_resets_the_password_once_and_ends_the_old_sessions(app, parent, child, mailbox):
     still_open = app.test_client()
     assert portal_post(still_open, "/portal/signin", email="dana@example.com", password=PARENT_PASSWORD).status_code == 303
@@ -139,6 +154,21 @@ def test_the_link_resets_the_password_once_and_ends_the_old_sessions(app, parent
     again = reset_with(app.test_client(), link, password="another fine passphrase 5")
     assert again.status_code == 410 and "no longer valid" in again.get_data(as_text=True)
     assert signs_in(app, NEW_PASSWORD)
+
+
+def test_a_csrf_token_read_before_the_reset_does_not_sign_the_next_forms(app, parent, mailbox):
+    ask_for_link(app, "dana@example.com")
+    outbox_send(app)
+    [link] = mailed_links(mailbox)
+    client = app.test_client()
+    before = csrf_token_from(client.get(local(link)).get_data(as_text=True))
+    response = client.post(local(link), data={"csrf_token": before, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.status_code == 303 and response.headers["Location"] == "/portal/signin?reset=1"
+    stale = client.post("/portal/signin", data={"csrf_token": before, "email": "dana@example.com", "password": NEW_PASSWORD})
+    assert stale.status_code == 400 and "The form has expired" in stale.get_data(as_text=True)
+    after = csrf_token_from(client.get("/portal/signin?reset=1").get_data(as_text=True))
+    assert after != before
+    assert client.post("/portal/signin", data={"csrf_token": after, "email": "dana@example.com", "password": NEW_PASSWORD}).status_code == 303
 
 
 def test_the_link_expires_after_thirty_minutes(app, parent, mailbox):

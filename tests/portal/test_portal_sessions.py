@@ -137,3 +137,30 @@ class TestConfiguredLimits:
         clock.advance(minutes=5)
         assert not sees_chart(client, child)
         assert [row.end_reason for row in portal_sessions(app)] == ["idle"]
+
+
+def _signs_out_with(client, token: str) -> int:
+    return client.post("/portal/signout", data={"csrf_token": token}).status_code
+
+
+@pytest.mark.parametrize("start", ["sign-in", "registration"])
+def test_a_csrf_token_read_before_the_portal_session_began_does_not_sign_its_forms(app, staff_client, child, mailbox, start):
+    """Someone who planted or read the token on the sign-in or registration page must not be able
+    to post as the parent once they are signed in: the session starts with a new CSRF secret."""
+    pin = issue_pin(staff_client, child.id, mailbox)
+    if start == "sign-in":
+        register(app.test_client(), pin, "2018-05-17", email="dana@example.com")
+        client = app.test_client()
+        before = csrf_token_from(client.get("/portal/signin").get_data(as_text=True))
+        response = client.post("/portal/signin", data={"csrf_token": before, "email": "dana@example.com", "password": PARENT_PASSWORD})
+    else:
+        client = app.test_client()
+        before = csrf_token_from(client.get("/portal/register").get_data(as_text=True))
+        response = register(client, pin, "2018-05-17", email="dana@example.com")
+    assert response.status_code == 303 and response.headers["Location"] == "/portal/"
+    assert _signs_out_with(client, before) == 400
+    assert sees_chart(client, child), "the refused post left the session alone"
+    after = csrf_token_from(client.get("/portal/").get_data(as_text=True))
+    assert after != before
+    assert _signs_out_with(client, after) == 303
+    assert not sees_chart(client, child)

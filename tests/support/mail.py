@@ -49,10 +49,10 @@ def text_of(message: EmailMessage) -> str:
 
 
 class RefusingHandler:
-    """550 to every recipient: a permanent refusal."""
+    """550 to every recipient: a permanent refusal that quotes the address, as Postfix does."""
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        return "550 5.1.1 Mailbox unavailable"
+        return f"550 5.1.1 <{address}>: Mailbox unavailable"
 
 
 class GreylistingHandler:

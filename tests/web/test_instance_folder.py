@@ -1,5 +1,6 @@
 """instance/ (the SQLite database with its WAL, and the generated secret key) is the owner's
-alone: the folder 0700, its files 0600, whatever the umask, for a new install and an old one."""
+alone: the folder 0700, every file directly in it 0600, whatever the umask, for a new install and
+an old one."""
 
 from __future__ import annotations
 
@@ -58,12 +59,17 @@ def test_an_existing_world_readable_install_is_made_private(tmp_path, smtp):
     instance.mkdir(mode=0o755)
     os.chmod(instance, 0o755)
     database = instance / "portal_pins.sqlite3"
-    for path in (database, Path(f"{database}-wal")):
+    key_file = instance / "secret_key"
+    key_file.write_text("an-older-install's-secret-key")
+    for path in (database, Path(f"{database}-wal"), key_file):
         path.touch()
         os.chmod(path, 0o644)
     with umask(0o022):
         app = app_on(instance, smtp[0].port)
+    assert app.config["SECRET_KEY"] == "an-older-install's-secret-key", "the existing key is kept, only its mode changes"
     assert mode(instance) == 0o700
-    assert mode(database) == 0o600 and mode(Path(f"{database}-wal")) == 0o600
+    assert {path.name: oct(mode(path)) for path in (database, Path(f"{database}-wal"), key_file)} == {
+        "portal_pins.sqlite3": "0o600", "portal_pins.sqlite3-wal": "0o600", "secret_key": "0o600"
+    }
     with app.app_context():
         db.engine.dispose()
