@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask.cli import ScriptInfo, run_command
 from flask_limiter import Limiter, RouteLimit
 from flask_limiter.util import get_remote_address
@@ -101,6 +101,13 @@ def check_limits(config: Mapping[str, Any]) -> None:
 def retry_after_seconds(reset_at: float, now: float | None = None) -> int:
     """Whole seconds until a limit's window resets; at least 1."""
     return max(1, math.ceil(reset_at - (time.time() if now is None else now)))
+
+
+def form_page_answer(page: str, retry_after: int | None):
+    """A form page's response: 429 with Retry-After while a growing delay refuses the attempt
+    (services/throttle.py), 422 after any other refused POST, else 200."""
+    status = 429 if retry_after else 422 if request.method == "POST" else 200
+    return page, status, ({"Retry-After": str(retry_after)} if retry_after else {})
 
 
 def describe_wait(seconds: int) -> str:

@@ -27,7 +27,7 @@ from blueprints.access import (
 from blueprints.configured import signing_keys
 from blueprints.extensions import db, launch_limit, signin_post_limit
 from blueprints.input_bounds import parse_id
-from blueprints.rate_limits import describe_wait
+from blueprints.rate_limits import describe_wait, form_page_answer
 from services.identity import staff_sessions
 from services.identity.launch import LaunchRefused
 
@@ -123,10 +123,8 @@ def sign_in():
             return _remember_browser(redirect(next_path or url_for("patient_admin.search")), form.username.data)
         else:
             error = "The username or password is not right."
-    status = 429 if retry_after else 422 if request.method == "POST" else 200
     notice = "Your session ended. Sign in again." if request.args.get("ended") and request.method == "GET" else None
-    headers = {"Retry-After": str(retry_after)} if retry_after else {}
-    return render_template("auth/sign_in.html", form=form, error=error, notice=notice), status, headers
+    return form_page_answer(render_template("auth/sign_in.html", form=form, error=error, notice=notice), retry_after)
 
 
 @bp.route("/practice/choose", methods=["GET", "POST"])

@@ -20,8 +20,9 @@ from blueprints.portal.forms import (
     PortalSignInForm,
     ResetPasswordForm,
 )
-from blueprints.rate_limits import describe_wait
+from blueprints.rate_limits import describe_wait, form_page_answer
 from models import Patient, PortalLink, PortalUser
+from models.vocabulary import PortalSessionEndReason
 from services.credentials.redemption import (
     FAILURE_MESSAGE,
     AccountPasswordMismatch,
@@ -57,11 +58,6 @@ def _slowed(seconds: int) -> str:
     return f"Too many attempts. Try again in {describe_wait(seconds)}."
 
 
-def _answer(page: str, status: int, retry_after: int | None):
-    """The page with its status, and Retry-After when the attempt was refused for a while."""
-    return page, status, ({"Retry-After": str(retry_after)} if retry_after else {})
-
-
 def portal_user_required(view):
     """Loads g.portal_user from the live server-side session, or sends the person to the
     portal's sign-in (signed out, reset, idle or too old: a copied cookie fares the same)."""
@@ -75,7 +71,7 @@ def portal_user_required(view):
             )
         except portal_sessions.SessionEnded as ended:
             session.pop(PORTAL_SESSION_KEY, None)
-            timed_out = ended.reason in ("idle", "too old")
+            timed_out = ended.reason in (PortalSessionEndReason.IDLE, PortalSessionEndReason.TOO_OLD)
             return redirect(url_for("portal.sign_in", ended="1" if timed_out else None))
         g.portal_user = user
         return view(*args, **kwargs)
@@ -162,7 +158,7 @@ def register():
     question = credential.question if credential else None
     page = render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure,
                            hint=FAILURE_HINT)
-    return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
+    return form_page_answer(page, retry_after)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -291,7 +287,7 @@ def add_child():
             return redirect(url_for("portal.home"), code=303)
     _forget_secrets(form)
     page = render_template("portal/add_child.html", form=form, failure=failure, hint=ADD_CHILD_HINT)
-    return _answer(page, 429 if retry_after else 422 if request.method == "POST" else 200, retry_after)
+    return form_page_answer(page, retry_after)
 
 
 @bp.get("/patients/<id:patient_id>/chart")

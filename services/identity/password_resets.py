@@ -116,12 +116,13 @@ def send_due_resets(session: Session, mailer, cipher: MessageCipher, now: dateti
     )
     session.commit()
     sent = failed = 0
-    waiting = session.scalars(
-        select(PasswordReset.id).where(PasswordReset.body_encrypted.is_not(None), *_outstanding(now)).order_by(PasswordReset.id)
+    waiting = session.execute(
+        select(PasswordReset.id, PasswordReset.body_encrypted, PortalUser.email, PortalUser.practice_id)
+        .join(PortalUser, PortalUser.id == PasswordReset.portal_user_id)
+        .where(PasswordReset.body_encrypted.is_not(None), *_outstanding(now))
+        .order_by(PasswordReset.id)
     ).all()
-    for reset_id in waiting:
-        row = session.get(PasswordReset, reset_id)
-        body, recipient, practice_id = row.body_encrypted, row.portal_user.email, row.portal_user.practice_id
+    for reset_id, body, recipient, practice_id in waiting:
         taken = session.execute(
             update(PasswordReset)
             .where(PasswordReset.id == reset_id, PasswordReset.body_encrypted.is_not(None), *_outstanding(now))
@@ -129,7 +130,7 @@ def send_due_resets(session: Session, mailer, cipher: MessageCipher, now: dateti
             .execution_options(synchronize_session=False)
         ).rowcount
         session.commit()
-        if taken != 1 or body is None:
+        if taken != 1:
             continue  # another worker took it, or it was spent meanwhile
         worker = Actor.for_command_line(practice_id, clock=lambda: now)
         try:

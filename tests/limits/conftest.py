@@ -10,7 +10,7 @@ import pytest
 from app import create_app
 from blueprints.extensions import db
 from tests.support.app_settings import config_for
-from tests.support.outside_parts import REDIS_URL, require_redis
+from tests.support.outside_parts import REDIS_URL, forget_redis_keys, require_redis
 
 
 @pytest.fixture
@@ -25,13 +25,7 @@ def app_config(request):
         settings.update(RATELIMIT_STORAGE_URI=REDIS_URL, RATELIMIT_KEY_PREFIX=prefix)
     yield settings
     if prefix:
-        import redis
-
-        connection = redis.Redis.from_url(REDIS_URL)
-        keys = list(connection.scan_iter(match=f"*{prefix}*"))
-        if keys:
-            connection.delete(*keys)
-        connection.close()
+        forget_redis_keys(REDIS_URL, f"*{prefix}*")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 from tests.support.builders import make_staff
 from tests.support.html_readers import csrf_token_from
 from tests.support.launch import LAUNCH_SECRET, claims, launch_token
-from tests.support.outside_parts import redis_database, require_redis
+from tests.support.outside_parts import forget_redis_keys, redis_database, require_redis
 from tests.support.portal import register
 from tests.support.rate_limits import refused
 from tests.support.served_app import ServedApp
@@ -33,13 +33,7 @@ def client_address():
     require_redis(TWO_PROCESS_REDIS)
     address = "127.{}.{}.{}".format(*(secrets.randbelow(250) + 2 for _ in range(3)))
     yield address
-    import redis
-
-    connection = redis.Redis.from_url(TWO_PROCESS_REDIS)
-    keys = list(connection.scan_iter(match=f"*{address}*"))
-    if keys:
-        connection.delete(*keys)
-    connection.close()
+    forget_redis_keys(TWO_PROCESS_REDIS, f"*{address}*")
 
 
 @pytest.fixture

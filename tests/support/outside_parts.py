@@ -30,6 +30,19 @@ def redis_database(number: int, url: str = REDIS_URL) -> str:
     return make_url(url).set(database=str(number)).render_as_string(hide_password=False)
 
 
+def forget_redis_keys(url: str, pattern: str) -> None:
+    """Delete a test's counters (keys matching `pattern`) from the Redis at `url`."""
+    import redis
+
+    connection = redis.Redis.from_url(url)
+    try:
+        keys = list(connection.scan_iter(match=pattern))
+        if keys:
+            connection.delete(*keys)
+    finally:
+        connection.close()
+
+
 def require_redis(url: str = REDIS_URL) -> None:
     """Redis answers at `url` (TEST_REDIS_URL, default redis://127.0.0.1:6379/15), or require_part."""
     try:
