@@ -111,6 +111,9 @@ class Config:
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
             # What welcome messages link to: from configuration, never from a request's Host header.
             "PORTAL_URL": env.get("PORTAL_URL") or f"http://127.0.0.1:{port}/portal/register",
+            # This app's own public base URL, which Twilio's status callbacks are sent to (and their
+            # signatures computed over): from configuration, never from a request's Host header.
+            "PUBLIC_URL": (env.get("PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
             # Origins allowed to frame the staff screens; anything besides 'self' means embedded
             # (see `embedded` and derived_settings).
             "FRAME_ANCESTORS": (env.get("FRAME_ANCESTORS") or "").strip() or "'self'",
@@ -151,6 +154,16 @@ class Config:
             "MAIL_SUPPRESS_SEND": False,
             # Flask-Mail has no timeout of its own (services/delivery/mail_delivery.py gives its connection one).
             "MAIL_TIMEOUT_SECONDS": float(env.get("MAIL_TIMEOUT_SECONDS") or 5),
+            # Texts through Twilio's Messaging API when all three are set (services/delivery/sms.py);
+            # otherwise through the carriers' email gateways. TWILIO_FROM: an E.164 number or a
+            # Messaging Service SID (MG…). TWILIO_API_URL: where the SDK's requests go (tests: a fake).
+            "TWILIO_ACCOUNT_SID": env.get("TWILIO_ACCOUNT_SID") or None,
+            "TWILIO_AUTH_TOKEN": env.get("TWILIO_AUTH_TOKEN") or None,
+            "TWILIO_FROM": env.get("TWILIO_FROM") or None,
+            "TWILIO_API_URL": (env.get("TWILIO_API_URL") or "https://api.twilio.com").rstrip("/"),
+            # A mailbox `outbox send --loop` polls for bounces (imaps://user:password@host:993/INBOX);
+            # None: bounces come only through `outbox bounce` (a mail server's pipe).
+            "BOUNCE_IMAP_URL": env.get("BOUNCE_IMAP_URL") or None,
             # Fernet keys (comma-separated, newest first) for queued message bodies; None: a key
             # derived from SECRET_KEY (services/delivery/message_cipher.py).
             "OUTBOX_KEY": env.get("OUTBOX_KEY") or None,

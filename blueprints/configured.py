@@ -1,5 +1,5 @@
 """The parts, built from the app's configuration, that views and commands hand to service calls:
-the keys kept outside the database, the outbox cipher, the mailer and the default portal URL.
+the keys kept outside the database, the outbox cipher, the couriers and the default portal URL.
 Each is built once per app, and again only when a setting it reads changes (tests change them)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from flask import current_app
 
 from blueprints.extensions import db
 from services.credentials.registration import SigningKeys
-from services.delivery.mail_delivery import mailer_for
+from services.delivery.couriers import Couriers, couriers_for
 from services.delivery.message_cipher import MessageCipher
 
 
@@ -36,12 +36,19 @@ def message_cipher() -> MessageCipher:
     return _built("message_cipher", lambda: MessageCipher.from_config(config), "SECRET_KEY", "OUTBOX_KEY")
 
 
-def mailer():
-    """SMTP with the configured deadline, or the development outbox."""
+def couriers() -> Couriers:
+    """Mail through SMTP with the configured deadline (or the development outbox), and texts
+    through Twilio when it is configured."""
     config, mail_state = current_app.config, current_app.extensions["mail"]
     # Flask-Mail reads its own settings in init_app: a new binding is a new state object.
-    return _built("mailer", lambda: mailer_for(config, mail_state, db.session),
-                  "DEV_OUTBOX", "MAIL_TIMEOUT_SECONDS", "MAIL_DEFAULT_SENDER", depends_on=mail_state)
+    return _built("couriers", lambda: couriers_for(config, mail_state, db.session),
+                  "DEV_OUTBOX", "MAIL_TIMEOUT_SECONDS", "MAIL_DEFAULT_SENDER", "TWILIO_ACCOUNT_SID",
+                  "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "TWILIO_API_URL", "PUBLIC_URL", depends_on=mail_state)
+
+
+def mailer():
+    """The mail courier alone (password reset links)."""
+    return couriers().mail
 
 
 def default_portal_url() -> str:

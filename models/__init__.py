@@ -4,7 +4,7 @@ from models.audit import AuditEvent
 from models.base import db, utcnow
 from models.carrier import Carrier
 from models.credential import RegistrationCredential
-from models.message import DevMailboxMessage, WelcomeMessage
+from models.message import DeliveryEvent, DevMailboxMessage, WelcomeMessage
 from models.message_template import MessageTemplate
 from models.patient import Patient
 from models.portal_session import PasswordReset, PortalSession
@@ -16,6 +16,7 @@ from models.throttle import Throttle
 __all__ = [
     "AuditEvent",
     "Carrier",
+    "DeliveryEvent",
     "DevMailboxMessage",
     "MessageTemplate",
     "PasswordReset",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, and_, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
 from models.patient import Patient
@@ -33,6 +33,7 @@ class RegistrationCredential(db.Model):
         # A window's idempotency key issues one credential, however often it is submitted.
         UniqueConstraint("practice_id", "idempotency_key", name="uq_registration_credentials_idempotency"),
         Index("ix_registration_credentials_pin_bucket", "pin_bucket"),
+        Index("ix_registration_credentials_instead_of_id", "instead_of_id", unique=True),
         CheckConstraint(one_of("kind", CredentialKind), name="kind_known"),
         CheckConstraint(one_of("audience", Audience), name="audience_known"),
         CheckConstraint(one_of("access_level", AccessLevel), name="access_level_known"),
@@ -70,9 +71,15 @@ class RegistrationCredential(db.Model):
     revoked_reason: Mapped[str | None] = mapped_column(String(200))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(64))
+    # Print, Text or Email instead: the credential whose welcome message did not arrive, which this
+    # one replaced. Unique: one way forward per undelivered message, however often it is pressed.
+    instead_of_id: Mapped[int | None] = mapped_column(ForeignKey("registration_credentials.id", ondelete="SET NULL"))
 
     patient: Mapped[Patient] = relationship()
     issued_by: Mapped[StaffUser | None] = relationship()
+    instead_of: Mapped[RegistrationCredential | None] = relationship(
+        remote_side=[id], backref=backref("replaced_by", uselist=False)
+    )
 
     def state(self, now: datetime) -> CredentialState:
         """The credential's own state: Active, Used, Revoked, Locked or Expired."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
@@ -9,7 +10,10 @@ from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
 from models.credential import RegistrationCredential
-from models.vocabulary import Channel, MessageStatus, one_of
+from models.vocabulary import Channel, DeliveryEventKind, MessageStatus, one_of
+
+# Statuses after the message left us: it holds no body and has the time it went.
+_LEFT_US = f"('{MessageStatus.SENT}', '{MessageStatus.DELIVERED}')"
 
 
 class WelcomeMessage(db.Model):
@@ -24,9 +28,12 @@ class WelcomeMessage(db.Model):
     __table_args__ = (
         CheckConstraint(one_of("channel", Channel), name="channel_known"),
         CheckConstraint(one_of("status", MessageStatus), name="status_known"),
-        CheckConstraint(f"status <> '{MessageStatus.SENT}' OR sent_at IS NOT NULL", name="sent_has_time"),
+        CheckConstraint(f"status NOT IN {_LEFT_US} OR sent_at IS NOT NULL", name="sent_has_time"),
         CheckConstraint(f"status <> '{MessageStatus.FAILED}' OR last_error IS NOT NULL", name="failed_has_reason"),
-        CheckConstraint(f"status <> '{MessageStatus.SENT}' OR body_encrypted IS NULL", name="sent_holds_no_body"),
+        CheckConstraint(f"status NOT IN {_LEFT_US} OR body_encrypted IS NULL", name="sent_holds_no_body"),
+        CheckConstraint(f"status <> '{MessageStatus.DELIVERED}' OR delivered_at IS NOT NULL", name="delivered_has_time"),
+        # A text through the SMS service goes to an E.164 number (+1…); every other message to an address.
+        CheckConstraint(f"(channel = '{Channel.SMS}') = (substr(recipient, 1, 1) = '+')", name="recipient_fits_channel"),
         # The worker's question: queued messages due by now.
         Index("ix_welcome_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
@@ -47,10 +54,19 @@ class WelcomeMessage(db.Model):
     # No one else may claim the message before that (services/delivery/outbox.py).
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     body_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Random, in the Message-ID of every attempt (services/delivery/outbox.py): a bounce names its
+    # message by it, and nobody can name a message by guessing (ids and times can be guessed).
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: secrets.token_hex(16))
+    # The SMS service's id for the text (Twilio's MessageSid), which its status callbacks name.
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     credential: Mapped[RegistrationCredential] = relationship(backref=backref("welcome_message", uselist=False))
+    events: Mapped[list[DeliveryEvent]] = relationship(
+        back_populates="message", order_by="(DeliveryEvent.at, DeliveryEvent.id)", cascade="all, delete-orphan"
+    )
 
     @property
     def status_label(self) -> str:
@@ -59,7 +75,35 @@ class WelcomeMessage(db.Model):
     @property
     def holds_body(self) -> bool:
         """Whether Retry can still send this very message (its body is not erased yet)."""
-        return self.body_encrypted is not None and self.status != MessageStatus.SENT
+        return self.body_encrypted is not None and self.status not in (MessageStatus.SENT, MessageStatus.DELIVERED)
+
+    @property
+    def left_us(self) -> bool:
+        """Sent or delivered: a mail server or the SMS service took it."""
+        return self.status in (MessageStatus.SENT, MessageStatus.DELIVERED)
+
+    @property
+    def channel_label(self) -> str:
+        return "Email" if self.channel == Channel.EMAIL else "Text message"
+
+
+class DeliveryEvent(db.Model):
+    """One step of a welcome message's journey (models/vocabulary.py DeliveryEventKind), written
+    in the transaction of the change it records: the PIN's delivery timeline reads them."""
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (CheckConstraint(one_of("kind", DeliveryEventKind), name="kind_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("welcome_messages.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))
+    # Staff's words for the step: the attempt's number, the reason (a mail server's or the SMS
+    # service's, in plain words). Never the message's body.
+    detail: Mapped[str | None] = mapped_column(String(500))
+
+    message: Mapped[WelcomeMessage] = relationship(back_populates="events")
 
 
 class DevMailboxMessage(db.Model):

@@ -59,20 +59,48 @@ class SendBy(StrEnum):
 
 
 class Channel(StrEnum):
-    """How a welcome message travels: an email, or an email to the carrier's text gateway."""
+    """How a welcome message travels: an email, an email to the carrier's text gateway (TEXT), or
+    a text through the SMS service (SMS: Twilio's Messaging API, to an E.164 number)."""
 
     EMAIL = "email"
     TEXT = "text"
+    SMS = "sms"
+
+    @property
+    def is_text(self) -> bool:
+        return self is not Channel.EMAIL
 
 
 class MessageStatus(StrEnum):
+    """A welcome message's delivery state. SENT: a mail server or the SMS service took it;
+    DELIVERED: a receipt says it reached the phone; FAILED: it did not arrive (with the reason),
+    which a bounce or an undelivered receipt can also say after SENT."""
+
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
+    DELIVERED = "delivered"
 
     @property
     def label(self) -> str:
         return self.value.capitalize()
+
+
+class DeliveryEventKind(StrEnum):
+    """One step of a welcome message's journey, as its PIN's delivery timeline shows it
+    (delivery_events). The PIN's own steps (issued, redeemed, revoked, expired) are read from
+    its credential."""
+
+    QUEUED = "queued"
+    HANDED_OVER = "handed over"  # an attempt: the mail server or the SMS service took it
+    RETRY_LATER = "retry later"  # an attempt that failed for now; tried again later
+    FAILED = "failed"  # an attempt refused for good, or given up, or withdrawn
+    CARRIER_ACCEPTED = "carrier accepted"  # the SMS service handed it to the carrier
+    DELIVERED = "delivered"  # a receipt: it reached the phone
+    UNDELIVERED = "undelivered"  # a receipt: it did not
+    OPTED_OUT = "opted out"  # the number replied STOP to the practice's texts
+    BOUNCED = "bounced"  # a permanent bounce came back
+    DELAYED = "delayed"  # a temporary bounce (a delay notice): noted only
 
 
 class CredentialState(StrEnum):
@@ -128,6 +156,8 @@ class AuditAction(StrEnum):
     SETTINGS_CHANGE = "settings change"
     PASSWORD_RESET_REQUEST = "password reset request"
     PASSWORD_RESET = "password reset"
+    # A delivery receipt or a bounce that changed what staff see of a message.
+    DELIVERY_REPORT = "delivery report"
 
 
 class AuditOutcome(StrEnum):

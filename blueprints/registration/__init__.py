@@ -9,14 +9,13 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
 from blueprints.account_page import Notice, account_context, render_summary
-from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
+from blueprints.configured import couriers, default_portal_url, message_cipher, signing_keys
 from blueprints.extensions import db
 from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.registration.cli import COMMANDS
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from models import Patient, WelcomeMessage
-from models.vocabulary import MessageStatus
 from services.credentials import print_instead as printing
 from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
@@ -61,6 +60,7 @@ def _window_context(patient: Patient) -> WindowContext:
             portal_url,
             sample_link=question_link(portal_url, signing_keys().secret_key, LONGEST_CREDENTIAL_ID),
         ),
+        sms_service=couriers().texts_through_sms_service,
     )
 
 
@@ -147,6 +147,7 @@ def _issue_request(form: RegistrationForm, action: str) -> IssueRequest:
         question=(form.question.data or "").strip() or None,
         answer=form.answer.data,
         prints_letter=action == "print",
+        sms_service=form.context.sms_service,
     )
 
 
@@ -173,7 +174,7 @@ def issue(patient_id: int):
         return _already_issued_response(patient)
     except UnofficialName:
         return _render_window(patient, status=409, refusal=_refusal_for(patient))
-    delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, mailer())
+    delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, couriers())
     return _render_window(
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
         desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}",
@@ -229,11 +230,11 @@ def retry(patient_id: int, message_id: int):
     patient = load_patient_or_404(patient_id)
     message = _patient_message_or_404(patient, message_id)
     audience = message.credential.audience
-    if message.status == MessageStatus.SENT:
+    if message.left_us:
         return _delivery_answer(patient, audience, 409, Notice("alert", "Already sent: nothing to retry."))
     if not message.holds_body:
         return _delivery_answer(patient, audience, 409, Notice("alert", NO_LONGER_KEPT))
-    outcome = retry_message(db.session, staff_actor(), message, mailer(), message_cipher())
+    outcome = retry_message(db.session, staff_actor(), message, couriers(), message_cipher())
     db.session.refresh(message)
     return _delivery_answer(patient, audience, *_retry_answer(outcome, message))
 

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 
 from blueprints.access import clock
 from blueprints.command_line import fail
-from blueprints.configured import mailer as configured_mailer
+from blueprints.configured import couriers as configured_couriers
 from blueprints.configured import message_cipher
 from blueprints.extensions import db
 from services.delivery.carriers import list_carriers, set_carrier
@@ -62,12 +62,12 @@ def outbox_send(loop: bool, interval: float) -> None:
 
     On PostgreSQL several workers may run at once; on SQLite run one."""
     now = clock()  # the app's clock, which tests move past a message's next try
-    cipher, mailer = message_cipher(), configured_mailer()
+    cipher, couriers = message_cipher(), configured_couriers()
     try:
         while True:
             try:
-                report = send_due_messages(db.session, mailer, cipher, now())
-                resets_sent, resets_failed = send_due_resets(db.session, mailer, cipher, now())
+                report = send_due_messages(db.session, couriers, cipher, now())
+                resets_sent, resets_failed = send_due_resets(db.session, couriers.mail, cipher, now())
             except Exception:
                 if not loop:
                     raise

@@ -24,6 +24,8 @@ class WindowContext:
     offers_send_to: bool
     text_fits_pin: bool  # a PIN text message fits 160 GSM-7 characters with this portal URL
     text_fits_question: bool  # so does a question link
+    # Texts go through the SMS service (Twilio): to the number itself, no carrier needed.
+    sms_service: bool = False
 
 
 class RegistrationForm(FlaskForm):
@@ -185,7 +187,9 @@ class RegistrationForm(FlaskForm):
                 except ContactError as error:
                     errors["cell"] = str(error)
             carrier = self._carrier(self.carrier.data)
-            if not self.carrier.data:
+            if self.context.sms_service:
+                pass  # the SMS service reaches the number itself: Cell Carrier is optional and unused
+            elif not self.carrier.data:
                 errors["carrier"] = "Choose the cell carrier: a text message is sent through its gateway."
             elif carrier is None:
                 errors["carrier"] = "Choose a cell carrier from the list."

@@ -286,7 +286,7 @@ def _link(
         if won != 1:
             raise RedemptionFailed()
         # Used: a welcome message still waiting to be sent would carry a dead PIN; erase it now.
-        withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.USED))
+        withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.USED), now)
         user, created = _account_for(session, practice_id, registrant, keys)
         links = list(session.scalars(select(PortalLink).where(PortalLink.portal_user_id == user.id)))
         existing = next((link for link in links if link.patient_id == patient_id), None)

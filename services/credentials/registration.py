@@ -20,16 +20,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
-from models.vocabulary import AuditAction, AuditOutcome, CredentialKind, CredentialState, SendBy
+from models.vocabulary import (
+    AuditAction,
+    AuditOutcome,
+    Channel,
+    CredentialKind,
+    CredentialState,
+    DeliveryEventKind,
+    MessageStatus,
+    SendBy,
+)
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import HASH_METHOD, format_pin, generate_pin, hash_secret, normalize_answer, pin_bucket
+from services.delivery.couriers import Couriers
 from services.delivery.mail_delivery import OutgoingMail
 from services.delivery.masking import mask_cell, mask_email
 from services.delivery.message_cipher import MessageCipher, derive_key
 from services.delivery.message_templates import PracticeTemplates, email_for, letter_html_for, text_message_for
 from services.delivery.message_templates import load as load_templates
-from services.delivery.outbox import CLAIM_LEASE, Attempt, attempt, withdraw_messages, withdrawn_reason
+from services.delivery.outbox import CLAIM_LEASE, Attempt, add_event, attempt, withdraw_messages, withdrawn_reason
+from services.delivery.sms import e164_us
 from services.delivery.welcome_messages import WelcomeDetails
 from services.patients.names import is_placeholder_first_name
 
@@ -79,7 +90,20 @@ class IssueRequest:
     question: str | None = None
     answer: str | None = None
     prints_letter: bool = False  # Print PIN: the letter is printed from the window as well
-    printed_instead_of: int | None = None  # the undelivered message a printed PIN stands in for
+    # Print, Text or Email instead: the undelivered message (and its credential) this one stands in for.
+    instead_of_message: int | None = None
+    instead_of_credential: int | None = None
+    # A text goes through the SMS service (Twilio: no carrier needed), not a carrier's gateway.
+    sms_service: bool = False
+
+    @property
+    def channel(self) -> Channel | None:
+        """How the welcome message travels; None: it is not sent."""
+        if self.send_by == SendBy.EMAIL:
+            return Channel.EMAIL
+        if self.send_by == SendBy.TEXT:
+            return Channel.SMS if self.sms_service else Channel.TEXT
+        return None
 
     @property
     def noun(self) -> str:
@@ -260,7 +284,7 @@ def issue_credential(
             raise NotReplaceable()
         replaced = len(replaced_ids)
         # A replaced PIN's message, if still held, is never sent: its body goes with it.
-        withdraw_messages(session, replaced_ids, "Not sent: replaced by a newly issued PIN or question.")
+        withdraw_messages(session, replaced_ids, "Not sent: replaced by a newly issued PIN or question.", now)
         credential = RegistrationCredential(
             practice_id=practice.id,
             patient_id=patient.id,
@@ -278,6 +302,7 @@ def issue_credential(
             issued_by_id=actor.staff_id,
             failed_attempts=0,
             idempotency_key=request.idempotency_key,
+            instead_of_id=request.instead_of_credential,
         )
         session.add(credential)
         session.flush()
@@ -297,9 +322,9 @@ def issue_credential(
             message = WelcomeMessage(
                 practice_id=practice.id,
                 credential_id=credential.id,
-                channel=request.send_by,
+                channel=request.channel,
                 recipient=recipient,
-                status="queued",
+                status=MessageStatus.QUEUED,
                 attempts=0,
                 created_at=now,
                 # The inline attempt claims it at once; if that process dies, a worker sends it
@@ -310,6 +335,7 @@ def issue_credential(
             session.flush()
             # Encrypted with the message's id inside, so it needs the id: same transaction.
             message.body_encrypted = cipher.encrypt(message.id, mail)
+            add_event(session, message.id, practice.id, DeliveryEventKind.QUEUED, None, now)
             session.flush()
             delivery = PendingDelivery(message_id=message.id, practice_id=practice.id, mail=mail)
         _audit_issue(session, actor, patient.id, credential.id, request, replaced > 0)
@@ -347,8 +373,9 @@ def issue_credential(
 
 def _audit_issue(session: Session, actor: Actor, patient_id: int, credential_id: int, request: IssueRequest,
                  replaced: bool) -> None:
-    if request.printed_instead_of is not None:
-        how = f"printed instead of message {request.printed_instead_of} (its PIN revoked)"
+    if request.instead_of_message is not None:
+        road = {SendBy.EMAIL: "emailed", SendBy.TEXT: "texted"}.get(request.send_by, "printed")
+        how = f"{road} instead of message {request.instead_of_message} (its PIN revoked)"
     else:
         how = f"send by {request.send_by}" + (", replacing the pending one (revoked)" if replaced else "")
     audit.record(session, actor, AuditAction.ISSUE, patient_id=patient_id,
@@ -363,6 +390,8 @@ def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | No
             raise ValueError("email required")
         return request.email, mask_email(request.email)
     if request.send_by == SendBy.TEXT:
+        if request.cell and request.sms_service:
+            return e164_us(request.cell), mask_cell(request.cell)
         if not request.cell or carrier is None:
             raise ValueError("cell and carrier required")
         return f"{request.cell}@{carrier.gateway}", mask_cell(request.cell)
@@ -380,13 +409,14 @@ def _compose(send_by: str, recipient: str, details: WelcomeDetails, templates: P
 
 
 def deliver_welcome_message(
-    session: Session, actor: Actor, patient_id: int, delivery: PendingDelivery, mailer, cipher: MessageCipher | None = None
+    session: Session, actor: Actor, patient_id: int, delivery: PendingDelivery, couriers: Couriers,
+    cipher: MessageCipher | None = None,
 ) -> WelcomeMessage:
     """The inline attempt, after the credential's commit, with the mail composed in memory.
     Records Sent, Failed with the reason (a permanent refusal), or leaves it Queued for the worker
     with the reason and the time of the next try (a temporary failure); audited with it."""
     message = session.get(WelcomeMessage, delivery.message_id)
-    attempt(session, message, mailer, cipher, Attempt(actor, "on issue", patient_id), mail=delivery.mail)
+    attempt(session, message, couriers, cipher, Attempt(actor, "on issue", patient_id), mail=delivery.mail)
     session.refresh(message)
     return message
 
@@ -432,7 +462,7 @@ def revoke_credential(
             ).rowcount
             if revoked == 1:
                 # Its welcome message, if still held, is never sent: the body goes with it.
-                withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.REVOKED))
+                withdraw_messages(session, [credential_id], withdrawn_reason(credential.kind, CredentialState.REVOKED), now)
                 # The reason is staff's free text (it may name the patient): not in the trail.
                 audit.record(session, actor, AuditAction.REVOKE, patient_id=patient_id, detail=f"{noun} {credential_id}")
         session.refresh(credential)

@@ -47,6 +47,9 @@ class DeliveryFailed(Exception):
     `reason` quotes the server's reply, which usually names the recipient's address
     ("550 5.1.1 <dana@example.com>: Recipient address rejected"): logs get `log_summary` instead."""
 
+    # The recipient asked to receive no more (only the SMS service says so: services/delivery/sms.py).
+    opted_out = False
+
     def __init__(self, reason: str, permanent: bool = False, smtp_code: int | None = None):
         super().__init__(reason)
         self.reason = reason

@@ -37,10 +37,19 @@ from enum import StrEnum
 from sqlalchemy import case, not_, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import RegistrationCredential, WelcomeMessage
-from models.vocabulary import AuditAction, AuditOutcome, Channel, CredentialKind, CredentialState, MessageStatus
+from models import DeliveryEvent, RegistrationCredential, WelcomeMessage
+from models.vocabulary import (
+    AuditAction,
+    AuditOutcome,
+    Channel,
+    CredentialKind,
+    CredentialState,
+    DeliveryEventKind,
+    MessageStatus,
+)
 from services import audit
 from services.actor import Actor, unit_of_work
+from services.delivery.couriers import Couriers
 from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail
 from services.delivery.message_cipher import BodyUnreadable, MessageCipher
 
@@ -85,13 +94,16 @@ def withdrawn_reason(kind: str, state: str) -> str:
     return f"Not sent: the {noun} {_NOT_ACTIVE_WORDING.get(state, 'is no longer active')} before it could be delivered."
 
 
-def withdraw_messages(session: Session, credential_ids: Iterable[int], reason: str) -> None:
+def withdraw_messages(session: Session, credential_ids: Iterable[int], reason: str, now: datetime) -> None:
     """Erase the bodies of these credentials' messages; a queued one becomes failed with `reason`.
     Part of the caller's transaction (no commit)."""
     ids = list(credential_ids)
     if not ids:
         return
     queued = WelcomeMessage.status == MessageStatus.QUEUED
+    given_up = session.execute(
+        select(WelcomeMessage.id, WelcomeMessage.practice_id).where(WelcomeMessage.credential_id.in_(ids), queued)
+    ).all()
     session.execute(
         update(WelcomeMessage)
         .where(WelcomeMessage.credential_id.in_(ids), or_(queued, WelcomeMessage.body_encrypted.is_not(None)))
@@ -104,6 +116,15 @@ def withdraw_messages(session: Session, credential_ids: Iterable[int], reason: s
         )
         .execution_options(synchronize_session=False)
     )
+    for message_id, practice_id in given_up:
+        add_event(session, message_id, practice_id, DeliveryEventKind.FAILED, reason, now)
+
+
+def add_event(session: Session, message_id: int, practice_id: int, kind: str, detail: str | None,
+              at: datetime) -> None:
+    """One step of a message's journey, in the caller's transaction (its timeline reads them)."""
+    session.add(DeliveryEvent(message_id=message_id, practice_id=practice_id, kind=kind,
+                              detail=detail and detail[:500], at=at))
 
 
 def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | None:
@@ -115,7 +136,7 @@ def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | Non
         .where(
             WelcomeMessage.id == message.id,
             WelcomeMessage.attempts == seen,
-            WelcomeMessage.status != MessageStatus.SENT,
+            WelcomeMessage.status.not_in((MessageStatus.SENT, MessageStatus.DELIVERED)),
             WelcomeMessage.body_encrypted.is_not(None),
             or_(WelcomeMessage.claimed_until.is_(None), WelcomeMessage.claimed_until <= now),
         )
@@ -138,16 +159,24 @@ class Attempt:
     patient_id: int
 
 
+def _handed_to(channel: str) -> str:
+    return {Channel.SMS: "the SMS service", Channel.TEXT: "the mail server (the carrier's text gateway)"}.get(
+        channel, "the mail server"
+    )
+
+
 def record(session: Session, message: WelcomeMessage, number: int, failure: DeliveryFailed | None,
-           asked: Attempt) -> str:
-    """Store the outcome of attempt number `number`, with its audit row, in one transaction.
-    Returns SENT, RETRY_LATER or FAILED (TAKEN when the message changed hands meanwhile, e.g. it
-    was withdrawn or its lease ran out)."""
-    message_id, now = message.id, asked.actor.now()
+           asked: Attempt, provider_id: str | None = None) -> str:
+    """Store the outcome of attempt number `number`, with its audit row and its timeline step, in
+    one transaction. Returns SENT, RETRY_LATER or FAILED (TAKEN when the message changed hands
+    meanwhile, e.g. it was withdrawn or its lease ran out). `provider_id`: the SMS service's id
+    for the text it took, which its delivery receipts name."""
+    message_id, practice_id, now = message.id, message.practice_id, asked.actor.now()
     mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == number]
     if failure is None:
         # Recorded even if the PIN was revoked meanwhile: the message did go out.
-        values = {"status": MessageStatus.SENT, "sent_at": now, "body_encrypted": None, "next_attempt_at": None, "claimed_until": None}
+        values = {"status": MessageStatus.SENT, "sent_at": now, "body_encrypted": None, "next_attempt_at": None,
+                  "claimed_until": None, "provider_id": provider_id}
         outcome = SENT
     elif failure.permanent or number >= MAX_ATTEMPTS:
         mine.append(WelcomeMessage.status == MessageStatus.QUEUED)
@@ -174,7 +203,22 @@ def record(session: Session, message: WelcomeMessage, number: int, failure: Deli
             audit.record(session, asked.actor, AuditAction.SEND,
                          AuditOutcome.SUCCESS if outcome == SENT else AuditOutcome.FAILURE,
                          patient_id=asked.patient_id, detail=f"{channel} {message_id} {status} ({asked.when})")
+            if changed == 1:
+                add_event(session, message_id, practice_id, *_attempt_step(message.channel, number, failure, outcome,
+                                                                         values.get("next_attempt_at")), now)
     return outcome
+
+
+def _attempt_step(channel: str, number: int, failure: DeliveryFailed | None, outcome: str,
+                  next_attempt_at: datetime | None) -> tuple[str, str]:
+    """The timeline's kind and words for one attempt."""
+    if failure is None:
+        return DeliveryEventKind.HANDED_OVER, f"Attempt {number}: handed to {_handed_to(channel)}."
+    if outcome == RETRY_LATER:
+        return DeliveryEventKind.RETRY_LATER, f"Attempt {number}: not delivered yet: {failure.reason}"
+    kind = DeliveryEventKind.OPTED_OUT if failure.opted_out else DeliveryEventKind.FAILED
+    given_up = "" if failure.permanent else f" Given up after {number} attempts."
+    return kind, f"Attempt {number}: {failure.reason}{given_up}"
 
 
 def _withdraw_if_inactive(session: Session, message: WelcomeMessage, asked: Attempt) -> bool:
@@ -183,7 +227,7 @@ def _withdraw_if_inactive(session: Session, message: WelcomeMessage, asked: Atte
     if state == CredentialState.ACTIVE:
         return False
     with unit_of_work(session):
-        withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, state))
+        withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, state), asked.actor.now())
         _audit_refusal(session, message, asked, WITHDRAWN)
     return True
 
@@ -196,37 +240,43 @@ def _audit_refusal(session: Session, message: WelcomeMessage, asked: Attempt, ou
                      detail=f"message {message.id} {asked.when}: {outcome}")
 
 
+def message_reference(token: str) -> str:
+    """What names a message in its Message-ID (<welcome.TOKEN@domain>): its random token, the
+    same on every attempt, so a duplicate after a crash can be dropped and a bounce found."""
+    return f"welcome.{token}"
+
+
 def attempt(
     session: Session,
     message: WelcomeMessage,
-    mailer,
+    couriers: Couriers,
     cipher: MessageCipher,
     asked: Attempt,
     mail: OutgoingMail | None = None,
 ) -> str:
     """One attempt to send `message` now: the inline attempt (which passes the composed `mail`),
-    Retry and the worker. Never inside a transaction while the mail server talks. Returns SENT,
-    RETRY_LATER, FAILED, WITHDRAWN or TAKEN."""
+    Retry and the worker. Never inside a transaction while the mail server or the SMS service
+    talks. Returns SENT, RETRY_LATER, FAILED, WITHDRAWN or TAKEN."""
     if _withdraw_if_inactive(session, message, asked):
         return WITHDRAWN
     message_id, practice_id, recipient = message.id, message.practice_id, message.recipient
-    reference = f"welcome-{message_id}.{message.created_at:%Y%m%d%H%M%S}"
+    reference, courier = message_reference(message.token), couriers.for_channel(message.channel)
     body = message.body_encrypted
     number = claim(session, message, asked.actor.now())
     if number is None:
         with unit_of_work(session):
             _audit_refusal(session, message, asked, TAKEN)
         return TAKEN
-    failure = None
+    failure = provider_id = None
     try:
         if mail is None:
             mail = cipher.decrypt(message_id, recipient, body)
-        mailer.send(replace(mail, reference=reference), practice_id)
+        provider_id = courier.send(replace(mail, reference=reference), practice_id)
     except BodyUnreadable as unreadable:
         failure = DeliveryFailed(str(unreadable), permanent=True)
     except DeliveryFailed as failed:
         failure = failed
-    outcome = record(session, message, number, failure, asked)
+    outcome = record(session, message, number, failure, asked, provider_id)
     log.info("welcome message %s attempt %s: %s", message_id, number, outcome)
     return outcome
 
@@ -262,13 +312,14 @@ def withdraw_inactive(session: Session, now: datetime) -> int:
     withdrawn = 0
     for message in session.scalars(_for_update(query, session)).all():
         credential = message.credential
-        withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, credential.state(now)))
+        withdraw_messages(session, [credential.id], withdrawn_reason(credential.kind, credential.state(now)), now)
         withdrawn += 1
     session.commit()
     return withdrawn
 
 
-def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: datetime, limit: int | None = None) -> OutboxReport:
+def send_due_messages(session: Session, couriers: Couriers, cipher: MessageCipher, now: datetime,
+                      limit: int | None = None) -> OutboxReport:
     """One pass of `outbox send`: withdraw messages of inactive credentials, then send every
     queued message due by `now`, one at a time (each claimed, sent, recorded)."""
     report = OutboxReport()
@@ -297,7 +348,7 @@ def send_due_messages(session: Session, mailer, cipher: MessageCipher, now: date
         # keeps other workers away (the row is no longer due).
         message_id = message.id
         worker = Actor.for_command_line(message.practice_id, clock=lambda: now)
-        outcome = attempt(session, message, mailer, cipher, Attempt(worker, "worker", message.credential.patient_id))
+        outcome = attempt(session, message, couriers, cipher, Attempt(worker, "worker", message.credential.patient_id))
         if outcome == TAKEN:
             taken.append(message_id)
         report.add(outcome)
@@ -317,9 +368,10 @@ def find_patient_message(session: Session, practice_id: int, patient_id: int, me
     )
 
 
-def retry_message(session: Session, actor: Actor, message: WelcomeMessage, mailer, cipher: MessageCipher) -> str:
+def retry_message(session: Session, actor: Actor, message: WelcomeMessage, couriers: Couriers,
+                  cipher: MessageCipher) -> str:
     """Retry: send this very message again now, while its body is still held. Each outcome is
     audited as the attempt is recorded (a send that could not happen, as refused)."""
     if message.practice_id != actor.practice_id:
         raise ValueError("message belongs to another practice")
-    return attempt(session, message, mailer, cipher, Attempt(actor, "retry", message.credential.patient_id))
+    return attempt(session, message, couriers, cipher, Attempt(actor, "retry", message.credential.patient_id))

@@ -288,7 +288,7 @@ def test_the_replaced_pin_is_checked_again_under_the_patients_lock(
     _, message = failed_by_550(app, staff_client, child.id, refusing_server)
     checks = []
 
-    def revoked_right_after_the_check(session, row, now):
+    def revoked_right_after_the_check(session, row, now, road="none"):
         checks.append(row.id)
         if len(checks) == 1:  # the race: revoked after the check said "printable"
             session.execute(
@@ -299,7 +299,7 @@ def test_the_replaced_pin_is_checked_again_under_the_patients_lock(
             )
             session.commit()
             return None
-        return real_refusal(session, row, now)
+        return real_refusal(session, row, now, road)
 
     real_refusal = print_instead_service.refusal
     monkeypatch.setattr(print_instead_service, "refusal", revoked_right_after_the_check)
