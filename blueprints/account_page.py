@@ -11,11 +11,15 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.access import clock
+from blueprints.configured import couriers
 from blueprints.extensions import db
 from blueprints.rendering import render_fragment_or_page
 from models import Patient
 from models.vocabulary import CredentialState
+from services.credentials.print_instead import ways_forward
 from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
+from services.delivery.carriers import list_carriers
+from services.delivery.timeline import pin_timeline
 from services.patients.portal_status import STATUS_LABELS, portal_status_of
 from services.practice.practice_time import age_description, practice_today_in
 
@@ -66,15 +70,28 @@ def account_context(
         for audience, credential in credentials.items()
         if credential.state(now) == CredentialState.ACTIVE
     }
+    today = practice_today_in(g.staff_context.timezone, now)
+    sms_service, carriers = couriers().texts_through_sms_service, None
+    ways = {}
+    for audience, credential in credentials.items():
+        if credential.welcome_message is not None:
+            carriers = carriers if carriers is not None else list_carriers(db.session)
+            ways[audience] = ways_forward(db.session, credential.welcome_message, now, today, sms_service, carriers)
     return {
         "patient": patient,
-        "age": age_description(patient.date_of_birth, practice_today_in(g.staff_context.timezone, now)),
+        "age": age_description(patient.date_of_birth, today),
         "status_label": STATUS_LABELS[portal_status_of(db.session, patient.id, now)],
         "credentials": credentials,
         "revoke_forms": forms,
         "revoke_notices": notices or {},
         "delivery_notices": delivery_notices or {},
         "now": now,
+        "ways_forward": ways,
+        # Each audience's PIN's timeline, and the one of the PIN it stood in for, if any.
+        "timelines": {
+            audience: [(c, pin_timeline(c, now)) for c in (credential, credential.instead_of) if c is not None]
+            for audience, credential in credentials.items()
+        },
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
@@ -12,6 +12,7 @@ from models.base import UTCDateTime, db, utcnow
 from models.credential import RegistrationCredential
 from models.vocabulary import Channel, DeliveryEventKind, MessageStatus, one_of
 
+REPORTS_AWAITED = timedelta(hours=1)
 # Statuses after the message left us: it holds no body and has the time it went.
 _LEFT_US = f"('{MessageStatus.SENT}', '{MessageStatus.DELIVERED}')"
 
@@ -81,6 +82,17 @@ class WelcomeMessage(db.Model):
     def left_us(self) -> bool:
         """Sent or delivered: a mail server or the SMS service took it."""
         return self.status in (MessageStatus.SENT, MessageStatus.DELIVERED)
+
+    def refresh_seconds(self, now: datetime) -> int | None:
+        """How often the account page's delivery region refreshes itself while the message's
+        state may still move on its own; None: settled. Queued (the worker tries again) and a
+        text awaiting its receipt (seconds, usually): 5 s. An email sent within the hour, which
+        may still bounce (minutes, usually): 30 s."""
+        if self.status == MessageStatus.QUEUED:
+            return 5
+        if self.status != MessageStatus.SENT or self.sent_at is None or now - self.sent_at >= REPORTS_AWAITED:
+            return None
+        return 5 if self.channel == Channel.SMS else 30
 
     @property
     def channel_label(self) -> str:

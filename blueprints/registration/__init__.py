@@ -16,6 +16,7 @@ from blueprints.registration.cli import COMMANDS
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from models import Patient, WelcomeMessage
+from models.vocabulary import SendBy
 from services.credentials import print_instead as printing
 from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
@@ -30,6 +31,7 @@ from services.credentials.registration import (
     question_link,
 )
 from services.delivery.carriers import list_carriers
+from services.delivery.masking import mask_cell, mask_email
 from services.delivery.outbox import FAILED, RETRY_LATER, SENT, WITHDRAWN, find_patient_message, retry_message
 from services.delivery.welcome_messages import text_message_possible
 from services.practice.practice_time import may_receive_own_pin, practice_today
@@ -286,7 +288,51 @@ def print_instead(patient_id: int, message_id: int):
     )
 
 
-PRINTED_ALREADY = "Already issued: a PIN was printed instead of this message already, and nothing more was issued."
+PRINTED_ALREADY = "Already issued: a new PIN was issued instead of this message already, and nothing more was issued."
+
+
+@bp.app_template_global()
+def mask_contact(road: str, contact) -> str:
+    """The contact a Text or Email instead goes to, masked as the account page shows contacts."""
+    return mask_cell(contact.cell) if road == SendBy.TEXT else mask_email(contact)
+
+
+@bp.post("/patients/<id:patient_id>/messages/<id:message_id>/send-instead/<any(text, email):road>")
+@staff_required
+def send_instead(patient_id: int, message_id: int, road: str):
+    """Text instead / Email instead: a new PIN by the other road to the contact on file for this
+    failed message's recipient, in place of the one that did not arrive (which it revokes), then
+    the inline attempt, as an issue makes. For htmx, the portal summary with what became of it;
+    without JavaScript, a redirect back to the Patient Account page. 409 (the delivery region
+    says why) when a way forward was taken already, or it no longer applies; 404 for another
+    practice's (or another patient's) message."""
+    patient = load_patient_or_404(patient_id)
+    message = _patient_message_or_404(patient, message_id)
+    audience, actor, now = message.credential.audience, staff_actor(), clock()()
+    ways = printing.ways_forward(db.session, message, now, practice_today(current_practice(), now),
+                                 couriers().texts_through_sms_service, list_carriers(db.session))
+    try:
+        outcome = printing.send_instead(db.session, actor, patient=patient, message=message, road=SendBy(road),
+                                        ways=ways, keys=signing_keys(), default_portal_url=default_portal_url())
+    except AlreadyIssued:
+        return _delivery_answer(patient, audience, 409, Notice("alert", PRINTED_ALREADY))
+    except printing.PrintRefused as refused:
+        return _delivery_answer(patient, audience, 409, Notice("alert", refused.reason))
+    except UnofficialName:
+        return _delivery_answer(patient, audience, 409, Notice("alert", _refusal_for(patient)))
+    delivery = deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, couriers())
+    return _delivery_answer(patient, audience, 200, _sent_instead_notice(road, outcome.sent_to_masked, delivery))
+
+
+def _sent_instead_notice(road: str, masked: str, delivery: WelcomeMessage) -> Notice:
+    what = "text message" if road == SendBy.TEXT else "email"
+    revoked = "The PIN that did not arrive was revoked."
+    if delivery.left_us:
+        return Notice("status", f"{what.capitalize()} sent instead: a new PIN went to {masked}. {revoked}")
+    if delivery.status == "failed":
+        return Notice("alert", f"A new PIN was issued, but its {what} to {masked} failed too: {delivery.last_error} {revoked}")
+    return Notice("status", f"A new PIN was issued and its {what} to {masked} is queued: it is tried again "
+                            f"automatically. {revoked}")
 
 
 def _print_instead_refused(patient: Patient, audience: str, text: str):

@@ -181,6 +181,10 @@ def _issue_instead(session: Session, actor: Actor, *, patient: Patient, message:
     reason = refusal(session, message, now, road)
     if reason:
         raise PrintRefused(reason)
+    if road == SendBy.TEXT and cell is None:
+        raise PrintRefused("Not texted: no cell phone with a working road to it is on file for this recipient.")
+    if road == SendBy.EMAIL and email is None:
+        raise PrintRefused("Not emailed: no email address is on file for this recipient.")
     credential = message.credential
     request = IssueRequest(
         kind=CredentialKind.PIN,  # even for a question: a PIN is what a new road carries
@@ -230,10 +234,6 @@ def send_instead(session: Session, actor: Actor, *, patient: Patient, message: W
     it revokes: one transaction. The caller then makes the inline attempt, as an issue does.
     Raises AlreadyIssued, PrintRefused (also when no contact for that road is on file) or
     UnofficialName."""
-    if road == SendBy.TEXT and ways.cell is None:
-        raise PrintRefused("Not texted: no cell phone with a working road to it is on file for this recipient.")
-    if road == SendBy.EMAIL and ways.email is None:
-        raise PrintRefused("Not emailed: no email address is on file for this recipient.")
     if road not in (SendBy.TEXT, SendBy.EMAIL):
         raise ValueError(road)
     return _issue_instead(session, actor, patient=patient, message=message, road=road, keys=keys,

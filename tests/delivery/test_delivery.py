@@ -27,6 +27,8 @@ from tests.support.rows import delivery_rows
 from tests.support.staff_screens import HX, account_page, issue, sign_in
 
 POLLING = 'hx-trigger="every 5s"'
+# A sent email may still bounce: its region refreshes itself slowly for an hour.
+AWAITING_BOUNCES = 'hx-trigger="every 30s"'
 
 
 @pytest.fixture
@@ -89,6 +91,13 @@ def test_refused_connection_queues_the_message_and_the_worker_delivers_the_same_
     assert len(mailbox.messages) == 1
     account = account_page(staff_client, child.id)
     assert "Sent" in account and POLLING not in account and ">Retry</button>" not in account
+    assert AWAITING_BOUNCES in account
+    with app.app_context():  # an hour on, without moving the clock (that ends the staff session)
+        sent = db.session.get(WelcomeMessage, row.id)
+        sent.sent_at -= timedelta(hours=1, seconds=1)
+        db.session.commit()
+    account = account_page(staff_client, child.id)
+    assert "Sent" in account and AWAITING_BOUNCES not in account and POLLING not in account
 
 
 def test_a_mail_server_that_never_answers_does_not_hang_the_screen(app, staff_client, child, silent_server):
