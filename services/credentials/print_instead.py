@@ -9,8 +9,8 @@ undelivered PIN). The timeline of each names the other.
 
 Print instead is offered for the latest credential of an audience whose message is not sent
 (queued or failed), while that credential is Active or Expired (it lapsed undelivered). Text and
-Email instead are offered for a Failed message, by the other road than the one that failed, when
-a contact for that road is on file for that recipient: for the Parent/Guardian the patient's
+Email instead are offered for a Failed message when a contact for that road, other than the one
+that failed, is on file for that recipient: for the Parent/Guardian the patient's
 guardian contact (or one a guardian message went to), for the Minor only a contact a message to
 the minor went to, so a teenager's PIN never falls back to a guardian's email or cell. Never for a
 Used one (the parent registered), a Revoked one (staff ended it, with a reason) or a Locked one
@@ -110,34 +110,47 @@ def _contacts_sent_to(session: Session, patient_id: int, audience: str) -> list[
     ))
 
 
+def _same_address(one: str | None, other: str | None) -> bool:
+    return bool(one and other and one.strip().lower() == other.strip().lower())
+
+
 def ways_forward(session: Session, message: WelcomeMessage, now: datetime, today: date, sms_service: bool,
                  carriers: list[Carrier]) -> WaysForward:
     """Text instead and Email instead for this failed message, where a contact is on file for its
-    recipient (the module's docstring). Nothing for a message that has not failed."""
+    recipient (the module's docstring) other than the one that just failed: an email address not
+    the one it bounced from, a cell by a road that did not just fail (the same number through the
+    SMS service after a gateway failed counts). Nothing for a message that has not failed."""
     credential = message.credential
     if message.status != MessageStatus.FAILED or credential.state(now) not in PRINTABLE_STATES:
         return WaysForward()
     patient = credential.patient
     sent = _contacts_sent_to(session, patient.id, credential.audience)
     guardian = credential.audience == Audience.GUARDIAN
-    email = cell = carrier = None
-    if message.channel != Channel.EMAIL:
-        email = (patient.guardian_email if guardian else None) or next(
-            (m.recipient for m in sent if m.channel == Channel.EMAIL), None
-        )
+    emails = [patient.guardian_email] if guardian else []
+    emails += [m.recipient for m in sent if m.channel == Channel.EMAIL]
+    email = next((e for e in emails if e and not _same_address(e, message.recipient)), None)
+    return WaysForward(cell=_cell_on_file(patient, guardian, sent, message, today, sms_service, carriers), email=email)
+
+
+def _cell_on_file(patient: Patient, guardian: bool, sent: list[WelcomeMessage], failed: WelcomeMessage, today: date,
+                  sms_service: bool, carriers: list[Carrier]) -> CellOnFile | None:
+    """The recipient's cell on file with a working road to it, other than the road that failed."""
+    texts = [m for m in sent if m.channel != Channel.EMAIL]
+    cell = (patient.guardian_cell if guardian else None) or next((_cell_of(m) for m in texts), None)
+    if not cell:
+        return None
+    if sms_service:
+        road = CellOnFile(cell, None)
     else:
-        text_message = next((m for m in sent if m.channel != Channel.EMAIL), None)
-        cell = (patient.guardian_cell if guardian else None) or (text_message and _cell_of(text_message))
-        if cell and not sms_service:
-            gateway = None
-            if guardian and patient.guardian_cell == cell and patient.guardian_cell_carrier is not None:
-                gateway = patient.guardian_cell_carrier.gateway
-            elif text_message is not None and text_message.channel == Channel.TEXT:
-                gateway = text_message.recipient.partition("@")[2]
-            carrier = next((c for c in carriers if c.gateway == gateway and not c.has_ended(today)), None)
-            if carrier is None:
-                cell = None  # no working road to that phone: not offered
-    return WaysForward(cell=CellOnFile(cell, carrier) if cell else None, email=email)
+        gateways = [patient.guardian_cell_carrier.gateway] if (
+            guardian and patient.guardian_cell == cell and patient.guardian_cell_carrier is not None) else []
+        gateways += [m.recipient.partition("@")[2] for m in texts if m.channel == Channel.TEXT and _cell_of(m) == cell]
+        carrier = next((c for g in gateways for c in carriers if c.gateway == g and not c.has_ended(today)), None)
+        if carrier is None:
+            return None  # no working road to that phone
+        road = CellOnFile(cell, carrier)
+    same_road = failed.channel == (Channel.SMS if road.carrier is None else Channel.TEXT) and _cell_of(failed) == cell
+    return None if same_road and (road.carrier is None or failed.recipient.endswith("@" + road.carrier.gateway)) else road
 
 
 def already_replaced(session: Session, practice_id: int, message: WelcomeMessage) -> bool:

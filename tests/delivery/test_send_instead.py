@@ -197,3 +197,14 @@ def test_the_timeline_records_each_attempt_in_the_practice_time_zone(app, staff_
     lines = timeline_lines(account_page(staff_client, child.id))
     # The practice's time zone (America/New_York in the tests): EST or EDT, never UTC.
     assert all(re.search(r"\bE[SD]T\b", line) for line in lines), lines
+
+
+def test_a_bounced_typo_is_emailed_instead_to_the_guardian_email_on_file(app, staff_client, child, refusing_server,
+                                                                         sink_port, mailbox):
+    """Staff typed another address than the one on file, and it failed: Email instead goes to the
+    address on file (never again to the one that failed)."""
+    _, failed = failed_email(app, staff_client, child.id, refusing_server, sink_port, email="dana.carter@exmaple.com")
+    guardian = region(account_page(staff_client, child.id), "Parent/Guardian")
+    assert EMAIL_BUTTON in guardian and "to d•••@example.com" in guardian and TEXT_BUTTON not in guardian
+    assert send_instead(staff_client, child.id, failed.id, "email").status_code == 200
+    assert [m["To"] for m in mailbox.messages] == [DANA]
