@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 
 from flask import Blueprint, Response, current_app, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from blueprints.access import clock
+from blueprints.errors import CSRF_REFUSAL
 from blueprints.extensions import csrf, db
 from services.delivery.reports import apply_sms_status
 from services.delivery.sms import TwilioSettings, callback_signed, parse_error_code, plausible_message_sid
@@ -35,7 +37,7 @@ def _plain_error(error: HTTPException) -> Response:
     if error.code >= 500:
         with contextlib.suppress(Exception):
             db.session.rollback()
-    response = _plain(error.code or 500, error.name)
+    response = _plain(error.code or 500, CSRF_REFUSAL if isinstance(error, CSRFError) else error.name)
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value
