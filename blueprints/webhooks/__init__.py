@@ -1,11 +1,11 @@
 """Webhooks: requests from outside services, not from people. Each is signed by its service
-instead of carrying a CSRF token, and uses no session: it neither reads nor sets a cookie.
+instead of carrying a CSRF token, and uses no session: it neither needs nor sets a cookie.
 
 `POST /webhooks/twilio/status` takes Twilio's status callbacks for the texts the SMS service
 sends (services/delivery/sms.py creates each with this URL as its StatusCallback).
 
 Not rate-limited (blueprints/rate_limits.py marks no view here): Twilio posts every text's
-callbacks from a shared pool of addresses and does not post a refused one again, so a 429 would
+callbacks from a shared pool of addresses and by default does not post a refused one again, so a 429 would
 lose a receipt for good. What an unsigned flood costs is one HMAC per request, checked before any
 query runs."""
 

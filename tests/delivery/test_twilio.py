@@ -332,3 +332,40 @@ def test_with_twilio_a_minor_text_needs_no_carrier_either(app, staff_client, pra
     text_to(staff_client, teen.id, send_to="minor")
     [created] = fake_twilio.texts
     assert "Noah" not in created.form["Body"] and "Reyes" not in created.form["Body"]
+
+
+@pytest.mark.parametrize("app_config", [{"MAIL_SERVER": None}])
+def test_the_development_default_shows_texts_in_the_local_outbox(app, practice, child):
+    """No Twilio and no MAIL_SERVER: a text goes to its carrier's gateway in the Outbox page."""
+    if not app.config["DEV_OUTBOX"]:
+        pytest.skip("the development outbox exists only on the SQLite default")
+    from tests.support.staff_screens import signed_in_admin
+
+    admin = signed_in_admin(app, practice)
+    with app.app_context():
+        verizon = db.session.scalar(select(Carrier).where(Carrier.name == "Verizon"))
+        gateway, carrier_id = verizon.gateway, verizon.id
+        db.session.remove()
+    pin = pin_from(issue(admin, child.id, send_by="text", cell=CELL, carrier=str(carrier_id)).get_data(as_text=True))
+    outbox = html.unescape(admin.get("/dev/outbox").get_data(as_text=True))
+    assert f"6175550143@{gateway}" in outbox and pin in outbox
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    ((503, "<html>Service Unavailable</html>"), "The SMS service had a problem (HTTP 503)."),
+    ((429, '{"code": 20429, "message": "Too Many Requests", "status": 429}'),
+     "The SMS service asked us to slow down (HTTP 429)."),
+])
+def test_a_passing_trouble_at_twilio_leaves_the_text_queued(app, staff_client, child, fake_twilio, answer, reason):
+    fake_twilio.refusals.append(answer)
+    text_to(staff_client, child.id)
+    [row] = delivery_rows(app)
+    assert row.status == "queued" and row.body_encrypted is not None and row.last_error == reason
+
+
+def test_wrong_twilio_credentials_are_named_and_the_text_stays_queued(app, staff_client, child, fake_twilio):
+    app.config["TWILIO_AUTH_TOKEN"] = "not-the-token"
+    text_to(staff_client, child.id)
+    [row] = delivery_rows(app)
+    assert fake_twilio.texts == [] and row.status == "queued"
+    assert row.last_error == "The SMS service did not accept the practice's Twilio credentials (HTTP 401)."

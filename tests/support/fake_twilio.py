@@ -52,7 +52,9 @@ class Created:
 class FakeTwilio:
     port: int = field(default_factory=free_port)
     texts: list[Created] = field(default_factory=list)
-    refusals: list[int] = field(default_factory=list)  # error codes for the next create calls, in turn
+    # The next create calls' refusals, in turn: a Twilio error code (HTTP 400 with Twilio's error
+    # JSON), or (HTTP status, body) as given.
+    refusals: list[int | tuple[int, str]] = field(default_factory=list)
     delay_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,6 +102,14 @@ class FakeTwilio:
             if refusal is None:
                 sid = "SM" + secrets.token_hex(16)
                 self.texts.append(Created(sid, form))
+        if isinstance(refusal, tuple):
+            status, text = refusal
+            handler.send_response(status)
+            handler.send_header("Content-Type", "text/html")
+            handler.send_header("Content-Length", str(len(text.encode())))
+            handler.end_headers()
+            handler.wfile.write(text.encode())
+            return None
         if refusal is not None:
             message = ERROR_MESSAGES.get(refusal, "Error")
             return _json(handler, 400, {"code": refusal, "message": message, "status": 400,
