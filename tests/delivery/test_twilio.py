@@ -47,13 +47,6 @@ UNREACHABLE = "The phone could not be reached (it may be switched off or out of 
 
 
 @pytest.fixture
-def fake_twilio():
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def app_config(fake_twilio):
     return twilio_settings(fake_twilio.url)
 
