@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.portal import bp as portal_bp
     from blueprints.practice_settings import bp as practice_settings_bp
     from blueprints.registration import bp as registration_bp
+    from blueprints.webhooks import bp as webhooks_bp
     from services.practice.practice_time import format_local_in
 
     app.register_blueprint(auth_bp)
@@ -19,6 +20,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(registration_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(practice_settings_bp)
+    app.register_blueprint(webhooks_bp)
     if app.config["DEV_OUTBOX"]:
         from blueprints.dev_outbox import bp as dev_outbox_bp
 

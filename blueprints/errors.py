@@ -13,6 +13,7 @@ from blueprints.extensions import db
 from blueprints.rate_limits import current_limiter, describe_wait, retry_after_seconds
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 
+CSRF_REFUSAL = "The form has expired or did not come from this site. Reload the page and try again."
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),
     403: ("Not allowed", "You do not have access to this page."),
@@ -54,9 +55,7 @@ def _render_server_error():
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _render_error(
-            400, "The form has expired or did not come from this site. Reload the page and try again."
-        )
+        return _render_error(400, CSRF_REFUSAL)
 
     for status in (400, 403, 404, 405, 409, 429):
         app.register_error_handler(status, lambda error, status=status: _render_error(status, error=error))

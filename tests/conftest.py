@@ -16,6 +16,7 @@ from app import create_app
 from blueprints.extensions import db
 from tests.support.app_settings import TEST_DATABASE_URL, config_for
 from tests.support.builders import make_practice, make_staff
+from tests.support.fake_twilio import FakeTwilio
 from tests.support.html_readers import csrf_token_from
 from tests.support.mail import RefusingHandler, serve_smtp, start_smtp_server
 from tests.support.outside_parts import require_part
@@ -179,6 +180,15 @@ def refusing_server():
     controller, port = serve_smtp(RefusingHandler())
     yield port
     controller.stop()
+
+
+@pytest.fixture
+def fake_twilio():
+    """Twilio's Messages endpoint on loopback (tests/support/fake_twilio.py); point
+    TWILIO_API_URL at `fake_twilio.url` (twilio_settings does)."""
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -15,6 +15,11 @@ from models.vocabulary import AccessLevel, Audience, CredentialKind, SendBy
 from services.delivery.carriers import carrier_option_label, ended_carrier_reason
 from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
 
+NO_ROAD_TO_A_PHONE = (
+    "Text Message cannot reach any phone: every carrier's text gateway has shut down and no SMS "
+    "service is configured. Send by Email Address or print the PIN."
+)
+
 
 @dataclass(frozen=True)
 class WindowContext:
@@ -106,6 +111,30 @@ class RegistrationForm(FlaskForm):
     def working_carriers(self) -> list[Carrier]:
         return [c for c in self.context.carriers if not c.has_ended(self.context.today)]
 
+    @property
+    def carrier_required(self) -> bool:
+        """A carrier is needed only for its gateway: the SMS service reaches the number itself."""
+        return self.text_enabled and not self.context.sms_service
+
+    @property
+    def no_road_to_a_phone(self) -> bool:
+        """No SMS service and every carrier's gateway shut down: no text can reach a phone."""
+        return not self.context.sms_service and not self.working_carriers()
+
+    def send_by_hint(self) -> str | None:
+        if self.no_road_to_a_phone:
+            return NO_ROAD_TO_A_PHONE
+        return None
+
+    def carrier_hint(self) -> str | None:
+        if self.context.sms_service:
+            return "Optional: texts go straight to the number through the practice's SMS service, no carrier needed."
+        ended = self.ended_carriers()
+        if ended and not self.no_road_to_a_phone:
+            names = ", ".join(c.name for c in ended)
+            return f"Text gateways of {names} have shut down; for their customers send by Email Address or print the PIN."
+        return None
+
     def _carrier(self, carrier_id: str | None) -> Carrier | None:
         for carrier in self.context.carriers:
             if str(carrier.id) == (carrier_id or ""):
@@ -174,7 +203,9 @@ class RegistrationForm(FlaskForm):
                     errors["email"] = str(error)
         if self.text_enabled:
             fits = self.context.text_fits_question if self.question_shown else self.context.text_fits_pin
-            if not fits:
+            if self.no_road_to_a_phone:
+                errors["send_by"] = NO_ROAD_TO_A_PHONE
+            elif not fits:
                 errors["send_by"] = (
                     "This practice's portal address is too long for a text message. "
                     "Send by Email Address or print the PIN instead."

@@ -10,12 +10,15 @@ itself, so TWILIO_API_URL (a fake on loopback, in tests) is applied through the 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail
@@ -116,9 +119,55 @@ def status_callback_url(public_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + STATUS_CALLBACK_PATH, "", ""))
 
 
+def callback_signed(settings: TwilioSettings, params: Mapping, signature: str | None) -> bool:
+    """Whether `signature` (X-Twilio-Signature) is Twilio's, with this account's auth token, over
+    the callback URL the text was created with (PUBLIC_URL's, never the request's own Host) and
+    every posted parameter."""
+    if not signature:
+        return False
+    return RequestValidator(settings.auth_token).validate(settings.status_callback, params, signature)
+
+
+# A Message SID: SM (or MM for a picture message) and 32 hex digits; the column holds 64.
+_MESSAGE_SID = re.compile(r"[SM]M[0-9a-fA-F]{32}")
+
+
+def plausible_message_sid(value: str) -> bool:
+    return bool(_MESSAGE_SID.fullmatch(value))
+
+
+def parse_error_code(value: str | None) -> int | None:
+    """A callback's ErrorCode; None when absent or not a code (Twilio's have five digits), so a
+    receipt is still applied, with the words for an unknown failure."""
+    value = (value or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 6:
+        return None
+    return int(value) or None
+
+
 def e164_us(cell: str) -> str:
     """Ten US digits as Twilio wants them: +1 and the digits."""
     return f"+1{cell}"
+
+
+def refusal(status: int, code: object) -> TextRefused:
+    """The create call's error answer (HTTP `status`, Twilio's error `code`) as staff read it."""
+    # The SDK puts the HTTP status where an answer it could not read had no code of its own.
+    code = code if isinstance(code, int) and not isinstance(code, bool) and code != status else None
+    if code in _PERMANENT_REFUSALS:
+        return TextRefused(plain_reason(code), True, code)
+    if status >= 500:
+        words = f"The SMS service had a problem (HTTP {status})."
+        return TextRefused(f"{words[:-1]}; Twilio error {code})." if code else words, False, code)
+    if status in (401, 403):
+        # Wrong credentials are fixed in the configuration, not by the parent: tried again later.
+        return TextRefused(f"The SMS service did not accept the practice's Twilio credentials (HTTP {status}).",
+                           False, code)
+    if status == 429:
+        return TextRefused("The SMS service asked us to slow down (HTTP 429).", False, code)
+    reason = plain_reason(code, "The SMS service refused the text.") if code else (
+        f"The SMS service refused the text (HTTP {status}).")
+    return TextRefused(reason, 400 <= status < 500, code)
 
 
 class TwilioTexter:
@@ -126,6 +175,7 @@ class TwilioTexter:
 
     def __init__(self, settings: TwilioSettings):
         self.settings = settings
+        # The SDK's own TWILIO_EDGE / TWILIO_REGION would only change the host, which the client replaces.
         self.client = Client(settings.account_sid, settings.auth_token,
                              http_client=_ApiUrlClient(settings.api_url, settings.timeout))
 
@@ -136,15 +186,8 @@ class TwilioTexter:
             created = self.client.messages.create(
                 to=mail.recipient, body=mail.text, status_callback=self.settings.status_callback, **route
             )
-        except TwilioRestException as refused:
-            code = refused.code if isinstance(refused.code, int) else None
-            if code is None and refused.status >= 500:
-                raise TextRefused(f"The SMS service had a problem (HTTP {refused.status}).", False, None) from None
-            # Bad credentials (401, 403) and too many requests (429) may pass: tried again later.
-            permanent = code in _PERMANENT_REFUSALS or (
-                400 <= refused.status < 500 and refused.status not in (401, 403, 429)
-            )
-            raise TextRefused(plain_reason(code, "The SMS service refused the text."), permanent, code) from None
+        except (TwilioRestException, TwilioServiceException) as refused:
+            raise refusal(refused.status, refused.code) from None
         except requests.Timeout:
             raise TextRefused("The SMS service did not answer in time.", False, None) from None
         except (requests.RequestException, TwilioException, OSError) as error:

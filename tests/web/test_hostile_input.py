@@ -11,7 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.support.fake_twilio import CALLBACK_PATH, signature, twilio_settings
 from tests.support.launch import LAUNCH_SECRET, claims, launch_token
+from tests.support.network import free_port
 from tests.support.routes import KNOWN_IDS, build_sample_world, walk_routes
 
 LIMITS_OFF = {"SIGNIN_RATE_LIMIT": "100000/minute", "PORTAL_RATE_LIMIT": "100000/minute", "LAUNCH_SECRET": LAUNCH_SECRET}
@@ -164,3 +166,34 @@ def test_a_nul_byte_anywhere_is_refused_before_any_view(client, staff_client):
     assert staff_client.get("/patients", headers={"HX-Current-URL": "http://x/\x00"}).status_code == 400
     staff_client.set_cookie("theme", "a\x00b")
     assert staff_client.get("/patients").status_code == 400
+
+
+WEBHOOK_FIELDS = ["MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "AccountSid", "From", "To"]
+
+
+@pytest.mark.parametrize("app_config", [twilio_settings(f"http://127.0.0.1:{free_port()}")])
+def test_the_twilio_webhook_answers_hostile_signed_input_without_5xx(app, client):
+    """The walk above reaches the webhook unsigned (403); signed, every hostile value gets as
+    far as the service call, and still no 5xx: 204 or 400 (403 for what the signature cannot cover)."""
+    failures, answers = [], {}
+    sid = "SM" + "0" * 32
+    for value in [v for v in CORPUS if not isinstance(v, Raw)] + [LONG]:
+        forms = [dict.fromkeys(WEBHOOK_FIELDS, value)]
+        forms += [{"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003", name: value}
+                  for name in WEBHOOK_FIELDS]
+        for form in forms:
+            for sign in (signature(form), value[:200], None):
+                headers = {} if sign is None else {"X-Twilio-Signature": sign}
+                try:
+                    response = client.post(CALLBACK_PATH, data=form, headers=headers)
+                except Exception as error:  # a 500 in production
+                    failures.append(f"{value[:12]!r}: raised {type(error).__name__}")
+                    continue
+                answers[response.status_code] = answers.get(response.status_code, 0) + 1
+                if response.status_code not in (204, 400, 403):
+                    failures.append(f"{value[:12]!r} in {sorted(form)[:3]}: {response.status_code}")
+                if response.headers.get("Set-Cookie"):
+                    failures.append(f"{value[:12]!r}: set a cookie")
+    print(f"\ntwilio webhook: answers {dict(sorted(answers.items()))}")
+    assert not failures, "\n".join(failures[:40])
+    assert answers.get(204) and answers.get(400) and answers.get(403)
