@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
@@ -18,6 +18,11 @@ MAX_PIN_LIFETIME_DAYS = 90
 USERNAME_CHARACTERS = string.ascii_letters + string.digits + "._@-"
 USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 64
+# A practice's slug names it in every link a message carries (`PORTAL_URL?practice=SLUG`): lower-case
+# ASCII letters and digits in words joined by single hyphens, at most SLUG_MAX_LENGTH. Unique. The
+# database holds the rule too (migration 7d3f9a1c2e5b: a CHECK on PostgreSQL, triggers on SQLite).
+SLUG_MAX_LENGTH = 40
+SLUG_PATTERN = r"[a-z0-9]+(-[a-z0-9]+)*"
 
 
 class Practice(db.Model):
@@ -26,10 +31,13 @@ class Practice(db.Model):
         CheckConstraint(
             f"pin_lifetime_days BETWEEN 1 AND {MAX_PIN_LIFETIME_DAYS}", name="pin_lifetime_range"
         ),
+        # A unique index rather than a constraint: SQLite adds one without rebuilding the table.
+        Index("uq_practices_slug", "slug", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX_LENGTH))
     # NULL means "use the deployment's PORTAL_URL".
     portal_url: Mapped[str | None] = mapped_column(String(500))
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")

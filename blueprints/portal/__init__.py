@@ -37,6 +37,7 @@ from services.credentials.redemption import (
     redeem_question,
 )
 from services.identity import password_resets, portal_accounts, portal_sessions
+from services.practice.slugs import practice_name_for_slug
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -102,6 +103,14 @@ def _keep_portal_token(token: str) -> None:
     session[PORTAL_SESSION_KEY] = token
 
 
+def _practice_named_by_link() -> dict:
+    """The practice a message's link names (`?practice=SLUG`), for the page to show, and the slug
+    to carry on to the portal's other pages; a slug no practice has is ignored, as if absent."""
+    slug = request.args.get("practice")
+    name = practice_name_for_slug(db.session, slug)
+    return {"practice_name": name, "practice_slug": slug if name else None}
+
+
 def _registration_mode():
     """Which way this registration page redeems: `pin` (default), `question` (a ?vq= link,
     with its credential) or `desk` (the front desk's ?desk= token). None: a dead link."""
@@ -136,7 +145,9 @@ def _redeem(mode: str, form: PortalRegisterForm, question_id: int | None):
 def register():
     """Patient Portal registration page (full page). Three modes: PIN (default), a verification
     question link (?vq=), or the front desk's Complete / Log In token (?desk=); 410 for a dead link;
-    429 with Retry-After while the date of birth typed is slowed."""
+    429 with Retry-After while the date of birth typed is slowed. `?practice=SLUG` shows the
+    practice's name. A GET only reads: opening a message's link (a mail scanner does) spends
+    nothing; only the form's POST redeems. static/js/portal_pin.js fills PIN from `#pin=`."""
     found = _registration_mode()
     if found is None:
         return render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410
@@ -157,14 +168,14 @@ def register():
     _forget_secrets(form)
     question = credential.question if credential else None
     page = render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure,
-                           hint=FAILURE_HINT)
+                           hint=FAILURE_HINT, **_practice_named_by_link())
     return form_page_answer(page, retry_after)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
 @portal_post_limit
 def sign_in():
-    """Patient Portal sign-in page (full page)."""
+    """Patient Portal sign-in page (full page); `?practice=SLUG` shows the practice's name."""
     form = PortalSignInForm()
     failure = None
     if form.validate_on_submit():
@@ -186,7 +197,8 @@ def sign_in():
         notice = "Your password is changed. Sign in with the new one."
     elif request.args.get("ended"):
         notice = "You were signed out after a while without activity. Sign in again."
-    return render_template("portal/sign_in.html", form=form, failure=failure, notice=notice), status
+    return render_template("portal/sign_in.html", form=form, failure=failure, notice=notice,
+                           **_practice_named_by_link()), status
 
 
 @bp.post("/signout")
@@ -244,7 +256,7 @@ def reset_password():
             _drop_csrf_secret()
             return redirect(url_for("portal.sign_in", reset="1"), code=303)
     status = 422 if request.method == "POST" else 200
-    return render_template("portal/reset_password.html", form=form, failure=failure), status
+    return render_template("portal/reset_password.html", form=form, failure=failure, **_practice_named_by_link()), status
 
 
 def _links_of(user: PortalUser) -> list[PortalLink]:

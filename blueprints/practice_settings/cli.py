@@ -31,7 +31,7 @@ def practice_create(name: str, portal_url: str | None, timezone: str) -> None:
         practice = create_practice_from_command_line(db.session, command_line_actor(None), name, portal_url, timezone)
     except StaffError as error:
         fail(str(error))
-    click.echo(f"Created practice {practice.name!r} (time zone {practice.timezone}).")
+    click.echo(f"Created practice {practice.name!r} (time zone {practice.timezone}; its links name it ?practice={practice.slug}).")
 
 
 @staff_cli.command("create")

@@ -57,10 +57,10 @@ def _window_context(patient: Patient) -> WindowContext:
         carriers=list_carriers(db.session),
         today=today,
         offers_send_to=may_receive_own_pin(patient.date_of_birth, today),
-        text_fits_pin=text_message_possible(portal_url),
+        text_fits_pin=text_message_possible(portal_url, practice.slug),
         text_fits_question=text_message_possible(
-            portal_url,
-            sample_link=question_link(portal_url, signing_keys().secret_key, LONGEST_CREDENTIAL_ID),
+            portal_url, practice.slug,
+            sample_link=question_link(portal_url, practice.slug, signing_keys().secret_key, LONGEST_CREDENTIAL_ID),
         ),
         sms_service=couriers().texts_through_sms_service,
     )
@@ -179,7 +179,7 @@ def issue(patient_id: int):
     delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, couriers())
     return _render_window(
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
-        desk_link=f"{outcome.details.portal_url}?desk={outcome.desk_token}",
+        desk_link=outcome.desk_link,
     )
 
 

@@ -40,6 +40,7 @@ from services.delivery.message_cipher import MessageCipher, derive_key
 from services.delivery.message_templates import PracticeTemplates, email_for, letter_html_for, text_message_for
 from services.delivery.message_templates import load as load_templates
 from services.delivery.outbox import CLAIM_LEASE, Attempt, add_event, attempt, withdraw_messages, withdrawn_reason
+from services.delivery.portal_links import practice_link, with_query
 from services.delivery.sms import e164_us
 from services.delivery.welcome_messages import WelcomeDetails
 from services.patients.names import is_placeholder_first_name
@@ -158,11 +159,17 @@ class IssueOutcome:
     # The printed letter's body in the practice's wording (a PIN's); None: the built-in letter.
     letter_html: Markup | None = None
 
+    @property
+    def desk_link(self) -> str:
+        """Complete / Log In's link: the practice's portal link with the desk's one-time token."""
+        return with_query(self.details.practice_link, desk=self.desk_token)
 
-def question_link(portal_url: str, secret_key: str, credential_id: int) -> str:
-    """The signed link a verification question's welcome message carries instead of a PIN."""
+
+def question_link(portal_url: str, slug: str, secret_key: str, credential_id: int) -> str:
+    """The signed link a verification question's welcome message carries instead of a PIN:
+    `…?practice=SLUG&vq=TOKEN`. Opening it only shows the question; the form's POST redeems."""
     token = URLSafeTimedSerializer(secret_key, salt=QUESTION_LINK_SALT).dumps({"c": credential_id})
-    return f"{portal_url}?vq={token}"
+    return with_query(practice_link(portal_url, slug), vq=token)
 
 
 # Longer than any real id, so a fit check with it holds for every real link.
@@ -309,12 +316,13 @@ def issue_credential(
 
         details = WelcomeDetails(
             practice_name=practice.name,
+            practice_slug=practice.slug,
             portal_url=portal_url,
             expires_at=expires_at,
             timezone=practice.timezone,
             patient_first_name=patient.first_name,
             pin=format_pin(pin) if pin else None,
-            question_link=question_link(portal_url, keys.secret_key, credential.id) if not pin else None,
+            question_link=question_link(portal_url, practice.slug, keys.secret_key, credential.id) if not pin else None,
         )
         delivery = None
         if recipient is not None:

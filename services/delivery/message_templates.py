@@ -11,6 +11,9 @@ wording: the built-in messages (templates/messages/) with each value replaced by
 placeholder. Templates word PIN messages; a verification question's message keeps the built-in
 wording, whose steps and link differ (and a link leaves no room in a text message).
 
+`{portal_url}` is the portal's link naming the practice (`…?practice=SLUG`, WelcomeDetails); in
+an email it also carries the PIN in its fragment (`…#pin=XXXX-XXXX`), which fills the PIN in.
+
 Saving is refused (`problems`) when a template:
 - lacks the PIN, the portal URL, the expiry or the practice's name;
 - names the patient beyond `{patient_first_name}` (an email or a letter), or names the patient
@@ -38,6 +41,7 @@ from models.message_template import BODY_MAX_LENGTH, SUBJECT_MAX_LENGTH
 from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
+from services.delivery.portal_links import practice_link
 from services.delivery.welcome_messages import (
     SMS_LIMIT,
     ComposedEmail,
@@ -84,6 +88,8 @@ BRACE_PROBLEM = "A brace must enclose a placeholder such as {pin}; write {{ or }
 _AS_PLACEHOLDERS = SimpleNamespace(
     practice_name="{practice_name}",
     portal_url="{portal_url}",
+    practice_link="{portal_url}",
+    pin_link="{portal_url}",
     pin="{pin}",
     expires_long="{expires}",
     expires_short="{expires}",
@@ -245,27 +251,30 @@ def _text_problems(body: str, practice: Practice, portal_url: str) -> list[str]:
 
 def longest_text_length(body: str, practice: Practice, portal_url: str) -> int:
     """The GSM-7 length of the text message with the longest PIN and expiry, and this practice's
-    name and portal URL as a text message carries them."""
+    name and portal link (naming its slug) as a text message carries them."""
     values = {
         "pin": LONGEST_PIN,
         "expires": LONGEST_SHORT_EXPIRY,
-        "portal_url": to_gsm7(portal_url),
+        "portal_url": to_gsm7(practice_link(portal_url, practice.slug)),
         "practice_name": to_gsm7(practice.name),
     }
     return gsm7_length(render(body, values)) or 0
 
 
 def values_for(kind: str, details: WelcomeDetails) -> dict[str, str]:
+    """The placeholders' values in a message of `kind`. `{portal_url}` is the practice's link; an
+    email's carries the PIN too (WelcomeDetails.pin_link), a text message's and a letter's do not
+    (the PIN is printed beside it, and the letter's QR code carries the email's link)."""
     if kind == "text":
         return {
             "pin": details.pin or "",
-            "portal_url": to_gsm7(details.portal_url),
+            "portal_url": to_gsm7(details.practice_link),
             "expires": details.expires_short,
             "practice_name": to_gsm7(details.practice_name),
         }
     return {
         "pin": details.pin or "",
-        "portal_url": details.portal_url,
+        "portal_url": (details.pin_link if kind == "email" else None) or details.practice_link,
         "expires": details.expires_long,
         "practice_name": details.practice_name,
         "patient_first_name": details.patient_first_name,
@@ -273,10 +282,10 @@ def values_for(kind: str, details: WelcomeDetails) -> dict[str, str]:
 
 
 def render_html(template: str, details: WelcomeDetails, big_pin: bool = False) -> Markup:
-    """The HTML of an email body or a letter: paragraphs at blank lines, numbered lines as a list,
-    the portal URL as a link and the PIN in bold (a line holding only the PIN: large, in a letter).
-    Every value and every word of the template is escaped."""
-    values = values_for("email", details)
+    """The HTML of an email body or, with `big_pin`, a letter: paragraphs at blank lines, numbered
+    lines as a list, the portal URL as a link and the PIN in bold (a line holding only the PIN:
+    large, in a letter). Every value and every word of the template is escaped."""
+    values = values_for("letter" if big_pin else "email", details)
 
     def line_html(line: str) -> str:
         out = []
@@ -381,6 +390,7 @@ def sample_details(practice: Practice, portal_url: str, now: datetime | None = N
     now = now or datetime.now(UTC)
     return WelcomeDetails(
         practice_name=practice.name,
+        practice_slug=practice.slug,
         portal_url=portal_url,
         expires_at=now + timedelta(days=practice.pin_lifetime_days),
         timezone=practice.timezone,

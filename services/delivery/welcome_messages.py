@@ -7,6 +7,9 @@ escape every value, `.txt` ones keep values as they are. The registration steps 
 once, in templates/messages/_registration_steps.txt, and every message that lists them imports
 them; registration/_letter.html includes messages/letter.html through Flask's environment, which
 autoescapes the same way.
+
+Links come from WelcomeDetails (`practice_link`, `pin_link`, built in
+services/delivery/portal_links.py), so no template builds a URL.
 """
 
 from __future__ import annotations
@@ -18,9 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import segno
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from services.delivery import portal_links
 
 SMS_LIMIT = 160
+# As long as any slug may be (models/practice.py SLUG_MAX_LENGTH): a fit check with it holds for
+# every practice.
+LONGEST_SLUG = "w" * 40
 # GSM 03.38 basic character set; the extension set costs two characters each.
 _GSM_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ ÆæßÉ!\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -66,15 +76,36 @@ _MESSAGES.filters["gsm7"] = to_gsm7
 
 @dataclass(frozen=True)
 class WelcomeDetails:
-    """Everything a welcome message may say. `secret` is the PIN or the question link."""
+    """Everything a welcome message may say: the PIN, or the question link instead."""
 
     practice_name: str
+    # The practice's slug, which every link names (`?practice=SLUG`).
+    practice_slug: str
     portal_url: str
     expires_at: datetime
     timezone: str
     patient_first_name: str
     pin: str | None = None
     question_link: str | None = None
+
+    @property
+    def practice_link(self) -> str:
+        """The portal URL naming the practice: what a text message and a letter print."""
+        return portal_links.practice_link(self.portal_url, self.practice_slug)
+
+    @property
+    def pin_link(self) -> str | None:
+        """The email's link, the PIN in its fragment (`…?practice=SLUG#pin=XXXX-XXXX`); None
+        for a verification question, whose link is `question_link`."""
+        return portal_links.pin_link(self.portal_url, self.practice_slug, self.pin) if self.pin else None
+
+    @property
+    def letter_qr_svg(self) -> Markup:
+        """The printed letter's QR code of the email's link (or the question link), as inline SVG:
+        no style attribute (the CSP's style-src 'self' would refuse one); the stylesheet sizes it."""
+        qr = segno.make(self.pin_link or self.question_link or self.practice_link, error="m")
+        return Markup(qr.svg_inline(omitsize=True, svgclass="letter-qr-code", lineclass=None,
+                                    title="QR code of the registration link"))
 
     @property
     def expires_local(self) -> datetime:
@@ -142,12 +173,14 @@ def letter_text(details: WelcomeDetails) -> str:
     return _render("messages/letter.txt", details=details)
 
 
-def text_message_possible(portal_url: str, sample_link: str | None = None) -> bool:
-    """Whether a text message always fits with this portal URL: a PIN's, or with `sample_link`
-    (a longest-case question link) a verification question's. Practice name and expiry are
-    optional extras, so only the mandatory parts are measured."""
+def text_message_possible(portal_url: str, slug: str = LONGEST_SLUG, sample_link: str | None = None) -> bool:
+    """Whether a text message always fits with this portal URL naming the practice `slug` (by
+    default the longest a slug may be): a PIN's, or with `sample_link` (a longest-case question
+    link) a verification question's. Practice name and expiry are optional extras, so only the
+    mandatory parts are measured."""
     details = WelcomeDetails(
         practice_name="",
+        practice_slug=slug,
         portal_url=portal_url,
         expires_at=datetime(2000, 9, 30, tzinfo=UTC),
         timezone="UTC",

@@ -31,6 +31,7 @@ from services import audit
 from services.actor import Actor, unit_of_work
 from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail
 from services.delivery.message_cipher import BodyUnreadable, MessageCipher
+from services.delivery.portal_links import practice_link, with_query
 from services.delivery.welcome_messages import render_message
 from services.identity import portal_sessions
 from services.identity.portal_accounts import password_problem
@@ -72,7 +73,7 @@ def compose_reset_mail(recipient: str, practice_name: str, link: str) -> Outgoin
 
 
 def request_reset(session: Session, actor: Actor, email: str, reset_url: str, cipher: MessageCipher) -> None:
-    """Queue a reset link (`reset_url`?token=…) for each account of this email, audited in its
+    """Queue a reset link (`reset_url`?practice=SLUG&token=…) for each account of this email, audited in its
     practice; an email with no account is audited without a practice. Returns nothing: the
     caller's answer must not depend on what happened."""
     now = actor.now()
@@ -98,8 +99,11 @@ def request_reset(session: Session, actor: Actor, email: str, reset_url: str, ci
             reset = PasswordReset(portal_user_id=user.id, token_hash=hashed, created_at=now, expires_at=now + RESET_LIFETIME)
             session.add(reset)
             session.flush()
-            practice_name = session.get(Practice, user.practice_id).name
-            mail = compose_reset_mail(user.email, practice_name, f"{reset_url}?token={token}")
+            practice = session.get(Practice, user.practice_id)
+            # Naming the practice, as every link in a message does; opening it spends nothing
+            # (reset_password, the form's POST, does).
+            link = with_query(practice_link(reset_url, practice.slug), token=token)
+            mail = compose_reset_mail(user.email, practice.name, link)
             reset.body_encrypted = cipher.encrypt(_cipher_key(reset.id), mail)
             audit.record(session, in_practice, AuditAction.PASSWORD_RESET_REQUEST, detail=f"reset link {reset.id}")
 

@@ -18,6 +18,7 @@ from models.vocabulary import AuditAction
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.identity.portal_accounts import MIN_PORTAL_PASSWORD_LENGTH, password_problem
+from services.practice.slugs import unused_slug
 
 # Staff passwords follow the portal's rules (at least 12 characters, not a common one).
 MIN_STAFF_PASSWORD_LENGTH = MIN_PORTAL_PASSWORD_LENGTH
@@ -94,7 +95,7 @@ def create_practice(session: Session, name: str, portal_url: str | None, timezon
         raise StaffError(f"Unknown time zone {timezone!r}; use an IANA name such as America/New_York.") from None
     if find_practice_by_name(session, name):
         raise StaffError(f"A practice named {name!r} exists already.")
-    practice = Practice(name=name, portal_url=portal_url or None, timezone=timezone)
+    practice = Practice(name=name, slug=unused_slug(session, name), portal_url=portal_url or None, timezone=timezone)
     session.add(practice)
     session.flush()
     return practice

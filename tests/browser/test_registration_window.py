@@ -294,7 +294,7 @@ def test_complete_log_in_opens_the_portal_registration_page_in_a_new_tab(signed_
     with context.expect_page() as new_tab:
         dialog.get_by_role("button", name="Complete / Log In", exact=True).click()
     portal = new_tab.value
-    expect(portal).to_have_url(re.compile(re.escape(live_server("/portal/register")) + r"\?desk=[\w.-]+"))
+    expect(portal).to_have_url(re.compile(re.escape(live_server("/portal/register")) + r"\?practice=cedar-pediatrics&desk=[\w.-]+"))
     expect(portal.get_by_role("heading", name="Create your Patient Portal account", exact=True)).to_be_visible()
     expect(portal.get_by_label("Email", exact=True)).to_be_visible()
     expect(portal.get_by_label("Password", exact=True)).to_be_visible()

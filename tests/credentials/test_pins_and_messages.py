@@ -59,6 +59,7 @@ def test_name_normalisation_drops_accents_and_case():
 def details(**overrides) -> WelcomeDetails:
     values = dict(
         practice_name="Cedar Pediatrics",
+        practice_slug="cedar-pediatrics",
         portal_url="https://portal.cedar.example/portal/register",
         expires_at=datetime(2026, 12, 3, 21, 0, tzinfo=UTC),
         timezone="America/New_York",
@@ -78,10 +79,10 @@ def test_text_message_fits_one_segment_and_names_no_patient():
 
 
 def test_text_message_drops_extras_before_it_drops_the_pin_or_url():
-    long_url = "https://portal.example.test/" + "x" * 100
+    long_url = "https://portal.example.test/" + "x" * 75
     sms = compose_text_message(details(portal_url=long_url, practice_name="A Very Long Practice Name For Children"))
     assert sms is not None and gsm7_length(sms) <= 160
-    assert "ABCD-1234" in sms and long_url in sms
+    assert "ABCD-1234" in sms and long_url + "?practice=cedar-pediatrics" in sms
 
 
 def test_no_text_message_when_the_url_leaves_no_room():

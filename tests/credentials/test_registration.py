@@ -253,7 +253,7 @@ def test_print_pin_issues_sends_and_carries_a_print_only_letter(app, staff_clien
 def test_complete_log_in_offers_the_portal_page_in_a_new_tab(app, staff_client, child, mailbox):
     body = issue(staff_client, child.id, action="complete").get_data(as_text=True)
     link = re.search(r'<a id="portal-link"[^>]*href="([^"]+)"[^>]*target="_blank"', body)
-    assert link and html.unescape(link.group(1)).startswith(PORTAL_URL + "?desk=")
+    assert link and html.unescape(link.group(1)).startswith(PORTAL_URL + "?practice=cedar-pediatrics&desk=")
     assert len(mailbox.messages) == 1
 
 
@@ -288,7 +288,7 @@ def test_verification_question_is_issued_with_a_link_and_a_hashed_answer(app, st
     [credential] = credentials(app, child.id)
     assert credential.kind == "question" and credential.answer_hash and "rex" not in credential.answer_hash.lower()
     assert secret_matches(credential.answer_hash, "rex")
-    assert f"{PORTAL_URL}?vq=" in text_of(mailbox.messages[0])
+    assert f"{PORTAL_URL}?practice=cedar-pediatrics&vq=" in text_of(mailbox.messages[0])
 
 
 @pytest.mark.parametrize("first", ["Baby Boy", "baby  girl", "Twin A", "Newborn"])

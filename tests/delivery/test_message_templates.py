@@ -22,6 +22,8 @@ from tests.support.html_readers import csrf_token_from, pin_from
 from tests.support.mail import text_of
 from tests.support.staff_screens import HX, issue, sign_in, signed_in_admin
 
+# {portal_url} names the practice (its slug); an email's carries the PIN in the fragment too.
+PRACTICE_LINK = PORTAL_URL + "?practice=cedar-pediatrics"
 GOOD_EMAIL_SUBJECT = "{practice_name}: your portal PIN for {patient_first_name}"
 GOOD_EMAIL_BODY = """Dear parent of {patient_first_name},
 
@@ -196,44 +198,50 @@ Questions? Call {practice_name}. {{Braces}} stay {{ as }} written: }}{{"""
 EARLIER_TEXT = "{practice_name}: PIN { pin } at {portal_url} by {expires}. Reply {{HELP}} for help"
 EARLIER_DETAILS = WelcomeDetails(
     practice_name="Cedar Pediatrics & Family",
+    practice_slug="cedar-pediatrics-family",
     portal_url="https://portal.example.test/register?p=1&x=<2>",
     expires_at=datetime(2026, 3, 9, 17, 30, tzinfo=UTC),
     timezone="America/New_York",
     patient_first_name="Zoë",
     pin="K7QX-4M2P",
 )
-EARLIER_HTML_LINK = (
-    '<a href="https://portal.example.test/register?p=1&amp;x=&lt;2&gt;">'
-    "https://portal.example.test/register?p=1&amp;x=&lt;2&gt;</a>"
-)
-EARLIER_HTML_END = (
-    f"<p>Sign up at {EARLIER_HTML_LINK} before Monday, March 9, 2026 at 1:30 PM EDT.</p>\n"
-    f"<ol><li>Open {EARLIER_HTML_LINK}</li>"
-    '<li>Type the PIN <strong class="pin">K7QX-4M2P</strong> where it says {PIN}.</li></ol>\n'
-    "<p>Questions? Call Cedar Pediatrics &amp; Family. {Braces} stay { as } written: }{</p>"
-)
+# {portal_url} now names the practice, keeping the portal URL's own query; an email's carries
+# the PIN in its fragment, a letter's and a text message's do not (services/delivery/portal_links.py).
+EARLIER_LINK = "https://portal.example.test/register?p=1&x=<2>&practice=cedar-pediatrics-family"
+EARLIER_EMAIL_LINK = EARLIER_LINK + "#pin=K7QX-4M2P"
+
+
+def earlier_html_end(link: str) -> str:
+    escaped = link.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    html_link = f'<a href="{escaped}">{escaped}</a>'
+    return (
+        f"<p>Sign up at {html_link} before Monday, March 9, 2026 at 1:30 PM EDT.</p>\n"
+        f"<ol><li>Open {html_link}</li>"
+        '<li>Type the PIN <strong class="pin">K7QX-4M2P</strong> where it says {PIN}.</li></ol>\n'
+        "<p>Questions? Call Cedar Pediatrics &amp; Family. {Braces} stay { as } written: }{</p>"
+    )
 
 
 def test_a_template_valid_before_renders_as_before():
     assert message_templates.render(EARLIER_EMAIL, message_templates.values_for("email", EARLIER_DETAILS)) == (
         "Hello Zoë's family,\n\n"
         "Your registration PIN:\nK7QX-4M2P\n\n"
-        "Sign up at https://portal.example.test/register?p=1&x=<2> before Monday, March 9, 2026 at 1:30 PM EDT.\n"
-        "1) Open https://portal.example.test/register?p=1&x=<2>\n"
+        f"Sign up at {EARLIER_EMAIL_LINK} before Monday, March 9, 2026 at 1:30 PM EDT.\n"
+        f"1) Open {EARLIER_EMAIL_LINK}\n"
         "2) Type the PIN K7QX-4M2P where it says {PIN}.\n\n"
         "Questions? Call Cedar Pediatrics & Family. {Braces} stay { as } written: }{"
     )
     assert message_templates.render_html(EARLIER_EMAIL, EARLIER_DETAILS) == (
         "<p>Hello Zoë&#39;s family,</p>\n"
-        '<p>Your registration PIN:<br><strong class="pin">K7QX-4M2P</strong></p>\n' + EARLIER_HTML_END
+        '<p>Your registration PIN:<br><strong class="pin">K7QX-4M2P</strong></p>\n' + earlier_html_end(EARLIER_EMAIL_LINK)
     )
     assert message_templates.render_html(EARLIER_EMAIL, EARLIER_DETAILS, big_pin=True) == (
         "<p>Hello Zoë&#39;s family,</p>\n"
         "<p>Your registration PIN:</p>\n"
-        '<p class="letter-pin">K7QX-4M2P</p>\n' + EARLIER_HTML_END
+        '<p class="letter-pin">K7QX-4M2P</p>\n' + earlier_html_end(EARLIER_LINK)
     )
     assert message_templates.render(EARLIER_TEXT, message_templates.values_for("text", EARLIER_DETAILS)) == (
-        "Cedar Pediatrics & Family: PIN K7QX-4M2P at https://portal.example.test/register?p=1&x=<2> by Mar 9. "
+        f"Cedar Pediatrics & Family: PIN K7QX-4M2P at {EARLIER_LINK} by Mar 9. "
         "Reply {HELP} for help"
     )
 
@@ -252,7 +260,7 @@ def test_a_template_valid_before_still_saves(app, admin_client, practice, kind, 
 def test_the_text_length_is_counted_with_the_longest_values(app, admin_client, practice):
     """`{pin}` and `{expires}` are counted at their longest (9 and 6 characters) with this
     practice's own name and URL: 160 fits, 161 does not."""
-    fixed = len(GOOD_TEXT.format(practice_name="Cedar Pediatrics", pin="WWWW-WWWW", portal_url=PORTAL_URL, expires="Sep 30"))
+    fixed = len(GOOD_TEXT.format(practice_name="Cedar Pediatrics", pin="WWWW-WWWW", portal_url=PRACTICE_LINK, expires="Sep 30"))
     fits = GOOD_TEXT + " " + "x" * (160 - fixed - 1)
     assert post_template(admin_client, "text", fits + "x").status_code == 422
     saved = post_template(admin_client, "text", fits)
@@ -265,7 +273,7 @@ def test_preview_renders_with_the_practices_values_and_saves_nothing(app, admin_
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "Subject:</strong> Cedar Pediatrics: your portal PIN for Avery" in page
-    assert "Dear parent of Avery" in page and f'<a href="{PORTAL_URL}">' in page
+    assert "Dear parent of Avery" in page and f'<a href="{PRACTICE_LINK}#pin=K7QX-4M2P">' in page
     assert '<strong class="pin">K7QX-4M2P</strong>' in page
     assert "&lt;b&gt;Thanks&lt;/b&gt; &amp; welcome" in page  # the template's words are escaped
     assert "<ol><li>Open the portal.</li><li>Enter the PIN.</li></ol>" in page
@@ -282,10 +290,10 @@ def test_a_saved_email_template_words_the_next_email(app, admin_client, child, p
     [message] = mailbox.messages
     assert message["Subject"] == "Cedar Pediatrics: your portal PIN for Emma"
     text = text_of(message)
-    assert text.startswith("Dear parent of Emma,") and f"Your PIN is {pin}. Register at {PORTAL_URL} before " in text
+    assert text.startswith("Dear parent of Emma,") and f"Your PIN is {pin}. Register at {PRACTICE_LINK}#pin={pin} before " in text
     assert "<b>Thanks</b> & welcome, Cedar Pediatrics" in text  # plain text stays plain
     html_part = message.get_body(preferencelist=("html",)).get_content()
-    assert f'<strong class="pin">{pin}</strong>' in html_part and f'<a href="{PORTAL_URL}">' in html_part
+    assert f'<strong class="pin">{pin}</strong>' in html_part and f'<a href="{PRACTICE_LINK}#pin={pin}">' in html_part
     assert "&lt;b&gt;Thanks&lt;/b&gt;" in html_part and "<b>" not in html_part and "<img" not in html_part
     assert "Carter" not in text and "Carter" not in html_part
 
@@ -297,7 +305,7 @@ def test_a_saved_text_template_words_the_next_text_message(app, admin_client, pr
     pin = pin_from(response.get_data(as_text=True))
     [message] = mailbox.messages
     sms = text_of(message).strip()
-    assert re.fullmatch(rf"Cedar Pediatrics: PIN {pin} at {re.escape(PORTAL_URL)} until [A-Z][a-z]{{2}} \d{{1,2}}", sms), sms
+    assert re.fullmatch(rf"Cedar Pediatrics: PIN {pin} at {re.escape(PRACTICE_LINK)} until [A-Z][a-z]{{2}} \d{{1,2}}", sms), sms
     assert gsm7_length(sms) <= 160 and message["Subject"] in (None, "")
 
 
@@ -305,7 +313,7 @@ def test_a_text_template_that_no_longer_fits_falls_back_to_the_built_in_wording(
     """Saved while it fit; then the practice's portal URL grew. Nothing is lost: the built-in
     composition, which drops extras first, sends it in one segment."""
     teen = make_patient(app, practice, "Sofía", "Núñez", date(2012, 3, 14))
-    padded = GOOD_TEXT + " " + "x" * 60
+    padded = GOOD_TEXT + " " + "x" * 30
     assert post_template(admin_client, "text", padded).status_code == 200
     with app.app_context():
         db.session.get(Practice, practice.id).portal_url = "https://portal.example.test/" + "p" * 60
@@ -313,7 +321,7 @@ def test_a_text_template_that_no_longer_fits_falls_back_to_the_built_in_wording(
     response = issue(admin_client, teen.id, send_by="text", cell="(617) 555-0199", carrier=verizon_id(app))
     assert response.status_code == 200
     sms = text_of(mailbox.messages[0]).strip()
-    assert "x" * 60 not in sms and pin_from(response.get_data(as_text=True)) in sms and gsm7_length(sms) <= 160
+    assert "x" * 30 not in sms and pin_from(response.get_data(as_text=True)) in sms and gsm7_length(sms) <= 160
 
 
 def test_a_saved_letter_template_words_the_printed_letter(app, admin_client, child, practice, mailbox):
@@ -330,7 +338,7 @@ def test_a_verification_question_keeps_the_built_in_wording(app, admin_client, c
     issue(admin_client, child.id, method="question", question="First pet?", answer="Rex")
     [message] = mailbox.messages
     assert message["Subject"] == "Your Cedar Pediatrics patient portal registration"
-    assert f"{PORTAL_URL}?vq=" in text_of(message)
+    assert f"{PRACTICE_LINK}&vq=" in text_of(message)
 
 
 def test_restore_default_goes_back_to_the_built_in_wording(app, admin_client, child, practice, mailbox):

@@ -22,7 +22,8 @@ from tests.support.mail import outbox_send, point_mail_at, text_of
 from tests.support.portal import PARENT_PASSWORD, issue_pin, portal_post, register
 
 NEW_PASSWORD = "harbor kettle orchard 77"
-LINK = re.compile(r"(https?://\S+/portal/reset-password\?token=(\S+))")
+# The link names the account's practice, as every link in a message does.
+LINK = re.compile(r"(https?://\S+/portal/reset-password\?practice=[a-z0-9-]+&token=(\S+))")
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def test_an_existing_and_an_unknown_email_get_the_same_page_and_only_the_account
     assert message["X-Envelope-To"] == "dana@example.com"
     assert "Cedar Pediatrics" in message["Subject"] and "30 minutes" in text_of(message)
     [link] = mailed_links(mailbox)
-    assert link.startswith(PORTAL_URL.removesuffix("register") + "reset-password?token=")
+    assert link.startswith(PORTAL_URL.removesuffix("register") + "reset-password?practice=cedar-pediatrics&token=")
     with app.app_context():
         events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "password reset request")).all()
         assert sorted((e.practice_id or 0, e.outcome) for e in events) == [(0, "failure"), (parent_practice(app), "success")]
@@ -237,7 +238,7 @@ def test_the_link_points_at_the_configured_portal_never_at_the_requests_host(app
     ask_for_link(app, "dana@example.com", Host="attacker.example")
     outbox_send(app)
     [link] = mailed_links(mailbox)
-    assert "attacker.example" not in link and link.startswith("http://portal.example.test/portal/reset-password?token=")
+    assert "attacker.example" not in link and link.startswith("http://portal.example.test/portal/reset-password?practice=cedar-pediatrics&token=")
 
 
 def test_an_email_with_accounts_at_two_practices_gets_one_link_per_practice(app, parent, other_practice, mailbox):

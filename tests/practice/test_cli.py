@@ -72,7 +72,7 @@ def test_practice_create_with_portal_url_and_timezone(app, runner):
         "--portal-url", "https://portal.cedar.example/portal/register", "--timezone", "America/Chicago",
     )
     assert result.exit_code == 0, result.output
-    assert "Created practice 'Cedar Pediatrics' (time zone America/Chicago)." in result.stdout
+    assert "Created practice 'Cedar Pediatrics' (time zone America/Chicago; its links name it ?practice=cedar-pediatrics)." in result.stdout
     cedar = practices(app)["Cedar Pediatrics"]
     assert cedar.portal_url == "https://portal.cedar.example/portal/register"
     assert cedar.timezone == "America/Chicago"

@@ -29,7 +29,7 @@ def issue_pin(staff_client, patient_id: int, mailbox=None, **fields) -> str:
 
 
 def link_from_mail(mailbox, marker: str) -> str:
-    match = re.search(rf"(http\S+\?{marker}=\S+)", text_of(mailbox.messages[-1]))
+    match = re.search(rf"(http\S+[?&]{marker}=\S+)", text_of(mailbox.messages[-1]))
     assert match, "no link in the welcome message"
     return match.group(1)
 
