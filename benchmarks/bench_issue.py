@@ -298,7 +298,7 @@ def issue_by_service(app, setup: dict, patients: list[tuple[int, str]], timers: 
     from services.actor import Actor
     from services.credentials.registration import IssueRequest, SigningKeys
     from services.delivery.contact import normalize_email_address
-    from services.delivery.mail_delivery import mailer_for
+    from services.delivery.couriers import couriers_for
 
     issued: dict[int, str] = {}
     times: list[float] = []
@@ -316,8 +316,8 @@ def issue_by_service(app, setup: dict, patients: list[tuple[int, str]], timers: 
                 request=IssueRequest(kind="pin", access_level="full", send_by="email", audience="guardian",
                                      idempotency_key=secrets.token_urlsafe(24), email=addresses[pid]),
             )
-            mailer = mailer_for(config, app.extensions["mail"], db.session)
-            message = timers.deliver_welcome_message(db.session, actor, pid, outcome.delivery, mailer)
+            couriers = couriers_for(config, app.extensions["mail"], db.session)
+            message = timers.deliver_welcome_message(db.session, actor, pid, outcome.delivery, couriers)
             status = message.status
         times.append(time.perf_counter() - started)
         if status != "sent":

@@ -297,9 +297,21 @@ def mask_contact(road: str, contact) -> str:
     return mask_cell(contact.cell) if road == SendBy.TEXT else mask_email(contact)
 
 
-@bp.post("/patients/<id:patient_id>/messages/<id:message_id>/send-instead/<any(text, email):road>")
+@bp.post("/patients/<id:patient_id>/messages/<id:message_id>/text-instead")
 @staff_required
-def send_instead(patient_id: int, message_id: int, road: str):
+def text_instead(patient_id: int, message_id: int):
+    """Text instead (see _send_instead)."""
+    return _send_instead(patient_id, message_id, SendBy.TEXT)
+
+
+@bp.post("/patients/<id:patient_id>/messages/<id:message_id>/email-instead")
+@staff_required
+def email_instead(patient_id: int, message_id: int):
+    """Email instead (see _send_instead)."""
+    return _send_instead(patient_id, message_id, SendBy.EMAIL)
+
+
+def _send_instead(patient_id: int, message_id: int, road: SendBy):
     """Text instead / Email instead: a new PIN by the other road to the contact on file for this
     failed message's recipient, in place of the one that did not arrive (which it revokes), then
     the inline attempt, as an issue makes. For htmx, the portal summary with what became of it;
@@ -312,7 +324,7 @@ def send_instead(patient_id: int, message_id: int, road: str):
     ways = printing.ways_forward(db.session, message, now, practice_today(current_practice(), now),
                                  couriers().texts_through_sms_service, list_carriers(db.session))
     try:
-        outcome = printing.send_instead(db.session, actor, patient=patient, message=message, road=SendBy(road),
+        outcome = printing.send_instead(db.session, actor, patient=patient, message=message, road=road,
                                         ways=ways, keys=signing_keys(), default_portal_url=default_portal_url())
     except AlreadyIssued:
         return _delivery_answer(patient, audience, 409, Notice("alert", PRINTED_ALREADY))

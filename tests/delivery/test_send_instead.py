@@ -36,7 +36,7 @@ def carrier_id(app, name: str) -> int:
 
 
 def send_instead(client, patient_id: int, message_id: int, road: str, htmx: bool = True):
-    url = f"/patients/{patient_id}/messages/{message_id}/send-instead/{road}"
+    url = f"/patients/{patient_id}/messages/{message_id}/{road}-instead"
     if htmx:
         return client.post(url, headers={**HX, "X-CSRFToken": client.csrf_token})
     return client.post(url, data={"csrf_token": client.csrf_token})
@@ -182,7 +182,7 @@ def test_ways_forward_are_scoped_to_the_practice_and_the_patient(app, staff_clie
     other = make_patient(app, other_practice, guardian_email=DANA, guardian_cell=CELL, guardian_cell_carrier_id=verizon)
     _, failed = failed_email(app, staff_client, child.id, refusing_server, sink_port)
     assert send_instead(staff_client, other.id, failed.id, "text").status_code == 404
-    assert staff_client.post(f"/patients/{child.id}/messages/{failed.id}/send-instead/fax",
+    assert staff_client.post(f"/patients/{child.id}/messages/{failed.id}/fax-instead",
                              headers={**HX, "X-CSRFToken": staff_client.csrf_token}).status_code == 404
     assert len(credentials(app, child.id)) == 1
 

@@ -22,7 +22,7 @@ from tests.support.staff_screens import issue, sign_in
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Sample values for the rules' non-id arguments.
-OTHER_ARGUMENTS = {"kind": "email", "filename": "css/app.css", "road": "text"}
+OTHER_ARGUMENTS = {"kind": "email", "filename": "css/app.css"}
 _ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
