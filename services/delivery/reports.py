@@ -78,7 +78,7 @@ def apply_sms_status(session: Session, provider_id: str, status: str, error_code
     if status in _DELIVERED:
         return _move_forward(
             session, message, {"status": MessageStatus.DELIVERED, "delivered_at": now}, DeliveryEventKind.DELIVERED,
-            "Delivered: the carrier reports it reached the phone.", actor,
+            "The carrier reports it reached the phone.", actor,
             f"text message {message.id} delivered (receipt)", AuditOutcome.SUCCESS,
         )
     if status in _NOT_DELIVERED:
@@ -86,7 +86,7 @@ def apply_sms_status(session: Session, provider_id: str, status: str, error_code
         kind = DeliveryEventKind.OPTED_OUT if error_code == OPTED_OUT else DeliveryEventKind.UNDELIVERED
         return _move_forward(
             session, message, {"status": MessageStatus.FAILED, "last_error": reason}, kind,
-            f"Not delivered: {reason}", actor, f"text message {message.id} failed (receipt, error {error_code})",
+            reason, actor, f"text message {message.id} failed (receipt, error {error_code})",
             AuditOutcome.FAILURE,
         )
     if status == "sent" and message.status == MessageStatus.SENT:
@@ -126,12 +126,12 @@ def apply_bounce(session: Session, bounce: Bounce, clock) -> ReportOutcome:
     if bounce.permanent:
         return _move_forward(
             session, message, {"status": MessageStatus.FAILED, "last_error": bounce.reason}, DeliveryEventKind.BOUNCED,
-            f"Bounced: {bounce.reason}", actor, f"{what} {message.id} failed (bounce)", AuditOutcome.FAILURE,
+            bounce.reason, actor, f"{what} {message.id} failed (bounce)", AuditOutcome.FAILURE,
         )
     if message.status != MessageStatus.SENT:
         session.rollback()
         return ReportOutcome.IGNORED
     with unit_of_work(session):
         add_event(session, message.id, message.practice_id, DeliveryEventKind.DELAYED,
-                  f"Delayed: {bounce.reason} The mail server keeps trying.", actor.now())
+                  f"{bounce.reason} The mail server keeps trying.", actor.now())
     return ReportOutcome.APPLIED
