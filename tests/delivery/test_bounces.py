@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import html
 import secrets
+import subprocess
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -19,9 +21,11 @@ from sqlalchemy import select
 from blueprints.extensions import db
 from models import DeliveryEvent
 from models.audit import AuditEvent
-from tests.support.bounces import bounce_message, closed_database_url, pipe_bounce
+from tests.support.bounces import COMMAND_SECONDS, bounce_message, closed_database_url, pipe_bounce
+from tests.support.dovecot import PASSWORD, start_dovecot
 from tests.support.html_readers import pin_from
 from tests.support.network import free_port
+from tests.support.outbox_worker import REPO, worker_command, worker_env
 from tests.support.rows import delivery_rows
 from tests.support.staff_screens import account_page, issue
 
@@ -132,3 +136,63 @@ def test_a_database_out_of_reach_exits_75_so_the_mail_server_tries_again(
     code, output = piped(app, raw)
     assert code == 0 and "applied 1" in output, output
     assert "Failed</span>: The mailbox does not exist (5.1.1)" in account_page(staff_client, child.id)
+
+
+class TestTheBounceMailbox:
+    """BOUNCE_IMAP_URL against dovecot on loopback: `outbox send` reads the mailbox, applies the
+    bounce of ours and deletes only it; a parent's reply and an auto-reply stay, unread. Its
+    certificate is trusted only through SSL_CERT_FILE."""
+
+    @pytest.fixture
+    def dovecot(self):
+        server = start_dovecot()
+        yield server
+        server.stop()
+
+    @pytest.fixture
+    def mailbox_contents(self, dovecot, sent_email):
+        bounce = bounce_message("postfix-dsn-mailbox-unknown", sent_email, RECIPIENT)
+        reply = (
+            f"From: Dana Carter <{RECIPIENT}>\r\nTo: portal@cedar.example\r\nSubject: Re: Your patient portal"
+            f" registration PIN\r\nIn-Reply-To: {sent_email}\r\nMessage-ID: <reply.1@example.com>\r\n\r\n"
+            f"Thanks! Does this mailbox does not exist message matter?\r\n\r\n> Message-ID: {sent_email}\r\n"
+        ).encode()
+        for raw in (bounce, reply, bounce_message("auto-reply", sent_email, RECIPIENT)):
+            dovecot.append(raw)
+        ids = [message_id for message_id, _ in dovecot.messages()]
+        assert len(ids) == 3 and ids[1:] == ["<reply.1@example.com>", "<ooo.20261202204210.77@example.com>"]
+        return ids
+
+    def send_pass(self, app, dovecot, **env: str) -> str:
+        settings = worker_env(app, app.config["MAIL_PORT"], BOUNCE_IMAP_URL=dovecot.url())
+        for key in ("SSL_CERT_FILE", "SSL_CERT_DIR"):  # only what the test says is trusted
+            settings.pop(key, None)
+        settings.update(env)
+        try:
+            worker = subprocess.run(worker_command(), cwd=REPO, env=settings, capture_output=True, text=True,
+                                    timeout=COMMAND_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`outbox send` did not finish within {COMMAND_SECONDS} s")
+        assert worker.returncode == 0, f"outbox send exited {worker.returncode}: {worker.stderr}"
+        out, err = worker.stdout, worker.stderr
+        output = out + err
+        assert PASSWORD not in output and quote(PASSWORD, safe="") not in output and RECIPIENT not in output, output
+        return output
+
+    def test_a_bounce_in_the_mailbox_fails_the_email_and_only_the_bounce_is_deleted(
+        self, app, staff_client, child, dovecot, mailbox_contents
+    ):
+        output = self.send_pass(app, dovecot, SSL_CERT_FILE=str(dovecot.cert_file))
+        assert "bounce mailbox: 3 read, 1 bounces (applied 1), 1 deleted" in output, output
+        assert "Failed</span>: The mailbox does not exist (5.1.1)" in account_page(staff_client, child.id)
+        # The reply and the auto-reply are still there, still unread for the person who reads them.
+        assert dovecot.messages() == [(message_id, False) for message_id in mailbox_contents[1:]]
+
+    def test_without_ssl_cert_file_the_test_certificate_is_refused_and_nothing_changes(
+        self, app, staff_client, child, dovecot, mailbox_contents
+    ):
+        output = self.send_pass(app, dovecot)
+        assert f"bounce mailbox imaps://127.0.0.1:{dovecot.port}/INBOX unreachable (SSLCertVerificationError)" in output
+        assert "sent: 0" in output  # the pass itself went on
+        assert "Sent</span>" in account_page(staff_client, child.id)
+        assert [message_id for message_id, _ in dovecot.messages()] == mailbox_contents
