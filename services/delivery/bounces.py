@@ -29,6 +29,9 @@ from email.message import Message
 from services.delivery.reports import Bounce
 
 log = logging.getLogger(__name__)
+# flufl.bounce logs a failing detector's traceback, whose message can quote the bounce's text
+# (addresses): read_bounce logs the exception's type instead.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 # Postfix's pipe(8) and Exim's pipe transport hand over whole messages; a bounce quoting a huge
 # original is still read by its first part (the report comes before the returned message).

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import html
 import secrets
+import signal
 import subprocess
+import time
 from urllib.parse import quote
 
 import pytest
@@ -25,7 +27,7 @@ from tests.support.bounces import COMMAND_SECONDS, bounce_message, closed_databa
 from tests.support.dovecot import PASSWORD, start_dovecot
 from tests.support.html_readers import pin_from
 from tests.support.network import free_port
-from tests.support.outbox_worker import REPO, worker_command, worker_env
+from tests.support.outbox_worker import REPO, start_worker, worker_command, worker_env
 from tests.support.rows import delivery_rows
 from tests.support.staff_screens import account_page, issue
 
@@ -196,3 +198,37 @@ class TestTheBounceMailbox:
         assert "sent: 0" in output  # the pass itself went on
         assert "Sent</span>" in account_page(staff_client, child.id)
         assert [message_id for message_id, _ in dovecot.messages()] == mailbox_contents
+
+    def run_loop(self, app, url: str, until, **env: str) -> tuple[str, str]:
+        """`outbox send --loop` until `until()` holds (bounded), then Ctrl-C."""
+        settings = {"BOUNCE_IMAP_URL": url, **env}
+        worker = start_worker(app, app.config["MAIL_PORT"], "--loop", "--interval", "0.2", **settings)
+        try:
+            deadline = time.monotonic() + COMMAND_SECONDS
+            while not until() and worker.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert worker.poll() is None, "the loop ended on its own"
+            worker.send_signal(signal.SIGINT)
+            out, err = worker.communicate(timeout=COMMAND_SECONDS)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+        assert worker.returncode == 0 and "Stopped." in out, err
+        assert PASSWORD not in out + err and quote(PASSWORD, safe="") not in out + err
+        return out, err
+
+    def test_the_loop_reads_the_mailbox_and_goes_on_when_it_cannot(
+        self, app, staff_client, child, dovecot, mailbox_contents
+    ):
+        closed = dovecot.url().replace(f":{dovecot.port}/", f":{free_port()}/")
+        started = time.monotonic()
+        _, err = self.run_loop(app, closed, lambda: time.monotonic() - started > 3)
+        assert "unreachable (ConnectionRefusedError); trying again on a later pass" in err
+        assert "Sent</span>" in account_page(staff_client, child.id)
+
+        out, _ = self.run_loop(app, dovecot.url(), lambda: delivery_rows(app)[0].status == "failed",
+                               SSL_CERT_FILE=str(dovecot.cert_file))
+        assert "bounce mailbox: 3 read, 1 bounces (applied 1), 1 deleted" in out
+        assert "Failed</span>: The mailbox does not exist (5.1.1)" in account_page(staff_client, child.id)
+        assert [message_id for message_id, _ in dovecot.messages()] == mailbox_contents[1:]
