@@ -133,5 +133,5 @@ def apply_bounce(session: Session, bounce: Bounce, clock) -> ReportOutcome:
         return ReportOutcome.IGNORED
     with unit_of_work(session):
         add_event(session, message.id, message.practice_id, DeliveryEventKind.DELAYED,
-                  f"{bounce.reason} The mail server keeps trying.", actor.now())
+                  f"{bounce.reason}. The mail server keeps trying.", actor.now())
     return ReportOutcome.APPLIED
