@@ -80,7 +80,7 @@ def test_a_permanent_bounce_shows_the_email_failed_with_the_reason(app, staff_cl
     assert "Failed</span>: The mailbox does not exist (5.1.1)" in page
     [row] = delivery_rows(app)
     assert row.status == "failed" and row.last_error == "The mailbox does not exist (5.1.1)"
-    assert events(app)[-1] == ("bounced", "Bounced: The mailbox does not exist (5.1.1)")
+    assert events(app)[-1] == ("bounced", "The mailbox does not exist (5.1.1)")
     [(outcome, detail)] = bounce_audits(app)
     assert outcome == "failure" and detail == f"email {row.id} failed (bounce)"
 
