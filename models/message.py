@@ -34,7 +34,10 @@ class WelcomeMessage(db.Model):
         CheckConstraint(f"status NOT IN {_LEFT_US} OR body_encrypted IS NULL", name="sent_holds_no_body"),
         CheckConstraint(f"status <> '{MessageStatus.DELIVERED}' OR delivered_at IS NOT NULL", name="delivered_has_time"),
         # A text through the SMS service goes to an E.164 number (+1…); every other message to an address.
-        CheckConstraint(f"(channel = '{Channel.SMS}') = (substr(recipient, 1, 1) = '+')", name="recipient_fits_channel"),
+        CheckConstraint(
+            f"(channel = '{Channel.SMS}') = (substr(recipient, 1, 1) = '+' AND replace(recipient, '@', '') = recipient)",
+            name="recipient_fits_channel",
+        ),
         # The worker's question: queued messages due by now.
         Index("ix_welcome_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )

@@ -30,7 +30,22 @@ depends_on = None
 
 MAX_LENGTH = 40  # models/practice.py SLUG_MAX_LENGTH
 MESSAGE = "practices.slug must be 1 to 40 of a-z 0-9 in words joined by single hyphens"
-POSTGRESQL_RULE = f"slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) <= {MAX_LENGTH}"
+POSTGRESQL_RULE = f"NEW.slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(NEW.slug) <= {MAX_LENGTH}"
+# A trigger on PostgreSQL too (as migration 5b1e0c9d2a7f holds the username rule), so the models
+# declare no CHECK that only one database has.
+POSTGRESQL_UP = [
+    f"""CREATE FUNCTION practices_refuse_malformed_slug() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NOT ({POSTGRESQL_RULE}) THEN
+            RAISE EXCEPTION '{MESSAGE}' USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$""",
+    """CREATE TRIGGER practices_slug_rule BEFORE INSERT OR UPDATE OF slug ON practices
+    FOR EACH ROW EXECUTE FUNCTION practices_refuse_malformed_slug()""",
+]
+POSTGRESQL_DOWN = ["DROP TRIGGER practices_slug_rule ON practices", "DROP FUNCTION practices_refuse_malformed_slug()"]
 SQLITE_BROKEN = (
     f"NEW.slug IS NULL OR NOT (length(NEW.slug) BETWEEN 1 AND {MAX_LENGTH}"
     " AND ltrim(NEW.slug, 'abcdefghijklmnopqrstuvwxyz0123456789-') = ''"
@@ -72,7 +87,8 @@ def upgrade():
     op.create_index('uq_practices_slug', 'practices', ['slug'], unique=True)
     if bind.dialect.name == "postgresql":
         op.alter_column('practices', 'slug', existing_type=sa.String(length=MAX_LENGTH), nullable=False)
-        op.create_check_constraint(op.f('ck_practices_slug_format'), 'practices', POSTGRESQL_RULE)
+        for statement in POSTGRESQL_UP:
+            op.execute(statement)
         return
     for name, when in SQLITE_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {when} WHEN {SQLITE_BROKEN} BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END")
@@ -80,7 +96,8 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        op.drop_constraint(op.f('ck_practices_slug_format'), 'practices', type_='check')
+        for statement in POSTGRESQL_DOWN:
+            op.execute(statement)
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")

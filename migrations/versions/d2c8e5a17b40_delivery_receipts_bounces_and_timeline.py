@@ -45,7 +45,7 @@ NEW_MESSAGE_CHECKS = {
     'sent_has_time': "status NOT IN ('sent', 'delivered') OR sent_at IS NOT NULL",
     'sent_holds_no_body': "status NOT IN ('sent', 'delivered') OR body_encrypted IS NULL",
     'delivered_has_time': "status <> 'delivered' OR delivered_at IS NOT NULL",
-    'recipient_fits_channel': "(channel = 'sms') = (substr(recipient, 1, 1) = '+')",
+    'recipient_fits_channel': "(channel = 'sms') = (substr(recipient, 1, 1) = '+' AND replace(recipient, '@', '') = recipient)",
 }
 
 
@@ -107,7 +107,8 @@ def upgrade():
     # PINs printed instead so far say so in their idempotency key (print-instead-<message id>).
     op.execute(
         "UPDATE registration_credentials SET instead_of_id = (SELECT m.credential_id FROM welcome_messages m"
-        " WHERE registration_credentials.idempotency_key = 'print-instead-' || CAST(m.id AS VARCHAR(20)))"
+        " WHERE registration_credentials.idempotency_key = 'print-instead-' || CAST(m.id AS VARCHAR(20))"
+        " AND m.practice_id = registration_credentials.practice_id)"
         " WHERE idempotency_key LIKE 'print-instead-%'"
     )
 

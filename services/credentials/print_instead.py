@@ -128,7 +128,9 @@ def ways_forward(session: Session, message: WelcomeMessage, now: datetime, today
     guardian = credential.audience == Audience.GUARDIAN
     emails = [patient.guardian_email] if guardian else []
     emails += [m.recipient for m in sent if m.channel == Channel.EMAIL]
-    email = next((e for e in emails if e and not _same_address(e, message.recipient)), None)
+    # A minor's contact that is the guardian's (staff were only warned) would reach the parent.
+    email = next((e for e in emails if e and not _same_address(e, message.recipient)
+                  and (guardian or not _same_address(e, patient.guardian_email))), None)
     return WaysForward(cell=_cell_on_file(patient, guardian, sent, message, today, sms_service, carriers), email=email)
 
 
@@ -136,7 +138,8 @@ def _cell_on_file(patient: Patient, guardian: bool, sent: list[WelcomeMessage], 
                   sms_service: bool, carriers: list[Carrier]) -> CellOnFile | None:
     """The recipient's cell on file with a working road to it, other than the road that failed."""
     texts = [m for m in sent if m.channel != Channel.EMAIL]
-    cell = (patient.guardian_cell if guardian else None) or next((_cell_of(m) for m in texts), None)
+    cell = (patient.guardian_cell if guardian else None) or next(
+        (c for c in map(_cell_of, texts) if c and c != patient.guardian_cell), None)
     if not cell:
         return None
     if sms_service:

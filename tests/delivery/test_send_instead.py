@@ -208,3 +208,12 @@ def test_a_bounced_typo_is_emailed_instead_to_the_guardian_email_on_file(app, st
     assert EMAIL_BUTTON in guardian and "to d•••@example.com" in guardian and TEXT_BUTTON not in guardian
     assert send_instead(staff_client, child.id, failed.id, "email").status_code == 200
     assert [m["To"] for m in mailbox.messages] == [DANA]
+
+
+def test_an_email_address_starting_with_plus_is_an_email_not_a_text(app, staff_client, child, mailbox):
+    """The database tells texts through the SMS service (+1…) from addresses by more than the '+'."""
+    response = issue(staff_client, child.id, email="+dana@example.com")
+    assert response.status_code == 200
+    [row] = delivery_rows(app)
+    assert row.channel == "email" and row.status == "sent"
+    assert [m["To"] for m in mailbox.messages] == ["+dana@example.com"]
