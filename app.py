@@ -19,6 +19,7 @@ from blueprints.security_headers import install_security_headers
 from blueprints.static_versions import VersionedStaticFlask, install_static_versions
 from config import Config, derived_settings, make_instance_folder_private, make_sqlite_files_private
 from services.delivery.message_cipher import MessageCipher
+from services.delivery.sms import check_twilio_config
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -49,11 +50,15 @@ def create_app(test_config: dict | None = None, instance_path: str | Path | None
     app.config["RATELIMIT_STORAGE_URI"] = choose_storage_uri(app.config, serving)
     if serving:
         check_limits(app.config)
-    # A malformed OUTBOX_KEY stops the app (and the worker) at start, not at the first PIN issued.
+    # A malformed OUTBOX_KEY stops the app (and the worker) at start, not at the first PIN issued;
+    # so does a Twilio API URL that would send the auth token in clear.
     MessageCipher.from_config(app.config)
+    twilio_warning = check_twilio_config(app.config)
 
     app.jinja_env.add_extension("jinja2.ext.do")
     install_log_filters(app.logger)
+    if twilio_warning:
+        app.logger.warning(twilio_warning)
     if app.config["LOG_FORMAT"] == "json":
         use_json_logs()
     db.init_app(app)

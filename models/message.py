@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
@@ -15,6 +15,7 @@ from models.vocabulary import Channel, DeliveryEventKind, MessageStatus, one_of
 REPORTS_AWAITED = timedelta(hours=1)
 # Statuses after the message left us: it holds no body and has the time it went.
 _LEFT_US = f"('{MessageStatus.SENT}', '{MessageStatus.DELIVERED}')"
+_CARRIER_ACCEPTED = f"kind = '{DeliveryEventKind.CARRIER_ACCEPTED}'"
 
 
 class WelcomeMessage(db.Model):
@@ -107,7 +108,13 @@ class DeliveryEvent(db.Model):
     in the transaction of the change it records: the PIN's delivery timeline reads them."""
 
     __tablename__ = "delivery_events"
-    __table_args__ = (CheckConstraint(one_of("kind", DeliveryEventKind), name="kind_known"),)
+    __table_args__ = (
+        CheckConstraint(one_of("kind", DeliveryEventKind), name="kind_known"),
+        # "Passed to the carrier" is noted once per text, even when two copies of Twilio's `sent`
+        # callback arrive together (services/delivery/reports.py).
+        Index("uq_delivery_events_carrier_accepted", "message_id", unique=True,
+              sqlite_where=text(_CARRIER_ACCEPTED), postgresql_where=text(_CARRIER_ACCEPTED)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -12,6 +13,7 @@ from wtforms.validators import Length, Optional
 
 from models import Carrier, Patient
 from models.vocabulary import AccessLevel, Audience, CredentialKind, SendBy
+from services.credentials.print_instead import KEY_PREFIXES
 from services.delivery.carriers import carrier_option_label, ended_carrier_reason
 from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
 
@@ -19,6 +21,15 @@ NO_ROAD_TO_A_PHONE = (
     "Text Message cannot reach any phone: every carrier's text gateway has shut down and no SMS "
     "service is configured. Send by Email Address or print the PIN."
 )
+
+# The key this window was opened with (blueprints/registration/__init__.py: secrets.token_urlsafe(24)).
+# It comes back from the browser, so it is checked: a key of a way forward (print-instead-N, …:
+# services/credentials/print_instead.py) would make that button answer "Already issued".
+_WINDOW_KEY = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def window_key_acceptable(key: str | None) -> bool:
+    return bool(key and _WINDOW_KEY.fullmatch(key) and not key.startswith(tuple(KEY_PREFIXES.values())))
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,7 @@ class RegistrationForm(FlaskForm):
         """Field rules that depend on each other; messages land beside their fields."""
         ok = self.validate()
         errors: dict[str, str] = {}
-        if not self.idempotency_key.data or len(self.idempotency_key.data) > 64:
+        if not window_key_acceptable(self.idempotency_key.data):
             errors["idempotency_key"] = "This window has expired. Close it and open Register Patient again."
         if self.question_shown:
             if not (self.question.data or "").strip():

@@ -46,7 +46,6 @@ from services.credentials.registration import (
 log = logging.getLogger(__name__)
 
 KEY_PREFIXES = {SendBy.NONE: "print-instead-", SendBy.TEXT: "text-instead-", SendBy.EMAIL: "email-instead-"}
-KEY_PREFIX = KEY_PREFIXES[SendBy.NONE]
 CHANGED_MEANWHILE = "Not issued: this PIN changed while it was being replaced. Its current state is shown here."
 PRINTABLE_STATES = ("Active", "Expired")
 _ROAD_VERB = {SendBy.NONE: "printed", SendBy.TEXT: "texted", SendBy.EMAIL: "emailed"}
@@ -65,8 +64,9 @@ def idempotency_key(message_id: int, road: str = SendBy.NONE) -> str:
 
 
 def is_printed_instead(credential: RegistrationCredential) -> bool:
-    """Whether this credential was issued by Print instead (its key says so)."""
-    return (credential.idempotency_key or "").startswith(KEY_PREFIX)
+    """Whether this credential was issued by Print instead: in place of an undelivered one, sent
+    by no road (models/credential.py instead_of_id)."""
+    return credential.instead_of_id is not None and credential.send_by == SendBy.NONE
 
 
 def offered(message: WelcomeMessage | None, now: datetime) -> bool:

@@ -174,7 +174,10 @@ def record(session: Session, message: WelcomeMessage, number: int, failure: Deli
     message_id, practice_id, now = message.id, message.practice_id, asked.actor.now()
     mine = [WelcomeMessage.id == message_id, WelcomeMessage.attempts == number]
     if failure is None:
-        # Recorded even if the PIN was revoked meanwhile: the message did go out.
+        # Recorded even if the PIN was revoked, or the lease ran out, meanwhile: the message did
+        # go out. Not over a message already recorded as gone (its receipt may have come first,
+        # services/delivery/reports.py), which would move a Delivered one back to Sent.
+        mine = [WelcomeMessage.id == message_id, WelcomeMessage.sent_at.is_(None)]
         values = {"status": MessageStatus.SENT, "sent_at": now, "body_encrypted": None, "next_attempt_at": None,
                   "claimed_until": None, "provider_id": provider_id}
         outcome = SENT
@@ -260,7 +263,8 @@ def attempt(
     if _withdraw_if_inactive(session, message, asked):
         return WITHDRAWN
     message_id, practice_id, recipient = message.id, message.practice_id, message.recipient
-    reference, courier = message_reference(message.token), couriers.for_channel(message.channel)
+    token, courier = message.token, couriers.for_channel(message.channel)
+    reference = message_reference(token)
     body = message.body_encrypted
     number = claim(session, message, asked.actor.now())
     if number is None:
@@ -271,7 +275,7 @@ def attempt(
     try:
         if mail is None:
             mail = cipher.decrypt(message_id, recipient, body)
-        provider_id = courier.send(replace(mail, reference=reference), practice_id)
+        provider_id = courier.send(replace(mail, reference=reference, token=token), practice_id)
     except BodyUnreadable as unreadable:
         failure = DeliveryFailed(str(unreadable), permanent=True)
     except DeliveryFailed as failed:

@@ -5,7 +5,12 @@ work: the message's new state, its timeline step and an audit row.
 A message only moves forward: Sent becomes Delivered or Failed, never the other way, so a
 repeated or late report (a `sent` after `delivered`) changes nothing. The change is a
 conditional UPDATE on the state it moves from, so two copies of one report arriving together
-apply once."""
+apply once.
+
+A receipt names its text by the token in its callback URL (services/delivery/sms.py), so one
+that comes before the create call's answer has been stored still finds it: the receipt proves the
+SMS service took the text, so the text is recorded as gone, with that MessageSid, before the
+receipt is applied. The attempt's own record then finds it gone and leaves it as it is."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import DeliveryEvent, RegistrationCredential, WelcomeMessage
@@ -63,16 +69,56 @@ def _noted_before(session: Session, message_id: int, kind: str) -> bool:
     ))
 
 
+def _sms_message(session: Session, token: str | None, provider_id: str) -> WelcomeMessage | None:
+    """The text a receipt is for: by the token in its callback URL, when it has one and the text
+    has no other MessageSid; else (a text created before callbacks carried it) by the SID."""
+    texts = select(WelcomeMessage).where(WelcomeMessage.channel == Channel.SMS)
+    if not token:
+        return session.scalar(texts.where(WelcomeMessage.provider_id == provider_id))
+    message = session.scalar(texts.where(WelcomeMessage.token == token))
+    if message is None or message.provider_id not in (None, provider_id):
+        return None
+    return message
+
+
+def _record_gone(session: Session, message: WelcomeMessage, provider_id: str, actor: Actor) -> None:
+    """A receipt came before the attempt that sent its text was recorded (or after a timeout made
+    that attempt look failed): the SMS service has the text, so it is Sent, with this SID, and
+    its body is erased, so no retry sends it twice. One transaction, conditional on no SID and no
+    send having been recorded, so it happens once whoever comes first."""
+    now = actor.now()
+    with unit_of_work(session):
+        gone = session.execute(
+            update(WelcomeMessage)
+            .where(WelcomeMessage.id == message.id, WelcomeMessage.provider_id.is_(None),
+                   WelcomeMessage.sent_at.is_(None))
+            .values(status=MessageStatus.SENT, sent_at=now, provider_id=provider_id, body_encrypted=None,
+                    next_attempt_at=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if gone == 1:
+            add_event(session, message.id, message.practice_id, DeliveryEventKind.HANDED_OVER,
+                      "Handed to the SMS service (its receipt says so).", now)
+            audit.record(session, actor, AuditAction.DELIVERY_REPORT, AuditOutcome.SUCCESS,
+                         patient_id=_patient_of(session, message),
+                         detail=f"text message {message.id} sent (receipt before the attempt's record)")
+    session.refresh(message)
+
+
 def apply_sms_status(session: Session, provider_id: str, status: str, error_code: int | None,
-                     clock) -> ReportOutcome:
-    """One status callback from the SMS service, for the text it calls `provider_id`."""
-    message = session.scalar(
-        select(WelcomeMessage).where(WelcomeMessage.provider_id == provider_id, WelcomeMessage.channel == Channel.SMS)
-    )
+                     clock, token: str | None = None) -> ReportOutcome:
+    """One status callback from the SMS service, for the text it calls `provider_id`, whose
+    callback URL carried `token` (the message's own)."""
+    message = _sms_message(session, token, provider_id)
     if message is None:
         session.rollback()
         return ReportOutcome.UNKNOWN
     actor = Actor.for_command_line(message.practice_id, clock=clock)
+    if message.provider_id is None:
+        _record_gone(session, message, provider_id, actor)
+        if message.provider_id != provider_id:  # another receipt, of another attempt's text, won
+            session.rollback()
+            return ReportOutcome.IGNORED
     now = actor.now()
     status = status.strip().lower()
     if status in _DELIVERED:
@@ -90,12 +136,16 @@ def apply_sms_status(session: Session, provider_id: str, status: str, error_code
             AuditOutcome.FAILURE,
         )
     if status == "sent" and message.status == MessageStatus.SENT:
-        # The carrier took it: a step worth seeing while no receipt has come, noted once.
-        with unit_of_work(session):
-            if _noted_before(session, message.id, DeliveryEventKind.CARRIER_ACCEPTED):
-                return ReportOutcome.IGNORED
-            add_event(session, message.id, message.practice_id, DeliveryEventKind.CARRIER_ACCEPTED,
-                      "The SMS service passed it to the carrier.", now)
+        # The carrier took it: a step worth seeing while no receipt has come, noted once (a unique
+        # index holds that when two copies of the callback arrive together).
+        try:
+            with unit_of_work(session):
+                if _noted_before(session, message.id, DeliveryEventKind.CARRIER_ACCEPTED):
+                    return ReportOutcome.IGNORED
+                add_event(session, message.id, message.practice_id, DeliveryEventKind.CARRIER_ACCEPTED,
+                          "The SMS service passed it to the carrier.", now)
+        except IntegrityError:
+            return ReportOutcome.IGNORED
         return ReportOutcome.APPLIED
     session.rollback()
     return ReportOutcome.IGNORED

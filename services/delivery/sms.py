@@ -9,11 +9,12 @@ itself, so TWILIO_API_URL (a fake on loopback, in tests) is applied through the 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -114,18 +115,69 @@ class TwilioSettings:
         )
 
 
+class TwilioMisconfigured(ValueError):
+    """A Twilio setting that would put the practice's auth token at risk: the app does not start."""
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_twilio_config(config) -> str | None:
+    """With Twilio configured: TwilioMisconfigured for a TWILIO_API_URL that is not https (every
+    request carries the auth token; plain http only to a fake on loopback); a warning, to log,
+    when PUBLIC_URL is one Twilio cannot reach (loopback), so no receipt would ever arrive."""
+    settings = TwilioSettings.from_config(config)
+    if settings is None:
+        return None
+    api = urlsplit(settings.api_url)
+    if not api.hostname or (api.scheme != "https" and not (api.scheme == "http" and _loopback(api.hostname))):
+        raise TwilioMisconfigured(
+            "TWILIO_API_URL must be an https:// URL (it is https://api.twilio.com unless set): every request to "
+            "it carries the Twilio auth token. Plain http:// is accepted only for a test server on loopback."
+        )
+    public = urlsplit(settings.status_callback)
+    if _loopback(public.hostname) or public.scheme != "https":
+        return (
+            f"PUBLIC_URL is {config['PUBLIC_URL']}, which Twilio cannot reach over HTTPS: texts will be sent, but "
+            "no delivery receipt will ever arrive, so they stay Sent. Set PUBLIC_URL to this app's public "
+            "https:// address (README: Texts through Twilio)."
+        )
+    return None
+
+
 def status_callback_url(public_url: str) -> str:
     parts = urlsplit(public_url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + STATUS_CALLBACK_PATH, "", ""))
 
 
-def callback_signed(settings: TwilioSettings, params: Mapping, signature: str | None) -> bool:
+# The callback URL's query names the text by its message's token (`?m=TOKEN`): a receipt can come
+# back before the create call's answer, with the text's MessageSid, has been stored.
+CALLBACK_TOKEN = "m"
+
+
+def status_callback_for(settings: TwilioSettings, token: str | None) -> str:
+    """The StatusCallback a text is created with: PUBLIC_URL's callback URL and its token."""
+    if not token:
+        return settings.status_callback
+    return f"{settings.status_callback}?{urlencode({CALLBACK_TOKEN: token})}"
+
+
+def callback_signed(settings: TwilioSettings, params: Mapping, signature: str | None, query: str = "") -> bool:
     """Whether `signature` (X-Twilio-Signature) is Twilio's, with this account's auth token, over
-    the callback URL the text was created with (PUBLIC_URL's, never the request's own Host) and
-    every posted parameter."""
+    the callback URL the text was created with (PUBLIC_URL's, never the request's own Host, with
+    the request's query, which Twilio signs as part of the URL) and every posted parameter."""
     if not signature:
         return False
-    return RequestValidator(settings.auth_token).validate(settings.status_callback, params, signature)
+    url = f"{settings.status_callback}?{query}" if query else settings.status_callback
+    return RequestValidator(settings.auth_token).validate(url, params, signature)
 
 
 # A Message SID: SM (or MM for a picture message) and 32 hex digits; the column holds 64.
@@ -134,6 +186,14 @@ _MESSAGE_SID = re.compile(r"[SM]M[0-9a-fA-F]{32}")
 
 def plausible_message_sid(value: str) -> bool:
     return bool(_MESSAGE_SID.fullmatch(value))
+
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")  # models/message.py: secrets.token_hex(16)
+
+
+def plausible_token(value: str | None) -> bool:
+    """A callback's `m`: absent (a text created before callbacks carried it) or a message token."""
+    return value is None or bool(_TOKEN.fullmatch(value))
 
 
 def parse_error_code(value: str | None) -> int | None:
@@ -184,7 +244,8 @@ class TwilioTexter:
         route = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
         try:
             created = self.client.messages.create(
-                to=mail.recipient, body=mail.text, status_callback=self.settings.status_callback, **route
+                to=mail.recipient, body=mail.text, status_callback=status_callback_for(self.settings, mail.token),
+                **route,
             )
         except (TwilioRestException, TwilioServiceException) as refused:
             raise refusal(refused.status, refused.code) from None

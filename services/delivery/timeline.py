@@ -44,7 +44,8 @@ def _how_issued(credential: RegistrationCredential) -> str:
         if message.channel == Channel.SMS:
             how += " through the SMS service"
     elif credential.send_by == SendBy.NONE:
-        how = "printed" if (credential.idempotency_key or "").startswith("print-instead-") else "not sent (Do not send PIN)"
+        # Issued in place of an undelivered PIN and sent by no road: Print instead printed it.
+        how = "printed" if credential.instead_of_id is not None else "not sent (Do not send PIN)"
     else:
         how = "not sent"
     replaced = credential.instead_of

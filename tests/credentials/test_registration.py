@@ -297,7 +297,7 @@ def test_unofficial_names_are_refused_until_basic_info_is_updated(app, staff_cli
     window = open_window(staff_client, baby.id)
     assert "given name" in window and ">Update Basic Info</a>" in window
     assert 'id="registration-form"' not in window
-    refused = issue(staff_client, baby.id, key="k" * 20)
+    refused = issue(staff_client, baby.id, key="k" * 32)
     assert refused.status_code == 409 and "given name" in refused.get_data(as_text=True)
     assert credentials(app, baby.id) == [] and mailbox.messages == []
 
@@ -312,7 +312,7 @@ def test_unofficial_names_are_refused_until_basic_info_is_updated(app, staff_cli
 
 def test_flagged_unofficial_name_is_refused_and_basic_info_lifts_the_flag(app, staff_client, practice):
     flagged = make_patient(app, practice, "Luna", "Reyes", date(2025, 1, 1), name_is_unofficial=True)
-    assert issue(staff_client, flagged.id, key="k" * 20).status_code == 409
+    assert issue(staff_client, flagged.id, key="k" * 32).status_code == 409
     staff_client.post(
         f"/patients/{flagged.id}/basic-info",
         data={"first_name": "Luna", "last_name": "Reyes"},

@@ -356,3 +356,23 @@ def test_print_instead_is_scoped_to_the_practice_and_the_patient(app, staff_clie
     with app.app_context():
         assert db.session.scalar(select(RegistrationCredential).where(RegistrationCredential.patient_id == theirs.id)) is None
         db.session.remove()
+
+
+@pytest.mark.parametrize("crafted", ["print-instead-{id}", "text-instead-{id}", "email-instead-{id}",
+                                     "print-instead-{id}".ljust(32, "0"), "k" * 31, "k" * 33, "k" * 31 + "!", ""])
+def test_a_window_key_of_another_form_is_refused_and_print_instead_still_works(
+    app, staff_client, child, refusing_server, sink_port, crafted
+):
+    """The window's key comes back from the browser: one shaped like a way forward's would make
+    that button answer "Already issued" for good."""
+    _, message = failed_by_550(app, staff_client, child.id, refusing_server)
+    point_mail_at(app, MAIL_PORT=sink_port)
+    before = len(credentials(app, child.id))
+    refused = issue(staff_client, child.id, key=crafted.format(id=message.id))
+    assert refused.status_code == 422
+    assert "This window has expired. Close it and open Register Patient again." in text(refused)
+    assert len(credentials(app, child.id)) == before
+
+    printed = press_print_instead(staff_client, child.id, message.id)
+    assert printed.status_code == 200 and pin_from(printed.get_data(as_text=True))
+    assert len(credentials(app, child.id)) == before + 1

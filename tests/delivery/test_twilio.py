@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from datetime import date
 
 import pytest
@@ -90,13 +91,16 @@ def test_a_text_goes_to_twilio_with_the_number_a_short_body_and_the_callback(app
 
     [created] = fake_twilio.texts
     form = created.form
+    [row] = delivery_rows(app)
     assert form["To"] == "+16175550143" and form["From"] == SENDER
-    assert form["StatusCallback"] == CALLBACK_URL == "https://pins.cedar.example/webhooks/twilio/status"
+    # The callback URL names the message by its random token, so a receipt finds its text even
+    # before the create call's answer (with the SID) has been stored.
+    assert CALLBACK_URL == "https://pins.cedar.example/webhooks/twilio/status"
+    assert form["StatusCallback"] == f"{CALLBACK_URL}?m={row.token}"
     body = form["Body"]
     assert pin in body and gsm7_length(body) is not None and gsm7_length(body) <= 160
     assert "Emma" not in body and "Carter" not in body
 
-    [row] = delivery_rows(app)
     assert (row.channel, row.recipient, row.status, row.provider_id) == ("sms", "+16175550143", "sent", created.sid)
     assert row.body_encrypted is None
     assert "Text message to" in (line := delivery_line(account_page(staff_client, child.id))) and "Sent" in line
@@ -151,7 +155,7 @@ def test_undelivered_30003_shows_failed_with_the_reason_and_the_ways_forward(app
     assert events(app, row.id)[-1] == (DeliveryEventKind.UNDELIVERED, UNREACHABLE)
 
 
-@pytest.mark.parametrize("sign", [None, "", "d3JvbmcgYnV0IHdlbGwgZm9ybWVk", "wrong-token", "own-host"])
+@pytest.mark.parametrize("sign", [None, "", "d3JvbmcgYnV0IHdlbGwgZm9ybWVk", "wrong-token", "own-host", "no-query"])
 def test_a_wrong_or_missing_signature_gets_403_and_changes_nothing(app, staff_client, child, client, fake_twilio, sign):
     text_to(staff_client, child.id)
     [created] = fake_twilio.texts
@@ -160,7 +164,10 @@ def test_a_wrong_or_missing_signature_gets_403_and_changes_nothing(app, staff_cl
         sign = signature(params, token="not-the-practice-token")
     elif sign == "own-host":
         # Signed over the address the request came to, not PUBLIC_URL, which Twilio was given.
-        sign = signature(params, url="http://localhost/webhooks/twilio/status")
+        sign = signature(params, url=created.callback_url.replace(PUBLIC_URL, "http://localhost"))
+    elif sign == "no-query":
+        # The query (which names the text) is part of what Twilio signs.
+        sign = signature(params, url=CALLBACK_URL)
     before = row_counts(app)
     response = post_callback(client, params, sign=sign)
     assert response.status_code == 403
@@ -174,7 +181,7 @@ def test_a_signed_callback_for_other_parameters_is_refused(app, staff_client, ch
     """The signature covers every parameter: a `delivered` signed as `sent` is not Twilio's."""
     text_to(staff_client, child.id)
     [created] = fake_twilio.texts
-    sent_signature = signature(callback(created.sid, "sent"))
+    sent_signature = signature(callback(created.sid, "sent"), created.callback_url)
     assert post_callback(client, callback(created.sid, "delivered"), sign=sent_signature).status_code == 403
     assert delivery_rows(app)[0].status == "sent"
 
@@ -216,6 +223,74 @@ def test_a_callback_for_a_text_we_never_sent_changes_nothing(app, staff_client, 
     before = row_counts(app)
     assert post_callback(client, callback("SM" + "f" * 32, "delivered")).status_code == 204
     assert row_counts(app) == before and delivery_rows(app)[0].status == "sent"
+
+
+def test_a_receipt_before_the_create_call_answered_is_applied(app, staff_client, child, client, fake_twilio):
+    """Twilio can post `delivered` while the app still waits for the create call's answer, before
+    the text's SID is stored: the receipt finds the text by the token in its callback URL."""
+    receipts = []
+    fake_twilio.on_create = lambda created: receipts.append(post_callback(client, callback(created.sid, "delivered")))
+    text_to(staff_client, child.id)
+    [created] = fake_twilio.texts
+    assert [receipt.status_code for receipt in receipts] == [204]
+
+    [row] = delivery_rows(app)
+    assert (row.status, row.provider_id, row.body_encrypted) == ("delivered", created.sid, None)
+    assert "Delivered" in delivery_line(account_page(staff_client, child.id))
+    kinds = [kind for kind, _ in events(app, row.id)]
+    assert kinds.count(DeliveryEventKind.HANDED_OVER) == 1 and kinds[-1] == DeliveryEventKind.DELIVERED
+
+
+def test_a_receipt_for_a_timed_out_create_call_keeps_the_text_from_going_twice(
+        app, staff_client, child, client, fake_twilio, sink_port):
+    """The create call timed out on our side but Twilio took the text: its receipt records it as
+    gone, so `outbox send` does not text the parent a second PIN message."""
+    app.config["MAIL_TIMEOUT_SECONDS"] = 1
+    fake_twilio.delay_seconds = 2
+    text_to(staff_client, child.id)
+    assert delivery_rows(app)[0].status == "queued"
+    deadline = time.monotonic() + 10
+    while not fake_twilio.texts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [created] = fake_twilio.texts
+    assert post_callback(client, callback(created.sid, "sent")).status_code == 204
+    [row] = delivery_rows(app)
+    assert (row.status, row.provider_id, row.body_encrypted) == ("sent", created.sid, None)
+    fake_twilio.delay_seconds = 0
+    make_due(app, row.id)
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    assert len(fake_twilio.texts) == 1 and delivery_rows(app)[0].status == "sent"
+
+
+def test_a_receipt_naming_another_texts_token_changes_nothing(app, staff_client, child, client, fake_twilio):
+    text_to(staff_client, child.id)
+    [created] = fake_twilio.texts
+    before = row_counts(app)
+    other_sid = "SM" + "e" * 32
+    url = created.callback_url  # this text's token, another text's SID
+    assert post_callback(client, callback(other_sid, "delivered"), url=url).status_code == 204
+    assert row_counts(app) == before and delivery_rows(app)[0].status == "sent"
+
+
+def test_two_sent_callbacks_at_once_note_the_carrier_once(app, staff_client, child, client, fake_twilio, monkeypatch):
+    """Two copies arriving together both find no step noted yet; the database keeps one."""
+    text_to(staff_client, child.id)
+    [created] = fake_twilio.texts
+    assert post_callback(client, callback(created.sid, "sent")).status_code == 204
+    monkeypatch.setattr("services.delivery.reports._noted_before", lambda *args: False)
+    assert post_callback(client, callback(created.sid, "sent")).status_code == 204
+    [row] = delivery_rows(app)
+    assert [kind for kind, _ in events(app, row.id)].count(DeliveryEventKind.CARRIER_ACCEPTED) == 1
+
+
+@pytest.mark.parametrize("query", ["m=" + "g" * 32, "m=" + "0" * 31, "m=" + "0" * 5000, "m=%00"])
+def test_a_signed_callback_with_a_malformed_token_gets_400(app, staff_client, child, client, fake_twilio, query):
+    text_to(staff_client, child.id)
+    [created] = fake_twilio.texts
+    before = row_counts(app)
+    response = post_callback(client, callback(created.sid, "delivered"), url=f"{CALLBACK_URL}?{query}")
+    assert response.status_code == 400 and row_counts(app) == before
 
 
 @pytest.mark.parametrize("params", [
@@ -362,3 +437,47 @@ def test_wrong_twilio_credentials_are_named_and_the_text_stays_queued(app, staff
     [row] = delivery_rows(app)
     assert fake_twilio.texts == [] and row.status == "queued"
     assert row.last_error == "The SMS service did not accept the practice's Twilio credentials (HTTP 401)."
+
+
+@pytest.mark.parametrize("api_url", [
+    "http://api.twilio.com", "ftp://127.0.0.1", "http://127.0.0.1.attacker.example", "https://", "api.twilio.com",
+])
+def test_a_twilio_api_url_that_would_send_the_token_in_clear_stops_the_app(database_url, smtp, api_url):
+    """Every request to TWILIO_API_URL carries the auth token: plain http only to loopback."""
+    from app import create_app  # noqa: PLC0415
+    from tests.support.app_settings import config_for  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="TWILIO_API_URL must be an https:// URL"):
+        create_app(config_for(database_url[0], smtp[0].port, **twilio_settings(api_url)))
+
+
+@pytest.mark.parametrize("api_url", ["https://api.twilio.com", "http://127.0.0.1:9", "http://localhost:9", "http://[::1]:9"])
+def test_an_https_or_loopback_twilio_api_url_is_accepted(database_url, smtp, api_url, caplog):
+    from app import create_app  # noqa: PLC0415
+    from tests.support.app_settings import config_for  # noqa: PLC0415
+
+    with caplog.at_level(logging.WARNING):
+        create_app(config_for(database_url[0], smtp[0].port, **twilio_settings(api_url)))
+    assert "PUBLIC_URL" not in caplog.text  # https://pins.cedar.example: Twilio reaches it
+
+
+@pytest.mark.parametrize("public_url", ["http://127.0.0.1:5000", "http://localhost:5000", "http://pins.cedar.example"])
+def test_twilio_with_a_public_url_it_cannot_reach_warns_at_start(database_url, smtp, public_url, caplog):
+    """The development default PUBLIC_URL is loopback: with Twilio set, no receipt would come."""
+    from app import create_app  # noqa: PLC0415
+    from tests.support.app_settings import config_for  # noqa: PLC0415
+
+    settings = twilio_settings("https://api.twilio.com", PUBLIC_URL=public_url)
+    with caplog.at_level(logging.WARNING):
+        create_app(config_for(database_url[0], smtp[0].port, **settings))
+    assert f"PUBLIC_URL is {public_url}, which Twilio cannot reach over HTTPS" in caplog.text
+    assert AUTH_TOKEN not in caplog.text
+
+
+def test_without_twilio_a_loopback_public_url_says_nothing(database_url, smtp, caplog):
+    from app import create_app  # noqa: PLC0415
+    from tests.support.app_settings import config_for  # noqa: PLC0415
+
+    with caplog.at_level(logging.WARNING):
+        create_app(config_for(database_url[0], smtp[0].port, PUBLIC_URL="http://127.0.0.1:5000"))
+    assert "PUBLIC_URL" not in caplog.text
