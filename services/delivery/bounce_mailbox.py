@@ -12,6 +12,11 @@
   made of it (applied, a repeat, or a token or recipient that is not ours: a bounce all the
   same, which would otherwise be read again on every pass). Anything else (a parent's reply,
   an auto-reply, a bounce of someone else's mail, a message too large) stays.
+- A message read that is not a bounce gets the IMAP keyword `$PinsNotABounce` (nothing a person
+  sees as unread or deleted changes) and is not read again: a pass reads at most
+  MAX_MESSAGES_PER_PASS messages, and without the keyword a folder holding that many replies
+  would hide every newer bounce. A server that refuses keywords (no `\\*` in PERMANENTFLAGS)
+  is read newest first instead, so a new bounce is still found.
 - A mailbox that cannot be reached is a warning in the log, naming the host only."""
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ log = logging.getLogger(__name__)
 IMAP_TIMEOUT_SECONDS = 30
 # Bounds one pass; what is left is read on the next one.
 MAX_MESSAGES_PER_PASS = 200
+# Marks a message read and found to be no bounce (see the module's docstring).
+NOT_A_BOUNCE = "$PinsNotABounce"
 
 
 class MailboxUnusable(Exception):
@@ -138,11 +145,18 @@ def _read_bounces(connection: imaplib.IMAP4, address: MailboxAddress, session: S
     typ, _ = connection.select(folder)
     if typ != "OK":
         raise imaplib.IMAP4.error("folder not found")
+    keywords = _keywords_allowed(connection)
     # Larger messages are not read (and so never deleted): a bounce is far smaller.
-    typ, data = connection.uid("SEARCH", None, "UNDELETED", "SMALLER", str(MAX_BOUNCE_BYTES + 1))
-    uids = data[0].split()[:MAX_MESSAGES_PER_PASS] if typ == "OK" and data and data[0] else []
+    criteria = ["UNDELETED", "SMALLER", str(MAX_BOUNCE_BYTES + 1)]
+    if keywords:
+        criteria += ["UNKEYWORD", NOT_A_BOUNCE]
+    typ, data = connection.uid("SEARCH", None, *criteria)
+    uids = data[0].split() if typ == "OK" and data and data[0] else []
+    if not keywords:
+        uids.reverse()
+    uids = uids[:MAX_MESSAGES_PER_PASS]
     report = MailboxPass()
-    handled = []
+    handled, not_bounces = [], []
     try:
         for uid in uids:
             raw = _fetch(connection, uid)
@@ -151,6 +165,7 @@ def _read_bounces(connection: imaplib.IMAP4, address: MailboxAddress, session: S
             report.read += 1
             findings = read_bounce(raw)
             if not findings:
+                not_bounces.append(uid)
                 continue
             report.bounces += 1
             for finding in findings:
@@ -160,7 +175,15 @@ def _read_bounces(connection: imaplib.IMAP4, address: MailboxAddress, session: S
     finally:
         # What was applied is committed: delete those bounces even when a later one failed.
         report.deleted = _delete(connection, handled)
+        if keywords and not_bounces:
+            connection.uid("STORE", b",".join(not_bounces).decode(), "+FLAGS.SILENT", f"({NOT_A_BOUNCE})")
     return report
+
+
+def _keywords_allowed(connection: imaplib.IMAP4) -> bool:
+    """Whether the selected folder keeps keywords a client makes up (`\\*` in PERMANENTFLAGS)."""
+    _, data = connection.response("PERMANENTFLAGS")
+    return any(isinstance(item, bytes) and b"\\*" in item for item in data or [])
 
 
 def _fetch(connection: imaplib.IMAP4, uid: bytes) -> bytes | None:

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from blueprints.extensions import db
 from models import DeliveryEvent
 from models.audit import AuditEvent
+from services.delivery.bounce_mailbox import MAX_MESSAGES_PER_PASS, NOT_A_BOUNCE
 from tests.support.bounces import COMMAND_SECONDS, bounce_message, closed_database_url, pipe_bounce
 from tests.support.dovecot import PASSWORD, start_dovecot
 from tests.support.html_readers import pin_from
@@ -199,6 +200,29 @@ class TestTheBounceMailbox:
         assert "sent: 0" in output  # the pass itself went on
         assert "Sent</span>" in account_page(staff_client, child.id)
         assert [message_id for message_id, _ in dovecot.messages()] == mailbox_contents
+
+    def test_a_bounce_behind_more_replies_than_one_pass_reads_is_still_found(
+        self, app, staff_client, child, dovecot, sent_email
+    ):
+        """A pass reads at most 200 messages: replies it read are marked, not read again, so a
+        bounce that arrived after 201 of them is found on the next pass."""
+        replies = [
+            (f"From: Parent {n} <parent{n}@example.com>\r\nTo: portal@cedar.example\r\nSubject: Re: PIN\r\n"
+             f"Message-ID: <reply.{n}@example.com>\r\n\r\nThank you.\r\n").encode()
+            for n in range(MAX_MESSAGES_PER_PASS + 1)
+        ]
+        dovecot.append(*replies, bounce_message("postfix-dsn-mailbox-unknown", sent_email, RECIPIENT))
+        first = self.send_pass(app, dovecot, SSL_CERT_FILE=str(dovecot.cert_file))
+        assert f"bounce mailbox: {MAX_MESSAGES_PER_PASS} read, 0 bounces (none), 0 deleted" in first, first
+        second = self.send_pass(app, dovecot, SSL_CERT_FILE=str(dovecot.cert_file))
+        assert "bounce mailbox: 2 read, 1 bounces (applied 1), 1 deleted" in second, second
+        assert "Failed</span>: The mailbox does not exist (5.1.1)" in account_page(staff_client, child.id)
+        # Every reply is still there, unread and undeleted, with only the keyword added.
+        left = dovecot.messages()
+        assert [message_id for message_id, _ in left] == [f"<reply.{n}@example.com>" for n in range(len(replies))]
+        assert not any(seen for _, seen in left)
+        assert all(flags == {NOT_A_BOUNCE} for flags in dovecot.keywords())
+        assert "0 read" in self.send_pass(app, dovecot, SSL_CERT_FILE=str(dovecot.cert_file))
 
     def run_loop(self, app, url: str, until, **env: str) -> tuple[str, str]:
         """`outbox send --loop` until `until(output so far)` holds (bounded), then Ctrl-C."""

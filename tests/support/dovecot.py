@@ -130,11 +130,28 @@ class Dovecot:
             raise
         return connection
 
-    def append(self, raw: bytes) -> None:
+    def append(self, *raws: bytes) -> None:
+        """Each message, in turn, into INBOX (one connection)."""
         connection = self._connect()
         try:
-            typ, data = connection.append("INBOX", None, None, raw)
-            assert typ == "OK", data
+            for raw in raws:
+                typ, data = connection.append("INBOX", None, None, raw)
+                assert typ == "OK", data
+        finally:
+            connection.logout()
+
+    def keywords(self) -> list[set[str]]:
+        """The flags and keywords of every message in INBOX, in order."""
+        connection = self._connect()
+        try:
+            connection.select("INBOX", readonly=True)
+            typ, data = connection.uid("FETCH", "1:*", "(FLAGS)")
+            found = []
+            for item in data:
+                text = item.decode() if isinstance(item, bytes) else ""
+                inside = text[text.index("FLAGS (") + 7:text.index(")", text.index("FLAGS ("))] if "FLAGS (" in text else ""
+                found.append(set(inside.split()))
+            return found
         finally:
             connection.logout()
 
