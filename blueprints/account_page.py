@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from flask import g
+from flask import Response, g, request
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, Length
 from blueprints.access import clock
 from blueprints.configured import couriers
 from blueprints.extensions import db
+from blueprints.htmx import current_htmx, trigger_client_event
 from blueprints.rendering import render_fragment_or_page
 from models import Patient
 from models.vocabulary import CredentialState
@@ -103,3 +104,15 @@ def render_summary(patient: Patient, status: int = 200, retarget: str | None = N
         "patient_admin/account.html", "patient_admin/_portal_summary.html", status, retarget=retarget,
         reswap=reswap, **account_context(patient, **context_args),
     )
+
+
+HISTORY_CHANGED = "history-changed"
+
+
+def announce_account_change(response: Response) -> Response:
+    """After an htmx POST on a patient's account (issue, revoke, Retry, a way forward, a print),
+    the page's History refreshes itself (templates/patient_admin/_history.html listens)."""
+    if (request.method == "POST" and current_htmx() and (request.view_args or {}).get("patient_id")
+            and response.status_code < 500):
+        trigger_client_event(response, HISTORY_CHANGED, after="settle")
+    return response

@@ -9,7 +9,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.access import clock, is_automatic, load_patient_or_404, staff_actor, staff_required
-from blueprints.account_page import Notice, RevokeForm, account_context, render_summary, revoke_prefix
+from blueprints.account_page import Notice, RevokeForm, account_context, announce_account_change, render_summary, revoke_prefix
 from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
@@ -17,6 +17,7 @@ from models.names import clean_name
 from models.vocabulary import AuditAction, CredentialState
 from services import audit
 from services.credentials.registration import CredentialNotActive, find_patient_credential, revoke_credential
+from services.patients.account_history import account_history
 from services.patients.basic_info import update_basic_info
 from services.patients.names import is_placeholder_first_name
 from services.patients.patient_search import (
@@ -30,6 +31,7 @@ from services.patients.patient_search import (
 from services.patients.portal_status import STATUS_LABELS
 
 bp = Blueprint("patient_admin", __name__, cli_group=None)
+bp.after_request(announce_account_change)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.
 for _command in COMMANDS:
     bp.cli.add_command(_command)
@@ -114,10 +116,22 @@ def account(patient_id: int):
     if is_automatic():
         return render_summary(patient)
     audit.record_alone(db.session, staff_actor(), AuditAction.VIEW_ACCOUNT, patient_id=patient.id)
-    history = audit.patient_history(db.session, g.staff_context.practice_id, patient.id)
+    history = account_history(db.session, g.staff_context.practice_id, patient.id)
     return render_fragment_or_page(
         "patient_admin/account.html", "patient_admin/_portal_summary.html", history=history,
         **account_context(patient),
+    )
+
+
+@bp.get("/patients/<id:patient_id>/history")
+@staff_required
+def history(patient_id: int):
+    """The account page's History, refreshed in place after an action (the page itself was the
+    look at the account, audited once)."""
+    patient = load_patient_or_404(patient_id)
+    return render_fragment_or_page(
+        "patient_admin/account.html", "patient_admin/_history.html",
+        history=account_history(db.session, g.staff_context.practice_id, patient.id), **account_context(patient),
     )
 
 

@@ -8,7 +8,7 @@ import secrets
 from flask import Blueprint, abort, flash, redirect, request, url_for
 
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
-from blueprints.account_page import Notice, account_context, render_summary
+from blueprints.account_page import Notice, account_context, announce_account_change, render_summary
 from blueprints.configured import couriers, default_portal_url, message_cipher, signing_keys
 from blueprints.extensions import db
 from blueprints.htmx import current_htmx, trigger_client_event
@@ -37,6 +37,7 @@ from services.delivery.welcome_messages import text_message_possible
 from services.practice.practice_time import may_receive_own_pin, practice_today
 
 bp = Blueprint("registration", __name__, cli_group=None)
+bp.after_request(announce_account_change)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.
 for _command in COMMANDS:
     bp.cli.add_command(_command)

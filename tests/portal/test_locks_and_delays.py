@@ -157,7 +157,7 @@ def test_a_pin_matched_with_a_wrong_birth_date_is_in_that_practices_audit_export
     assert (row["patient_id"], row["outcome"], row["detail"]) == (str(child.id), "failure", "by pin: failure 1 of 5")
     assert exported("riley") == []  # another practice never sees it
     history = account_page(staff_client, child.id)
-    assert "failed redeem" in history
+    assert "A portal registration attempt failed (wrong PIN or date of birth; 1 of 5)" in history
 
 
 def test_adding_a_child_with_a_wrong_pin_is_audited_in_the_parents_practice(app, client, staff_client, practice, mailbox):
