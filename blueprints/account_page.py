@@ -3,9 +3,10 @@ Retry, Print instead, the registration window): what it shows and how it is rend
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
-from flask import Response, g, request
+from flask import g, make_response
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -109,10 +110,16 @@ def render_summary(patient: Patient, status: int = 200, retarget: str | None = N
 HISTORY_CHANGED = "history-changed"
 
 
-def announce_account_change(response: Response) -> Response:
-    """After an htmx POST on a patient's account (issue, revoke, Retry, a way forward, a print),
-    the page's History refreshes itself (templates/patient_admin/_history.html listens)."""
-    if (request.method == "POST" and current_htmx() and (request.view_args or {}).get("patient_id")
-            and response.status_code < 500):
-        trigger_client_event(response, HISTORY_CHANGED, after="settle")
-    return response
+def changes_the_account(view):
+    """For a view that acts on a patient's account (issue, revoke, Retry, a way forward): when it
+    went through (200, htmx), the page's History refreshes itself
+    (templates/patient_admin/_history.html listens). A refused one (409, 422) leaves it."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        if current_htmx() and response.status_code == 200:
+            trigger_client_event(response, HISTORY_CHANGED, after="settle")
+        return response
+
+    return wrapped

@@ -4,7 +4,7 @@ from models.audit import AuditEvent
 from models.base import db, utcnow
 from models.carrier import Carrier
 from models.credential import RegistrationCredential
-from models.message import DeliveryEvent, DevMailboxMessage, WelcomeMessage
+from models.message import DeliveryEvent, DevMailboxMessage, WaitingReceipt, WelcomeMessage
 from models.message_template import MessageTemplate
 from models.patient import Patient
 from models.portal_session import PasswordReset, PortalSession
@@ -31,6 +31,7 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "Throttle",
+    "WaitingReceipt",
     "WelcomeMessage",
     "db",
     "utcnow",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
@@ -126,6 +126,22 @@ class DeliveryEvent(db.Model):
     detail: Mapped[str | None] = mapped_column(String(500))
 
     message: Mapped[WelcomeMessage] = relationship(back_populates="events")
+
+
+class WaitingReceipt(db.Model):
+    """A signed delivery receipt from the SMS service for a MessageSid no text of ours holds yet:
+    it came before the attempt that sent the text stored the SID, and waits (at most an hour,
+    services/delivery/reports.py) to be applied to that text. It names no practice: none is
+    known until the text is found."""
+
+    __tablename__ = "sms_receipts_waiting"
+    __table_args__ = (UniqueConstraint("provider_id", "status", name="uq_sms_receipts_waiting_provider_id_status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class DevMailboxMessage(db.Model):

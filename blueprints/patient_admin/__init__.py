@@ -9,7 +9,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.access import clock, is_automatic, load_patient_or_404, staff_actor, staff_required
-from blueprints.account_page import Notice, RevokeForm, account_context, announce_account_change, render_summary, revoke_prefix
+from blueprints.account_page import Notice, RevokeForm, account_context, changes_the_account, render_summary, revoke_prefix
 from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
@@ -31,7 +31,6 @@ from services.patients.patient_search import (
 from services.patients.portal_status import STATUS_LABELS
 
 bp = Blueprint("patient_admin", __name__, cli_group=None)
-bp.after_request(announce_account_change)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.
 for _command in COMMANDS:
     bp.cli.add_command(_command)
@@ -136,6 +135,7 @@ def history(patient_id: int):
 
 
 @bp.post("/patients/<id:patient_id>/credentials/<id:credential_id>/revoke")
+@changes_the_account
 @staff_required
 def revoke(patient_id: int, credential_id: int):
     """Revoke PIN. For htmx, the portal summary fragment (422 with the message beside Reason,

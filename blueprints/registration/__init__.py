@@ -8,7 +8,7 @@ import secrets
 from flask import Blueprint, abort, flash, redirect, request, url_for
 
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
-from blueprints.account_page import Notice, account_context, announce_account_change, render_summary
+from blueprints.account_page import Notice, account_context, changes_the_account, render_summary
 from blueprints.configured import couriers, default_portal_url, message_cipher, signing_keys
 from blueprints.extensions import db
 from blueprints.htmx import current_htmx, trigger_client_event
@@ -37,7 +37,6 @@ from services.delivery.welcome_messages import text_message_possible
 from services.practice.practice_time import may_receive_own_pin, practice_today
 
 bp = Blueprint("registration", __name__, cli_group=None)
-bp.after_request(announce_account_change)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.
 for _command in COMMANDS:
     bp.cli.add_command(_command)
@@ -155,6 +154,7 @@ def _issue_request(form: RegistrationForm, action: str) -> IssueRequest:
 
 
 @bp.post("/patients/<id:patient_id>/registration")
+@changes_the_account
 @staff_required
 def issue(patient_id: int):
     """Issues one PIN or question and sends it; the window shows the result once.
@@ -224,6 +224,7 @@ def _retry_answer(outcome: str, message: WelcomeMessage) -> tuple[int, Notice]:
 
 
 @bp.post("/patients/<id:patient_id>/messages/<id:message_id>/retry")
+@changes_the_account
 @staff_required
 def retry(patient_id: int, message_id: int):
     """Retry: send this very welcome message again, now, while its body is still held.
@@ -261,6 +262,7 @@ def printed_instead(credential) -> bool:
 
 
 @bp.post("/patients/<id:patient_id>/messages/<id:message_id>/print-instead")
+@changes_the_account
 @staff_required
 def print_instead(patient_id: int, message_id: int):
     """Print instead: issue a fresh PIN (not sent) in place of this undelivered message's one,
@@ -299,6 +301,7 @@ def mask_contact(road: str, contact) -> str:
 
 
 @bp.post("/patients/<id:patient_id>/messages/<id:message_id>/text-instead")
+@changes_the_account
 @staff_required
 def text_instead(patient_id: int, message_id: int):
     """Text instead (see _send_instead)."""
@@ -306,6 +309,7 @@ def text_instead(patient_id: int, message_id: int):
 
 
 @bp.post("/patients/<id:patient_id>/messages/<id:message_id>/email-instead")
+@changes_the_account
 @staff_required
 def email_instead(patient_id: int, message_id: int):
     """Email instead (see _send_instead)."""

@@ -21,14 +21,7 @@ from blueprints.access import clock
 from blueprints.errors import CSRF_REFUSAL
 from blueprints.extensions import csrf, db
 from services.delivery.reports import apply_sms_status
-from services.delivery.sms import (
-    CALLBACK_TOKEN,
-    TwilioSettings,
-    callback_signed,
-    parse_error_code,
-    plausible_message_sid,
-    plausible_token,
-)
+from services.delivery.sms import TwilioSettings, callback_signed, parse_error_code, plausible_message_sid
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -61,17 +54,14 @@ for _status in (400, 403, 404, 405, 409, 413, 429, 500):
 @csrf.exempt
 def twilio_status():
     """A delivery receipt from Twilio. 403 (nothing read) unless Twilio is configured and
-    `X-Twilio-Signature` signs these parameters over PUBLIC_URL's callback URL (with this
-    request's query, `?m=TOKEN`, naming the text); 400 without a MessageSid or MessageStatus, or
-    with a malformed token; otherwise 204, for a text of ours or not (a receipt for a
-    text we never sent changes nothing)."""
+    `X-Twilio-Signature` signs these parameters over PUBLIC_URL's callback URL; 400 without a
+    MessageSid or MessageStatus; otherwise 204, for a text of ours or not (a receipt for a
+    text not known yet is kept a while: services/delivery/reports.py)."""
     settings = TwilioSettings.from_config(current_app.config)
-    query = request.query_string.decode("latin-1")
-    if settings is None or not callback_signed(settings, request.form, request.headers.get("X-Twilio-Signature"), query):
+    if settings is None or not callback_signed(settings, request.form, request.headers.get("X-Twilio-Signature")):
         return _plain(403, "Not signed by the SMS service.")
     sid, status = request.form.get("MessageSid", ""), request.form.get("MessageStatus", "")
-    token = request.args.get(CALLBACK_TOKEN)
-    if not plausible_message_sid(sid) or not status or len(status) > 32 or not plausible_token(token):
-        return _plain(400, "MessageSid and MessageStatus are required, and the text's token well formed.")
-    apply_sms_status(db.session, sid, status, parse_error_code(request.form.get("ErrorCode")), clock(), token)
+    if not plausible_message_sid(sid) or not status or len(status) > 32:
+        return _plain(400, "MessageSid and MessageStatus are required.")
+    apply_sms_status(db.session, sid, status, parse_error_code(request.form.get("ErrorCode")), clock())
     return _plain(204)

@@ -31,9 +31,6 @@ class OutgoingMail:
     # Names this very message in its Message-ID, the same on every attempt, so that a duplicate
     # sent after a crash (at-least-once delivery) can be recognised and dropped by mail systems.
     reference: str | None = None
-    # The message's random token (models/message.py), which the SMS service's receipts carry back
-    # in their callback URL, so a receipt finds its text even before the text's id is stored.
-    token: str | None = None
 
 
 _TIMED_OUT = "The mail server did not answer in time."

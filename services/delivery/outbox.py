@@ -37,7 +37,7 @@ from enum import StrEnum
 from sqlalchemy import case, not_, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import DeliveryEvent, RegistrationCredential, WelcomeMessage
+from models import RegistrationCredential, WelcomeMessage
 from models.vocabulary import (
     AuditAction,
     AuditOutcome,
@@ -50,8 +50,10 @@ from models.vocabulary import (
 from services import audit
 from services.actor import Actor, unit_of_work
 from services.delivery.couriers import Couriers
+from services.delivery.events import add_event
 from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail
 from services.delivery.message_cipher import BodyUnreadable, MessageCipher
+from services.delivery.reports import apply_waiting_receipts
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +120,6 @@ def withdraw_messages(session: Session, credential_ids: Iterable[int], reason: s
     )
     for message_id, practice_id in given_up:
         add_event(session, message_id, practice_id, DeliveryEventKind.FAILED, reason, now)
-
-
-def add_event(session: Session, message_id: int, practice_id: int, kind: str, detail: str | None,
-              at: datetime) -> None:
-    """One step of a message's journey, in the caller's transaction (its timeline reads them)."""
-    session.add(DeliveryEvent(message_id=message_id, practice_id=practice_id, kind=kind,
-                              detail=detail and detail[:500], at=at))
 
 
 def claim(session: Session, message: WelcomeMessage, now: datetime) -> int | None:
@@ -263,8 +258,7 @@ def attempt(
     if _withdraw_if_inactive(session, message, asked):
         return WITHDRAWN
     message_id, practice_id, recipient = message.id, message.practice_id, message.recipient
-    token, courier = message.token, couriers.for_channel(message.channel)
-    reference = message_reference(token)
+    reference, courier = message_reference(message.token), couriers.for_channel(message.channel)
     body = message.body_encrypted
     number = claim(session, message, asked.actor.now())
     if number is None:
@@ -275,13 +269,16 @@ def attempt(
     try:
         if mail is None:
             mail = cipher.decrypt(message_id, recipient, body)
-        provider_id = courier.send(replace(mail, reference=reference, token=token), practice_id)
+        provider_id = courier.send(replace(mail, reference=reference), practice_id)
     except BodyUnreadable as unreadable:
         failure = DeliveryFailed(str(unreadable), permanent=True)
     except DeliveryFailed as failed:
         failure = failed
     outcome = record(session, message, number, failure, asked, provider_id)
     log.info("welcome message %s attempt %s: %s", message_id, number, outcome)
+    if outcome == SENT and provider_id:
+        # Receipts that came before the SID was stored (services/delivery/reports.py).
+        apply_waiting_receipts(session, provider_id, asked.actor.clock)
     return outcome
 
 

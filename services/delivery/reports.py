@@ -7,25 +7,29 @@ repeated or late report (a `sent` after `delivered`) changes nothing. The change
 conditional UPDATE on the state it moves from, so two copies of one report arriving together
 apply once.
 
-A receipt names its text by the token in its callback URL (services/delivery/sms.py), so one
-that comes before the create call's answer has been stored still finds it: the receipt proves the
-SMS service took the text, so the text is recorded as gone, with that MessageSid, before the
-receipt is applied. The attempt's own record then finds it gone and leaves it as it is."""
+A receipt can come before the attempt that sent its text has stored the text's MessageSid (Twilio
+may post `sent` or `delivered` while the create call's answer is still on its way). A signed
+receipt for a SID we do not know is therefore kept a while (sms_receipts_waiting), and applied,
+in order, once the attempt records that SID (services/delivery/outbox.py `attempt`); a receipt
+whose text never turns up (another application's text on the same Twilio account) is dropped
+after WAITING_KEPT. Such a row belongs to no practice until its text is found, so it is written
+with no audit row: what it changes is audited when it is applied."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import DeliveryEvent, RegistrationCredential, WelcomeMessage
+from models import DeliveryEvent, RegistrationCredential, WaitingReceipt, WelcomeMessage
 from models.vocabulary import AuditAction, AuditOutcome, Channel, DeliveryEventKind, MessageStatus
 from services import audit
 from services.actor import Actor, unit_of_work
-from services.delivery.outbox import add_event
+from services.delivery.events import add_event
 from services.delivery.sms import OPTED_OUT, plain_reason
 
 
@@ -33,6 +37,7 @@ class ReportOutcome(StrEnum):
     APPLIED = "applied"  # the message moved forward, or a new step was noted
     IGNORED = "ignored"  # nothing new: a repeat, a late report, a state that never moves it
     UNKNOWN = "unknown"  # no message of ours (or not for that recipient)
+    WAITING = "waiting"  # a receipt for a text whose SID is not stored yet: kept for it
 
 
 # Twilio's MessageStatus values that mean the text arrived, or will not.
@@ -69,58 +74,64 @@ def _noted_before(session: Session, message_id: int, kind: str) -> bool:
     ))
 
 
-def _sms_message(session: Session, token: str | None, provider_id: str) -> WelcomeMessage | None:
-    """The text a receipt is for: by the token in its callback URL, when it has one and the text
-    has no other MessageSid; else (a text created before callbacks carried it) by the SID."""
-    texts = select(WelcomeMessage).where(WelcomeMessage.channel == Channel.SMS)
-    if not token:
-        return session.scalar(texts.where(WelcomeMessage.provider_id == provider_id))
-    message = session.scalar(texts.where(WelcomeMessage.token == token))
-    if message is None or message.provider_id not in (None, provider_id):
-        return None
-    return message
+def _sms_message(session: Session, provider_id: str) -> WelcomeMessage | None:
+    return session.scalar(
+        select(WelcomeMessage).where(WelcomeMessage.provider_id == provider_id, WelcomeMessage.channel == Channel.SMS)
+    )
 
 
-def _record_gone(session: Session, message: WelcomeMessage, provider_id: str, actor: Actor) -> None:
-    """A receipt came before the attempt that sent its text was recorded (or after a timeout made
-    that attempt look failed): the SMS service has the text, so it is Sent, with this SID, and
-    its body is erased, so no retry sends it twice. One transaction, conditional on no SID and no
-    send having been recorded, so it happens once whoever comes first."""
-    now = actor.now()
-    with unit_of_work(session):
-        gone = session.execute(
-            update(WelcomeMessage)
-            .where(WelcomeMessage.id == message.id, WelcomeMessage.provider_id.is_(None),
-                   WelcomeMessage.sent_at.is_(None))
-            .values(status=MessageStatus.SENT, sent_at=now, provider_id=provider_id, body_encrypted=None,
-                    next_attempt_at=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if gone == 1:
-            add_event(session, message.id, message.practice_id, DeliveryEventKind.HANDED_OVER,
-                      "Handed to the SMS service (its receipt says so).", now)
-            audit.record(session, actor, AuditAction.DELIVERY_REPORT, AuditOutcome.SUCCESS,
-                         patient_id=_patient_of(session, message),
-                         detail=f"text message {message.id} sent (receipt before the attempt's record)")
-    session.refresh(message)
+WAITING_KEPT = timedelta(hours=1)
+# The order waiting receipts are applied in: the carrier's `sent` before the final word.
+_ORDER = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1}
+
+
+def _keep_for_later(session: Session, provider_id: str, status: str, error_code: int | None, now: datetime) -> None:
+    """Keep a receipt for a SID not stored yet (see the module's docstring); a repeat once."""
+    try:
+        with unit_of_work(session):
+            session.execute(delete(WaitingReceipt).where(WaitingReceipt.received_at < now - WAITING_KEPT))
+            session.add(WaitingReceipt(provider_id=provider_id, status=status, error_code=error_code, received_at=now))
+    except IntegrityError:
+        pass  # the same receipt, already waiting
+
+
+def apply_waiting_receipts(session: Session, provider_id: str, clock) -> ReportOutcome:
+    """Apply the receipts kept for this SID, in order, now that its text has it; then forget them."""
+    waiting = session.execute(
+        select(WaitingReceipt.id, WaitingReceipt.status, WaitingReceipt.error_code)
+        .where(WaitingReceipt.provider_id == provider_id)
+        .order_by(WaitingReceipt.received_at, WaitingReceipt.id)
+    ).all()
+    session.rollback()
+    outcome = ReportOutcome.IGNORED
+    for _, status, error_code in sorted(waiting, key=lambda row: _ORDER.get(row.status, 2)):
+        if apply_sms_status(session, provider_id, status, error_code, clock, keep=False) == ReportOutcome.APPLIED:
+            outcome = ReportOutcome.APPLIED
+    if waiting:
+        with unit_of_work(session):
+            session.execute(delete(WaitingReceipt).where(WaitingReceipt.id.in_([row.id for row in waiting])))
+    return outcome
 
 
 def apply_sms_status(session: Session, provider_id: str, status: str, error_code: int | None,
-                     clock, token: str | None = None) -> ReportOutcome:
-    """One status callback from the SMS service, for the text it calls `provider_id`, whose
-    callback URL carried `token` (the message's own)."""
-    message = _sms_message(session, token, provider_id)
+                     clock, keep: bool = True) -> ReportOutcome:
+    """One status callback from the SMS service, for the text it calls `provider_id`. A SID not
+    stored yet: the receipt waits for it (`keep`), unless its text was recorded meanwhile."""
+    status = status.strip().lower()
+    message = _sms_message(session, provider_id)
     if message is None:
         session.rollback()
-        return ReportOutcome.UNKNOWN
-    actor = Actor.for_command_line(message.practice_id, clock=clock)
-    if message.provider_id is None:
-        _record_gone(session, message, provider_id, actor)
-        if message.provider_id != provider_id:  # another receipt, of another attempt's text, won
+        if not keep:
+            return ReportOutcome.UNKNOWN
+        _keep_for_later(session, provider_id, status, error_code, clock())
+        # The attempt may have stored the SID between our look and our keeping: then its own
+        # look at the waiting receipts came too early, and this one applies them.
+        if _sms_message(session, provider_id) is None:
             session.rollback()
-            return ReportOutcome.IGNORED
+            return ReportOutcome.WAITING
+        return apply_waiting_receipts(session, provider_id, clock)
+    actor = Actor.for_command_line(message.practice_id, clock=clock)
     now = actor.now()
-    status = status.strip().lower()
     if status in _DELIVERED:
         return _move_forward(
             session, message, {"status": MessageStatus.DELIVERED, "delivered_at": now}, DeliveryEventKind.DELIVERED,

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
@@ -158,26 +158,13 @@ def status_callback_url(public_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + STATUS_CALLBACK_PATH, "", ""))
 
 
-# The callback URL's query names the text by its message's token (`?m=TOKEN`): a receipt can come
-# back before the create call's answer, with the text's MessageSid, has been stored.
-CALLBACK_TOKEN = "m"
-
-
-def status_callback_for(settings: TwilioSettings, token: str | None) -> str:
-    """The StatusCallback a text is created with: PUBLIC_URL's callback URL and its token."""
-    if not token:
-        return settings.status_callback
-    return f"{settings.status_callback}?{urlencode({CALLBACK_TOKEN: token})}"
-
-
-def callback_signed(settings: TwilioSettings, params: Mapping, signature: str | None, query: str = "") -> bool:
+def callback_signed(settings: TwilioSettings, params: Mapping, signature: str | None) -> bool:
     """Whether `signature` (X-Twilio-Signature) is Twilio's, with this account's auth token, over
-    the callback URL the text was created with (PUBLIC_URL's, never the request's own Host, with
-    the request's query, which Twilio signs as part of the URL) and every posted parameter."""
+    the callback URL the text was created with (PUBLIC_URL's, never the request's own Host) and
+    every posted parameter."""
     if not signature:
         return False
-    url = f"{settings.status_callback}?{query}" if query else settings.status_callback
-    return RequestValidator(settings.auth_token).validate(url, params, signature)
+    return RequestValidator(settings.auth_token).validate(settings.status_callback, params, signature)
 
 
 # A Message SID: SM (or MM for a picture message) and 32 hex digits; the column holds 64.
@@ -186,14 +173,6 @@ _MESSAGE_SID = re.compile(r"[SM]M[0-9a-fA-F]{32}")
 
 def plausible_message_sid(value: str) -> bool:
     return bool(_MESSAGE_SID.fullmatch(value))
-
-
-_TOKEN = re.compile(r"[0-9a-f]{32}")  # models/message.py: secrets.token_hex(16)
-
-
-def plausible_token(value: str | None) -> bool:
-    """A callback's `m`: absent (a text created before callbacks carried it) or a message token."""
-    return value is None or bool(_TOKEN.fullmatch(value))
 
 
 def parse_error_code(value: str | None) -> int | None:
@@ -244,8 +223,7 @@ class TwilioTexter:
         route = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
         try:
             created = self.client.messages.create(
-                to=mail.recipient, body=mail.text, status_callback=status_callback_for(self.settings, mail.token),
-                **route,
+                to=mail.recipient, body=mail.text, status_callback=self.settings.status_callback, **route
             )
         except (TwilioRestException, TwilioServiceException) as refused:
             raise refusal(refused.status, refused.code) from None

@@ -104,7 +104,8 @@ def test_a_failed_message_is_replaced_by_a_printed_pin_shown_once(
     dialog = body[: body.index("</dialog>")]
     letter = dialog[dialog.index('<section class="print-letter"'):]
     assert json.loads(response.headers["HX-Trigger-After-Settle"]) == {
-        "registration:opened": {}, "registration:issued": {"printLetter": True, "openPortal": False}}
+        "registration:opened": {}, "registration:issued": {"printLetter": True, "openPortal": False},
+        "history-changed": {}}  # the account page's History lists the print at once
     assert new_pin in letter and "Cedar Pediatrics" in letter and "portal.example.test/portal/register" in letter
     elsewhere = body.replace(status, "").replace(letter[: letter.index("</section>")], "")
     assert new_pin not in elsewhere and old_pin not in body

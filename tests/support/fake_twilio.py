@@ -48,14 +48,6 @@ class Created:
     sid: str
     form: dict[str, str]
 
-    @property
-    def callback_url(self) -> str:
-        return self.form.get("StatusCallback") or CALLBACK_URL
-
-
-# Each text's StatusCallback, by SID, as Twilio remembers it: its callbacks go there.
-_CALLBACK_URLS: dict[str, str] = {}
-
 
 @dataclass
 class FakeTwilio:
@@ -114,7 +106,6 @@ class FakeTwilio:
             if refusal is None:
                 sid = "SM" + secrets.token_hex(16)
                 self.texts.append(Created(sid, form))
-                _CALLBACK_URLS[sid] = self.texts[-1].callback_url
         if refusal is None and self.on_create is not None:
             self.on_create(self.texts[-1])
         if isinstance(refusal, tuple):
@@ -169,23 +160,11 @@ def callback(sid: str, status: str, error_code: int | None = None) -> dict[str, 
     return params
 
 
-def callback_url_for(params: dict[str, str]) -> str:
-    """Where Twilio posts this callback: the StatusCallback its text was created with (PUBLIC_URL's
-    callback URL with the message's token), or the bare callback URL for a text the fake never made."""
-    return _CALLBACK_URLS.get(params.get("MessageSid", ""), CALLBACK_URL)
-
-
-def _path_and_query(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def post_callback(client, params: dict[str, str], sign: str | None = "right", url: str | None = None):
-    """Posts a callback with the Flask test client, to its text's callback URL (or `url`).
-    `sign`: "right" (over that URL), None (no header), or the header's value as given."""
-    url = url or callback_url_for(params)
-    headers = {} if sign is None else {"X-Twilio-Signature": signature(params, url) if sign == "right" else sign}
-    return client.post(_path_and_query(url), data=params, headers=headers)
+def post_callback(client, params: dict[str, str], sign: str | None = "right"):
+    """Posts a callback with the Flask test client. `sign`: "right", None (no header), or the
+    header's value as given."""
+    headers = {} if sign is None else {"X-Twilio-Signature": signature(params) if sign == "right" else sign}
+    return client.post(CALLBACK_PATH, data=params, headers=headers)
 
 
 @dataclass
@@ -197,13 +176,12 @@ class HttpAnswer:
 
 def post_callback_over_http(port: int, params: dict[str, str], sign: str | None = "right") -> HttpAnswer:
     """Posts a callback to an app served on loopback `port`, over HTTP, as Twilio does."""
-    url = callback_url_for(params)
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     if sign is not None:
-        headers["X-Twilio-Signature"] = signature(params, url) if sign == "right" else sign
+        headers["X-Twilio-Signature"] = signature(params) if sign == "right" else sign
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_SECONDS)
     try:
-        connection.request("POST", _path_and_query(url), body=urllib.parse.urlencode(params), headers=headers)
+        connection.request("POST", CALLBACK_PATH, body=urllib.parse.urlencode(params), headers=headers)
         response = connection.getresponse()
         return HttpAnswer(response.status, response.headers, response.read().decode())
     finally:

@@ -191,7 +191,8 @@ def test_an_issued_result_says_whether_to_print_or_open_the_portal(staff_client,
     key = idempotency_key_from(staff_client.get(f"/patients/{child.id}/registration", headers=HX).get_data(as_text=True))
     issued = issue(staff_client, child.id, key, action=action)
     assert issued.status_code == 200
-    assert settle_events(issued) == {"registration:issued": {"printLetter": print_letter, "openPortal": open_portal}}
+    assert settle_events(issued) == {"registration:issued": {"printLetter": print_letter, "openPortal": open_portal},
+                                     "history-changed": {}}  # the account page's History refreshes
     # The desk link stays in the body: no token rides in a header.
     assert "desk=" not in issued.headers["HX-Trigger-After-Settle"]
     # The same window again: 409 Already issued, with the notice retargeted and no event.
