@@ -19,7 +19,7 @@ from blueprints.rendering import render_fragment_or_page
 from models import Patient
 from models.vocabulary import CredentialState
 from services.credentials.print_instead import ways_forward
-from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials
+from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials, needs_given_name
 from services.delivery.carriers import list_carriers
 from services.delivery.timeline import pin_timeline
 from services.patients.portal_status import STATUS_LABELS, portal_status_of
@@ -45,6 +45,17 @@ class RevokeForm(FlaskForm):
     )
 
 
+def given_name_refusal(patient: Patient) -> str | None:
+    """Why no PIN can be issued for this patient yet, in the words the window and the account
+    page show; None when the given name is on file."""
+    if needs_given_name(patient):
+        return (
+            f"{patient.first_name} is not the patient's given name. Update the basic info with the "
+            "given name before issuing a PIN."
+        )
+    return None
+
+
 def revoke_prefix(audience: str) -> str:
     return f"revoke-{audience}"
 
@@ -58,7 +69,7 @@ class Notice(NamedTuple):
 
 def account_context(
     patient: Patient, submitted: dict[str, RevokeForm] | None = None, notices: dict[str, Notice] | None = None,
-    delivery_notices: dict[str, Notice] | None = None,
+    delivery_notices: dict[str, Notice] | None = None, revoking: str | None = None,
 ) -> dict:
     """What the account page and its portal summary show. A Revoke PIN form is offered for each
     active credential; `submitted` (by audience) puts a submitted one, errors and all, in place
@@ -85,7 +96,10 @@ def account_context(
         "status_label": STATUS_LABELS[portal_status_of(db.session, patient.id, now)],
         "credentials": credentials,
         "revoke_forms": forms,
+        "given_name_refusal": given_name_refusal(patient),
         "revoke_notices": notices or {},
+        # The audience whose Revoke PIN box was opened by a page load (the first step, without JS).
+        "revoking": revoking,
         "delivery_notices": delivery_notices or {},
         "now": now,
         "ways_forward": ways,

@@ -9,7 +9,15 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from blueprints.access import clock, is_automatic, load_patient_or_404, staff_actor, staff_required
-from blueprints.account_page import Notice, RevokeForm, account_context, changes_the_account, render_summary, revoke_prefix
+from blueprints.account_page import (
+    Notice,
+    RevokeForm,
+    account_context,
+    changes_the_account,
+    given_name_refusal,
+    render_summary,
+    revoke_prefix,
+)
 from blueprints.extensions import db
 from blueprints.patient_admin.cli import COMMANDS
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
@@ -118,7 +126,8 @@ def account(patient_id: int):
     history = account_history(db.session, g.staff_context.practice_id, patient.id)
     return render_fragment_or_page(
         "patient_admin/account.html", "patient_admin/_portal_summary.html", history=history,
-        **account_context(patient),
+        open_window=request.args.get("register") == "1",
+        **account_context(patient, revoking=request.args.get("revoke")),
     )
 
 
@@ -189,8 +198,11 @@ def basic_info(patient_id: int):
     patient = load_patient_or_404(patient_id)
     form = BasicInfoForm(obj=patient)
     if form.validate_on_submit():
+        blocked = given_name_refusal(patient) is not None
         update_basic_info(db.session, staff_actor(), patient, form.first_name.data, form.last_name.data)
         flash("Basic info saved.")
-        return redirect(url_for("patient_admin.account", patient_id=patient.id))
+        # The given name was what stood in the way: on to the registration window at once.
+        register = {"register": "1"} if blocked and given_name_refusal(patient) is None else {}
+        return redirect(url_for("patient_admin.account", patient_id=patient.id, **register))
     status = 422 if request.method == "POST" else 200
     return render_template("patient_admin/basic_info.html", patient=patient, form=form), status

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
 from blueprints.access import admin_required, current_practice, staff_actor
 from blueprints.configured import default_portal_url, signing_keys
 from blueprints.extensions import db
+from blueprints.input_bounds import parse_id
 from blueprints.practice_settings.cli import COMMANDS
 from blueprints.rendering import render_fragment_or_page
 from models.practice import MAX_PIN_LIFETIME_DAYS
@@ -234,7 +235,7 @@ def staff():
     status = 422 if request.method == "POST" else 200
     return render_template(
         "practice_settings/staff.html", form=form, members=practice_staff(db.session, g.staff_context.practice_id),
-        min_password_length=MIN_STAFF_PASSWORD_LENGTH,
+        min_password_length=MIN_STAFF_PASSWORD_LENGTH, removing=parse_id(request.args.get("remove")),
     ), status
 
 

@@ -8,7 +8,7 @@ import secrets
 from flask import Blueprint, abort, flash, redirect, request, url_for
 
 from blueprints.access import clock, current_practice, load_patient_or_404, staff_actor, staff_required
-from blueprints.account_page import Notice, account_context, changes_the_account, render_summary
+from blueprints.account_page import Notice, account_context, changes_the_account, given_name_refusal, render_summary
 from blueprints.configured import couriers, default_portal_url, message_cipher, signing_keys
 from blueprints.extensions import db
 from blueprints.htmx import current_htmx, trigger_client_event
@@ -25,7 +25,6 @@ from services.credentials.registration import (
     UnofficialName,
     deliver_welcome_message,
     issue_credential,
-    needs_given_name,
     pending_credential,
     portal_url_for,
     question_link,
@@ -100,12 +99,7 @@ def _send_window_events(response, opened: bool, issued: bool, action: str | None
 
 
 def _refusal_for(patient: Patient) -> str | None:
-    if needs_given_name(patient):
-        return (
-            f"{patient.first_name} is not the patient's given name. Update the basic info with the "
-            "given name before issuing a PIN."
-        )
-    return None
+    return given_name_refusal(patient)
 
 
 @bp.get("/patients/<id:patient_id>/registration")
@@ -212,13 +206,13 @@ def _retry_answer(outcome: str, message: WelcomeMessage) -> tuple[int, Notice]:
     """What the delivery region says after a Retry, and its status."""
     if outcome == SENT:
         return 200, Notice("status", "Sent.")
+    # The delivery line above the notice gives the reason: the notice does not repeat it.
     if outcome == RETRY_LATER:
-        text = f"Not delivered yet: {message.last_error} It stays queued and is tried again automatically."
-        return 200, Notice("alert", text)
+        return 200, Notice("alert", "Retry did not get through. The message stays queued and is tried again automatically.")
     if outcome == FAILED:
-        return 200, Notice("alert", f"Not delivered: {message.last_error}")
+        return 200, Notice("alert", "Retry did not get through, and the message has failed for good.")
     if outcome == WITHDRAWN:
-        return 409, Notice("alert", message.last_error)
+        return 409, Notice("alert", "Nothing was sent.")
     # TAKEN: a worker (or another click) is sending it at this moment.
     return 409, Notice("alert", "It is being sent right now; its state is shown here.")
 
@@ -347,7 +341,7 @@ def _sent_instead_notice(road: str, masked: str, delivery: WelcomeMessage) -> No
     if delivery.left_us:
         return Notice("status", f"{what.capitalize()} sent instead: a new PIN went to {masked}. {revoked}")
     if delivery.status == "failed":
-        return Notice("alert", f"A new PIN was issued, but its {what} to {masked} failed too: {delivery.last_error} {revoked}")
+        return Notice("alert", f"A new PIN was issued, but its {what} to {masked} failed too. {revoked}")
     return Notice("status", f"A new PIN was issued and its {what} to {masked} is queued: it is tried again "
                             f"automatically. {revoked}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +35,22 @@ class OutgoingMail:
 
 
 _TIMED_OUT = "The mail server did not answer in time."
+
+
+def unreachable_reason(error: BaseException, service: str) -> str:
+    """Why `service` ("mail server", "SMS service") could not be reached, as one sentence staff
+    read, never a Python name."""
+    if isinstance(error, socket.gaierror):
+        return f"Could not reach the {service}: its address was not found."
+    if isinstance(error, ConnectionRefusedError):
+        return f"Could not reach the {service}: it refused the connection."
+    if isinstance(error, ConnectionResetError):
+        return f"Could not reach the {service}: the connection was cut off."
+    if isinstance(error, ssl.SSLError):
+        return f"Could not reach the {service}: the secure connection failed."
+    if isinstance(error, smtplib.SMTPException):
+        return f"The {service} broke off the conversation."
+    return f"Could not reach the {service}."
 
 
 class DeliveryFailed(Exception):
@@ -172,10 +189,10 @@ class SmtpMailer:
             reason = _TIMED_OUT if "timed out" in str(error) else "The mail server closed the connection."
             raise DeliveryFailed(reason) from None
         except (ConnectionError, OSError, smtplib.SMTPException) as error:
-            raise DeliveryFailed(f"Could not reach the mail server ({type(error).__name__}).") from None
-        except Exception as error:  # the PIN is committed: any failure must reach staff, not a 500
+            raise DeliveryFailed(unreachable_reason(error, "mail server")) from None
+        except Exception:  # the PIN is committed: any failure must reach staff, not a 500
             # Not the network: building or encoding the message failed, and would fail again.
-            raise DeliveryFailed(f"The message could not be sent ({type(error).__name__}).", permanent=True) from None
+            raise DeliveryFailed("The message could not be put together, so it was not sent.", permanent=True) from None
 
 
     def _send_within_deadline(self, message: flask_mail.Message) -> None:

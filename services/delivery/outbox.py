@@ -213,7 +213,7 @@ def _attempt_step(channel: str, number: int, failure: DeliveryFailed | None, out
     if failure is None:
         return DeliveryEventKind.HANDED_OVER, f"Attempt {number}: handed to {_handed_to(channel)}."
     if outcome == RETRY_LATER:
-        return DeliveryEventKind.RETRY_LATER, f"Attempt {number}: not delivered yet: {failure.reason}"
+        return DeliveryEventKind.RETRY_LATER, f"Attempt {number}: {failure.reason}"
     kind = DeliveryEventKind.OPTED_OUT if failure.opted_out else DeliveryEventKind.FAILED
     given_up = "" if failure.permanent else f" Given up after {number} attempts."
     return kind, f"Attempt {number}: {failure.reason}{given_up}"

@@ -22,7 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail
+from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail, unreachable_reason
 
 DEFAULT_API_URL = "https://api.twilio.com"
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
@@ -230,5 +230,5 @@ class TwilioTexter:
         except requests.Timeout:
             raise TextRefused("The SMS service did not answer in time.", False, None) from None
         except (requests.RequestException, TwilioException, OSError) as error:
-            raise TextRefused(f"Could not reach the SMS service ({type(error).__name__}).", False, None) from None
+            raise TextRefused(unreachable_reason(error, "SMS service"), False, None) from None
         return created.sid

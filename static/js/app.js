@@ -131,6 +131,23 @@
     }
   });
 
+  // One deliberate step before a destructive action (Revoke PIN, Remove): the first button opens
+  // the form that does it, in place; its Keep link closes it again. Without JavaScript each is a
+  // page load that the server answers with the form open or closed.
+  document.addEventListener("click", function (event) {
+    var el = event.target.closest ? event.target.closest("[data-step-reveals] button, a[data-step-conceals]") : null;
+    if (!el) return;
+    var step = el.closest("[data-step-reveals]");
+    var target = document.getElementById(step ? step.dataset.stepReveals : el.dataset.stepConceals);
+    if (!target) return;
+    event.preventDefault();
+    var opener = target.parentNode.querySelector('[data-step-reveals="' + target.id + '"]');
+    target.hidden = !step;
+    if (opener) opener.hidden = !!step;
+    if (step) focusFirstControl(target);
+    else if (opener) opener.querySelector("button").focus();
+  });
+
   // Embedded in the practice's portal: tell the host page our height, posted only to an origin
   // FRAME_ANCESTORS allows (the <meta name="host-origins">), never to "*". An open modal window is
   // sized by the frame's viewport (max-height in vh), so the height asked for leaves it room.

@@ -37,8 +37,8 @@ def test_a_queued_message_settles_to_sent_by_itself(signed_in, live_server, app,
 
     guardian = page.get_by_role("region", name="Parent/Guardian", exact=True)
     expect(guardian).to_contain_text("Queued")
-    expect(guardian).to_contain_text("not delivered yet (Could not reach the mail server")
-    expect(guardian).to_contain_text("next try")
+    expect(guardian).to_contain_text("not delivered yet. Could not reach the mail server: it refused the connection.")
+    expect(guardian).to_contain_text("Next try")
     expect(guardian.get_by_role("button", name="Retry", exact=True)).to_be_visible()
     expect(guardian.get_by_role("button", name="Print instead", exact=True)).to_be_visible()
     assert page.locator("#delivery-guardian[hx-trigger]").count() == 1  # it refreshes itself

@@ -73,7 +73,7 @@ def test_refused_connection_queues_the_message_and_the_worker_delivers_the_same_
     assert pin.encode() not in stored and pin.replace("-", "").encode() not in stored
 
     account = account_page(staff_client, child.id)
-    assert "Queued" in account and "not delivered yet (Could not reach the mail server" in account
+    assert "Queued: not delivered yet. Could not reach the mail server: it refused the connection. Next try" in account
     assert POLLING in account and ">Retry</button>" in account
 
     point_mail_at(app, MAIL_PORT=sink_port)
