@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
+from models import Carrier, Patient, PortalLink, PortalUser, Practice, RegistrationCredential, WelcomeMessage
 from models.vocabulary import (
     AuditAction,
     AuditOutcome,
@@ -195,6 +195,25 @@ def pending_credential(
             RegistrationCredential.active_condition(now),
         )
     )
+
+
+@dataclass(frozen=True)
+class PortalAccount:
+    """A portal account already linked to a patient, as the window names it: masked."""
+
+    email_masked: str
+    audience: str
+
+
+def portal_accounts(session: Session, practice_id: int, patient_id: int) -> list[PortalAccount]:
+    """The practice's portal users linked to this patient, oldest link first."""
+    rows = session.execute(
+        select(PortalUser.email, PortalLink.audience)
+        .join(PortalLink, PortalLink.portal_user_id == PortalUser.id)
+        .where(PortalUser.practice_id == practice_id, PortalLink.patient_id == patient_id)
+        .order_by(PortalLink.id)
+    )
+    return [PortalAccount(mask_email(email), audience) for email, audience in rows]
 
 
 def latest_credentials(session: Session, patient_id: int) -> dict[str, RegistrationCredential]:

@@ -189,10 +189,12 @@
   })();
 
   // Only a 200 brings the result (and its registration:issued event, which takes the tab): issuing
-  // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab.
+  // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab. A field's
+  // check that the issuing request replaced (aborted) ends too, and is none of the tab's business.
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr;
-    if (portalTab && (!xhr || xhr.status !== 200)) {
+    var issuing = event.detail.elt && event.detail.elt.id === "registration-form";
+    if (portalTab && issuing && (!xhr || xhr.status !== 200)) {
       portalTab.close();
       portalTab = null;
     }
