@@ -190,11 +190,15 @@
 
   // Only a 200 brings the result (and its registration:issued event, which takes the tab): issuing
   // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab. A field's
-  // check that the issuing request replaced (aborted) ends too, and is none of the tab's business.
+  // check that the issuing request replaced (aborted) ends too, and is none of the tab's business:
+  // the issuing request is known by its xhr (once swapped, htmx names another element as its elt).
+  var issuingXhr = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "registration-form") issuingXhr = event.detail.xhr;
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr;
-    var issuing = event.detail.elt && event.detail.elt.id === "registration-form";
-    if (portalTab && issuing && (!xhr || xhr.status !== 200)) {
+    if (portalTab && xhr && xhr === issuingXhr && xhr.status !== 200) {
       portalTab.close();
       portalTab = null;
     }
