@@ -32,6 +32,7 @@ from services.credentials.registration import (
     portal_accounts,
     portal_url_for,
     question_link,
+    record_letter_printed,
 )
 from services.delivery.carriers import list_carriers
 from services.delivery.masking import mask_cell, mask_email
@@ -198,6 +199,17 @@ def issue(patient_id: int):
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
         desk_link=outcome.desk_link,
     )
+
+
+@bp.post("/patients/<id:patient_id>/credentials/<id:credential_id>/letter-printed")
+@staff_required
+def letter_printed(patient_id: int, credential_id: int):
+    """Print letter (again) in the window's result: records that the letter was printed (the page
+    prints it itself; the PIN is in no URL). 204, nothing to swap; 404 for another patient's."""
+    patient = load_patient_or_404(patient_id)
+    if not record_letter_printed(db.session, staff_actor(), patient.id, credential_id):
+        abort(404)
+    return "", 204
 
 
 def _already_issued_response(patient: Patient):

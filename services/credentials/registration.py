@@ -411,6 +411,23 @@ def _audit_issue(session: Session, actor: Actor, patient_id: int, credential_id:
         audit.record(session, actor, AuditAction.PRINT, patient_id=patient_id, detail=f"{request.noun} {credential_id} letter")
 
 
+def record_letter_printed(session: Session, actor: Actor, patient_id: int, credential_id: int) -> bool:
+    """Print letter (again) in the window's result: the letter of a PIN or question still on
+    screen went to the printer. False when the credential is not this practice's patient's."""
+    credential = session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id,
+            RegistrationCredential.patient_id == patient_id,
+            RegistrationCredential.practice_id == actor.practice_id,
+        )
+    )
+    if credential is None:
+        return False
+    with unit_of_work(session):
+        audit.record(session, actor, AuditAction.PRINT, patient_id=patient_id, detail=f"{credential.noun} {credential.id} letter")
+    return True
+
+
 def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | None, str | None]:
     if request.send_by == SendBy.EMAIL:
         if not request.email:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from blueprints.extensions import db
-from models import PortalLink, PortalUser
+from models import AuditEvent, PortalLink, PortalUser
 from tests.support.browser_pages import (
     PRINT_RECORDER,
     assert_accessible,
@@ -143,7 +144,22 @@ def test_after_a_send_the_letter_can_be_printed_while_the_pin_is_shown(signed_in
     expect(page.get_by_role("status")).to_be_hidden()
     page.emulate_media(media="screen")
     assert_accessible(page, "Patient Registration window (result with Print letter)")
-    assert len(credential_rows(app, teen.id)) == 1 and len(mailbox.messages) == 1
+    [row] = credential_rows(app, teen.id)
+    assert len(mailbox.messages) == 1
+    # The print is on the record, as Print PIN's is: who printed which PIN's letter.
+    for _ in range(100):
+        if _printed(app, teen.id):
+            break
+        page.wait_for_timeout(50)
+    assert _printed(app, teen.id) == [("alex", f"PIN {row.id} letter")]
+
+
+def _printed(app, patient_id: int) -> list[tuple[str, str]]:
+    with app.app_context():
+        rows = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.patient_id == patient_id, AuditEvent.action == "print").order_by(AuditEvent.id)
+        ).all()
+        return [(row.staff_username, row.detail) for row in rows]
 
 
 def test_contacts_read_as_people_write_them(signed_in, live_server, app, teen):
