@@ -52,6 +52,9 @@ def test_the_window_says_what_will_happen_and_who_is_registered(app, staff_clien
     body = html.unescape(open_window(staff_client, teen.id))
     assert "Already registered: m•••@example.com has a portal account for this patient." in body
     assert 'value="(617) 555-0143"' in body
+    imported = make_patient(app, practice, "Noah", "Reyes", imported_portal_status="registered")
+    body = html.unescape(open_window(staff_client, imported.id))
+    assert "Already registered: the previous system lists a portal account for this patient." in body
     toggled = staff_client.post(
         f"/patients/{teen.id}/registration/form", headers={**HX, "X-CSRFToken": staff_client.csrf_token},
         data={"method": "pin", "access": "full", "send_by": "none", "idempotency_key": "k" * 20},
