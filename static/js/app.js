@@ -148,7 +148,11 @@
       var dialog = document.querySelector("dialog[open]");
       if (dialog) {
         var fraction = Math.min(parseFloat(getComputedStyle(dialog).maxHeight) / window.innerHeight || 1, 1);
-        height = Math.max(height, (dialog.scrollHeight + dialog.offsetHeight - dialog.clientHeight) / fraction + 2);
+        // The window's fields scroll inside it (the actions stay in view): ask for what they hide
+        // too, at once, rather than a few pixels more with each message as the dialog grows.
+        var fields = dialog.querySelector(".window-body");
+        var hidden = fields ? fields.scrollHeight - fields.clientHeight : 0;
+        height = Math.max(height, (dialog.scrollHeight + hidden + dialog.offsetHeight - dialog.clientHeight) / fraction + 2);
       }
       height = Math.ceil(height);
       if (height === sent && force !== true) return;
