@@ -194,6 +194,9 @@ class RegistrationForm(FlaskForm):
                 return f"Emails a {noun} to the address entered in Email. Print PIN also prints it."
             return f"Emails a {noun} to {to}. Print PIN also prints it."
         if self.text_enabled:
+            fits = self.context.text_fits_question if self.question_shown else self.context.text_fits_pin
+            if self.no_road_to_a_phone or not fits:
+                return f"No text message can carry this {noun}: choose Email Address or Do not send PIN."
             try:
                 to = format_us_cell(normalize_us_cell(self.cell.data or ""))
             except ContactError:

@@ -4,11 +4,12 @@ the word for a Registered patient, and a submission checked in full whatever the
 from __future__ import annotations
 
 import html
+from datetime import date
 
 from sqlalchemy import select
 
 from blueprints.extensions import db
-from models import AuditEvent, PortalLink, PortalUser
+from models import AuditEvent, Carrier, PortalLink, PortalUser
 from tests.support.builders import make_patient
 from tests.support.rows import credentials
 from tests.support.staff_screens import HX, issue, open_window
@@ -71,3 +72,20 @@ def test_an_issue_checks_every_field_again_whatever_the_checks_said(app, staff_c
     assert "Enter the whole email address, with a name before the @ and a domain after it" in html.unescape(
         response.get_data(as_text=True))
     assert credentials(app, child.id) == [] and mailbox.messages == []
+
+
+def test_the_line_says_when_no_text_can_carry_the_pin(app, staff_client, practice):
+    app.config.update(TWILIO_ACCOUNT_SID=None)
+    child = make_patient(app, practice, guardian_cell="6175550143")
+    with app.app_context():
+        for carrier in db.session.scalars(select(Carrier)):
+            carrier.ended_on = date(2020, 1, 1)
+        db.session.commit()
+        db.session.remove()
+    toggled = staff_client.post(
+        f"/patients/{child.id}/registration/form", headers={**HX, "X-CSRFToken": staff_client.csrf_token},
+        data={"method": "pin", "access": "full", "send_by": "text", "cell": "6175550143", "idempotency_key": "k" * 20},
+    )
+    body = html.unescape(toggled.get_data(as_text=True))
+    assert "No text message can carry this PIN: choose Email Address or Do not send PIN." in body
+    assert "Texts a PIN" not in body
