@@ -4,6 +4,7 @@ delivery actions on the account page (Retry, Print instead)."""
 from __future__ import annotations
 
 import secrets
+from typing import NamedTuple
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 
@@ -16,18 +17,21 @@ from blueprints.registration.cli import COMMANDS
 from blueprints.registration.forms import RegistrationForm, WindowContext
 from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from models import Patient, WelcomeMessage
-from models.vocabulary import SendBy
+from models.vocabulary import PortalStatus, SendBy
 from services.credentials import print_instead as printing
 from services.credentials.registration import (
     LONGEST_CREDENTIAL_ID,
     AlreadyIssued,
     IssueRequest,
+    PortalAccount,
     UnofficialName,
     deliver_welcome_message,
     issue_credential,
     pending_credential,
+    portal_accounts,
     portal_url_for,
     question_link,
+    record_letter_printed,
 )
 from services.delivery.carriers import list_carriers
 from services.delivery.masking import mask_cell, mask_email
@@ -74,6 +78,7 @@ def _render_window(patient: Patient, status: int = 200, as_dialog: bool = False,
     form = context["form"]
     if form is not None:
         context["pending"] = pending_credential(db.session, patient.id, form.audience, clock()())
+        context["registered"] = _registered(patient)
     fragment = "registration/_window.html"
     if is_fragment_request() and (request.method == "GET" or as_dialog):
         fragment = "registration/_dialog.html"
@@ -84,6 +89,19 @@ def _render_window(patient: Patient, status: int = 200, as_dialog: bool = False,
         _send_window_events(response, opened=fragment == "registration/_dialog.html", issued=context["outcome"] is not None,
                             action=context.get("action"), invalid=status == 422)
     return response
+
+
+class Registered(NamedTuple):
+    """What the window says of a patient whose portal status is already Registered."""
+
+    accounts: list[PortalAccount]
+    imported: bool  # the previous system said so, whether or not an account is linked here
+
+
+def _registered(patient: Patient) -> Registered | None:
+    accounts = portal_accounts(db.session, patient.practice_id, patient.id)
+    imported = patient.imported_portal_status == PortalStatus.REGISTERED
+    return Registered(accounts, imported) if accounts or imported else None
 
 
 def _send_window_events(response, opened: bool, issued: bool, action: str | None, invalid: bool) -> None:
@@ -176,6 +194,17 @@ def issue(patient_id: int):
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
         desk_link=outcome.desk_link,
     )
+
+
+@bp.post("/patients/<id:patient_id>/credentials/<id:credential_id>/letter-printed")
+@staff_required
+def letter_printed(patient_id: int, credential_id: int):
+    """Print letter (again) in the window's result: records that the letter was printed (the page
+    prints it itself; the PIN is in no URL). 204, nothing to swap; 404 for another patient's."""
+    patient = load_patient_or_404(patient_id)
+    if not record_letter_printed(db.session, staff_actor(), patient.id, credential_id):
+        abort(404)
+    return "", 204
 
 
 def _already_issued_response(patient: Patient):

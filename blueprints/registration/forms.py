@@ -15,7 +15,8 @@ from models import Carrier, Patient
 from models.vocabulary import AccessLevel, Audience, CredentialKind, SendBy
 from services.credentials.print_instead import KEY_PREFIXES
 from services.delivery.carriers import carrier_option_label, ended_carrier_reason
-from services.delivery.contact import ContactError, normalize_email_address, normalize_us_cell
+from services.delivery.contact import ContactError, format_us_cell, normalize_email_address, normalize_us_cell
+from services.delivery.masking import mask_email
 
 NO_ROAD_TO_A_PHONE = (
     "Text Message cannot reach any phone: every carrier's text gateway has shut down and no SMS "
@@ -160,7 +161,7 @@ class RegistrationForm(FlaskForm):
             if not self.email.data and patient.guardian_email:
                 self.email.data = patient.guardian_email
             if not self.cell.data and patient.guardian_cell:
-                self.cell.data = patient.guardian_cell
+                self.cell.data = format_us_cell(patient.guardian_cell)
             carrier_on_file = self._carrier(str(patient.guardian_cell_carrier_id or ""))
             if not self.carrier.data and carrier_on_file and not carrier_on_file.has_ended(self.context.today):
                 self.carrier.data = str(carrier_on_file.id)
@@ -192,6 +193,27 @@ class RegistrationForm(FlaskForm):
             return normalize_us_cell(value) == on_file
         except ContactError:
             return False
+
+    def what_happens(self) -> str:
+        """The line above the actions: what any of them does with the current choices. The
+        buttons' names are the contract's; this says where the PIN goes, Print PIN included."""
+        noun = "verification question" if self.question_shown else "PIN"
+        if self.email_enabled:
+            try:
+                to = mask_email(normalize_email_address(self.email.data or ""))
+            except ContactError:
+                return f"Emails a {noun} to the address entered in Email. Print PIN also prints it."
+            return f"Emails a {noun} to {to}. Print PIN also prints it."
+        if self.text_enabled:
+            fits = self.context.text_fits_question if self.question_shown else self.context.text_fits_pin
+            if self.no_road_to_a_phone or not fits:
+                return f"No text message can carry this {noun}: choose Email Address or Do not send PIN."
+            try:
+                to = format_us_cell(normalize_us_cell(self.cell.data or ""))
+            except ContactError:
+                return f"Texts a {noun} to the number entered in Cell phone. Print PIN also prints it."
+            return f"Texts a {noun} to {to}. Print PIN also prints it."
+        return f"Nothing is sent: the {noun} is shown here once, and Print PIN prints it."
 
     def validate_for_issue(self) -> bool:
         """Field rules that depend on each other; messages land beside their fields."""

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Carrier, Patient, Practice, RegistrationCredential, WelcomeMessage
+from models import Carrier, Patient, PortalLink, PortalUser, Practice, RegistrationCredential, WelcomeMessage
 from models.vocabulary import (
     AuditAction,
     AuditOutcome,
@@ -195,6 +195,25 @@ def pending_credential(
             RegistrationCredential.active_condition(now),
         )
     )
+
+
+@dataclass(frozen=True)
+class PortalAccount:
+    """A portal account already linked to a patient, as the window names it: masked."""
+
+    email_masked: str
+    audience: str
+
+
+def portal_accounts(session: Session, practice_id: int, patient_id: int) -> list[PortalAccount]:
+    """The practice's portal users linked to this patient, oldest link first."""
+    rows = session.execute(
+        select(PortalUser.email, PortalLink.audience)
+        .join(PortalLink, PortalLink.portal_user_id == PortalUser.id)
+        .where(PortalUser.practice_id == practice_id, PortalLink.patient_id == patient_id)
+        .order_by(PortalLink.id)
+    )
+    return [PortalAccount(mask_email(email), audience) for email, audience in rows]
 
 
 def latest_credentials(session: Session, patient_id: int) -> dict[str, RegistrationCredential]:
@@ -390,6 +409,23 @@ def _audit_issue(session: Session, actor: Actor, patient_id: int, credential_id:
                  detail=f"{request.noun} {credential_id} for the {request.audience}, {how}")
     if request.prints_letter:
         audit.record(session, actor, AuditAction.PRINT, patient_id=patient_id, detail=f"{request.noun} {credential_id} letter")
+
+
+def record_letter_printed(session: Session, actor: Actor, patient_id: int, credential_id: int) -> bool:
+    """Print letter (again) in the window's result: the letter of a PIN or question still on
+    screen went to the printer. False when the credential is not this practice's patient's."""
+    credential = session.scalar(
+        select(RegistrationCredential).where(
+            RegistrationCredential.id == credential_id,
+            RegistrationCredential.patient_id == patient_id,
+            RegistrationCredential.practice_id == actor.practice_id,
+        )
+    )
+    if credential is None:
+        return False
+    with unit_of_work(session):
+        audit.record(session, actor, AuditAction.PRINT, patient_id=patient_id, detail=f"{credential.noun} {credential.id} letter")
+    return True
 
 
 def _recipient(request: IssueRequest, carrier: Carrier | None) -> tuple[str | None, str | None]:

@@ -165,7 +165,11 @@
       var dialog = document.querySelector("dialog[open]");
       if (dialog) {
         var fraction = Math.min(parseFloat(getComputedStyle(dialog).maxHeight) / window.innerHeight || 1, 1);
-        height = Math.max(height, (dialog.scrollHeight + dialog.offsetHeight - dialog.clientHeight) / fraction + 2);
+        // The window's fields scroll inside it (the actions stay in view): ask for what they hide
+        // too, at once, rather than a few pixels more with each message as the dialog grows.
+        var fields = dialog.querySelector(".window-body");
+        var hidden = fields ? fields.scrollHeight - fields.clientHeight : 0;
+        height = Math.max(height, (dialog.scrollHeight + hidden + dialog.offsetHeight - dialog.clientHeight) / fraction + 2);
       }
       height = Math.ceil(height);
       if (height === sent && force !== true) return;
@@ -206,10 +210,16 @@
   })();
 
   // Only a 200 brings the result (and its registration:issued event, which takes the tab): issuing
-  // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab.
+  // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab. A field's
+  // check that the issuing request replaced (aborted) ends too, and is none of the tab's business:
+  // the issuing request is known by its xhr (once swapped, htmx names another element as its elt).
+  var issuingXhr = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "registration-form") issuingXhr = event.detail.xhr;
+  });
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr;
-    if (portalTab && (!xhr || xhr.status !== 200)) {
+    if (portalTab && xhr && xhr === issuingXhr && xhr.status !== 200) {
       portalTab.close();
       portalTab = null;
     }

@@ -216,7 +216,7 @@ def test_a_shut_down_carrier_is_listed_disabled_and_refused_with_alternatives(ap
 @pytest.mark.parametrize(
     "fields, field_id, message",
     [
-        ({"email": "not-an-email"}, "email", "valid email address"),
+        ({"email": "not-an-email"}, "email", "Enter the whole email address"),
         ({"email": ""}, "email", "Enter the email address"),
         ({"email": "a@example.com\r\nBcc: x@evil.test"}, "email", "one line"),
         ({"send_by": "text", "cell": "12345", "carrier": ""}, "cell", "US cell phone"),
