@@ -126,14 +126,15 @@ HISTORY_CHANGED = "history-changed"
 
 def changes_the_account(view):
     """For a view that acts on a patient's account (issue, revoke, Retry, a way forward): when it
-    went through (200, htmx), the page's History refreshes itself
+    went through (200, or 204 for a print recorded), the page's History refreshes itself
     (templates/patient_admin/_history.html listens). A refused one (409, 422) leaves it."""
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
         response = make_response(view(*args, **kwargs))
-        if current_htmx() and response.status_code == 200:
-            trigger_client_event(response, HISTORY_CHANGED, after="settle")
+        if current_htmx() and response.status_code in (200, 204):
+            # A 204 swaps nothing, so nothing settles: its event fires as it is received.
+            trigger_client_event(response, HISTORY_CHANGED, after="settle" if response.status_code == 200 else "receive")
         return response
 
     return wrapped

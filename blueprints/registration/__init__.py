@@ -197,6 +197,7 @@ def issue(patient_id: int):
 
 
 @bp.post("/patients/<id:patient_id>/credentials/<id:credential_id>/letter-printed")
+@changes_the_account
 @staff_required
 def letter_printed(patient_id: int, credential_id: int):
     """Print letter (again) in the window's result: records that the letter was printed (the page

@@ -29,7 +29,6 @@ class HistoryLine:
     staff: str | None
     text: str
     failed: bool = False  # a failure or a refusal: shown as such
-    since: datetime | None = None  # folded views: the earliest
 
 
 _ISSUE = re.compile(r"(?P<noun>PIN|verification question) (?P<id>\d+) for the (?P<audience>\w+), (?P<how>.*)")
@@ -119,13 +118,15 @@ def _send(event: AuditEvent, names: _Names) -> str:
         return f"Sending: {detail}"
     what, masked = names.message_to(int(match["id"]))
     channel, status, when = match["channel"], match["status"], match["when"]
-    by = {"retry": " (Retry)", "worker": " (tried again automatically)"}.get(when, "")
-    if status == "sent":
-        return f"{_VERB[channel]} {what}{_to(masked)}{by}"
+    by = {"retry": "Retry: ", "worker": "Tried again automatically: "}.get(when, "")
     road = _ROAD[channel]
-    if status == "queued":
-        return f"Could not {road} {what}{_to(masked)} yet; it will be tried again{by}"
-    return f"Could not {road} {what}{_to(masked)}: gave up{by}"
+    if status == "sent":
+        done = f"{_VERB[channel]} {what}{_to(masked)}"
+    elif status == "queued":
+        done = f"Could not {road} {what}{_to(masked)} yet; it will be tried again"
+    else:
+        done = f"Could not {road} {what}{_to(masked)}: gave up"
+    return by + (done[0].lower() + done[1:] if by else done)
 
 
 def _report(detail: str, names: _Names) -> str:
@@ -199,8 +200,7 @@ def account_history(session: Session, practice_id: int, patient_id: int) -> list
         if (event.action == AuditAction.VIEW_ACCOUNT and previous is not None and views
                 and previous.staff == event.staff_username):
             views += 1
-            lines[-1] = HistoryLine(previous.at, previous.staff, f"Viewed the account ({views} times)",
-                                    since=event.occurred_at)
+            lines[-1] = HistoryLine(previous.at, previous.staff, f"Viewed the account {views} times")
             continue
         if len(lines) == LINES_SHOWN:
             break

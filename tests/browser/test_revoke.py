@@ -34,6 +34,9 @@ def test_revoke_pin_needs_a_reason_and_shows_revoked_without_a_page_load(signed_
     expect(page.get_by_text("Pending", exact=True)).to_be_visible()
     reason = guardian.get_by_label("Reason", exact=True)
     revoke = guardian.get_by_role("button", name="Revoke PIN", exact=True)
+    # One deliberate step away: the first Revoke PIN opens the reason box and the one that revokes.
+    expect(reason).to_be_hidden()
+    revoke.click()
     expect(reason).to_be_visible()
     expect(revoke).to_be_visible()
     assert_accessible(page, "Patient Account page with Revoke PIN")

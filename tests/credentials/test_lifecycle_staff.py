@@ -83,7 +83,10 @@ def test_an_active_pin_offers_revoke_pin_with_a_labelled_reason_per_audience(sta
         assert f'<label for="revoke-{audience}-reason">Reason</label>' in part
         assert f'id="revoke-{audience}-reason"' in part and f'name="revoke-{audience}-reason"' in part
         assert ">Revoke PIN</button>" in part and 'method="post"' in part and 'hx-post="' in part
-    assert body.count(">Revoke PIN</button>") == 2
+        # One deliberate step away: a first Revoke PIN opens the box (?revoke=AUDIENCE), hidden.
+        assert f'<input type="hidden" name="revoke" value="{audience}">' in part
+        assert f'id="revoke-{audience}-form" method="post"' in part
+    assert body.count(">Revoke PIN</button>") == 4
 
 
 def test_revoke_with_htmx_swaps_the_summary_showing_revoked_and_unregistered(app, staff_client, child, mailbox):

@@ -318,7 +318,7 @@ def test_twilio_down_leaves_the_text_queued_and_outbox_send_sends_it_later(app, 
     assert row.status == "queued" and row.body_encrypted is not None
     assert row.last_error == "Could not reach the SMS service."
     line = delivery_line(account_page(staff_client, child.id))
-    assert "Queued: not delivered yet. Could not reach the SMS service. Next try" in line
+    assert "Queued</span>: not delivered yet. Could not reach the SMS service. Next try" in line
 
     later = FakeTwilio(port=down).start()
     try:

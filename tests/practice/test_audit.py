@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -184,3 +185,39 @@ class TestExport:
     def test_a_bad_range_is_422_with_the_message(self, admin, query):
         response = admin.get("/practice/audit.csv?" + query)
         assert response.status_code == 422 and "From on or before To" in response.get_data(as_text=True)
+
+
+def test_the_account_history_reads_each_step_of_a_pins_life_in_plain_words(app, practice, mailbox):
+    """Issue by email, revoke, print a new one, save Basic Info, a parent's failed and right
+    redemption: each line of the account page's History is a sentence, newest first."""
+    make_staff(app, practice)
+    teen = make_patient(app, practice, "Sofía", "Núñez", date(2012, 3, 14), guardian_email="maria.nunez@example.com")
+    staff = app.test_client()
+    sign_in(staff)
+    staff.csrf_token = csrf_token_from(staff.get("/patients").get_data(as_text=True))
+    first_pin = issue_pin(staff, teen.id, mailbox, email="maria.nunez@example.com")
+    staff.post(f"/patients/{teen.id}/credentials/1/revoke", data={"revoke-guardian-reason": "Wrong address"},
+               headers={**HX, "X-CSRFToken": staff.csrf_token})
+    second_pin = issue_pin(staff, teen.id, send_by="none", action="print")
+    staff.post(f"/patients/{teen.id}/basic-info",
+               data={"first_name": "Sofía", "last_name": "Núñez", "csrf_token": staff.csrf_token})
+    parent = app.test_client()
+    assert register(parent, first_pin, "2012-03-14").status_code == 422
+    assert register(parent, second_pin, "2012-03-14").status_code == 303
+    staff.get(f"/patients/{teen.id}")
+    staff.get(f"/patients/{teen.id}")
+
+    page = html.unescape(staff.get(f"/patients/{teen.id}/history", headers=HX).get_data(as_text=True))
+    lines = [" ".join(cell.split()) for cell in re.findall(r"<tr[^>]*><td>[^<]*</td><td>[^<]*</td><td>([^<]*)</td>", page)]
+    assert lines == [
+        "Viewed the account 2 times",
+        "Registered for the portal with the PIN",
+        "Updated Basic Info (first and last name)",
+        "Printed a letter with the PIN",
+        "Issued a PIN, not sent (Do not send PIN)",
+        "Revoked the PIN: Wrong address",
+        "Emailed a PIN to m•••@example.com",
+        "Issued a PIN to email to m•••@example.com",
+    ]
+    # The History fragment itself is no new look at the account: not audited.
+    assert [e.action for e in events(app)].count("view account") == 2
