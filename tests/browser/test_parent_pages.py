@@ -165,7 +165,8 @@ def test_every_portal_page_names_the_practice(live_server, phone, staff_client, 
     pin = issue_pin(staff_client, child.id, send_by="none")
     page = phone
     for path in ("/portal/signin?practice=cedar-pediatrics", "/portal/forgot-password?practice=cedar-pediatrics",
-                 "/portal/terms?practice=cedar-pediatrics", "/portal/register?practice=cedar-pediatrics&vq=dead"):
+                 "/portal/terms?practice=cedar-pediatrics", "/portal/register?practice=cedar-pediatrics&vq=dead",
+                 "/portal/reset-password?practice=cedar-pediatrics&token=dead"):
         page.goto(live_server(path))
         expect(page.locator(".portal-practice")).to_contain_text("Cedar Pediatrics")
         assert_accessible(page, path)
@@ -179,6 +180,7 @@ def test_every_portal_page_names_the_practice(live_server, phone, staff_client, 
     expect(page.get_by_text("Cedar Pediatrics", exact=True)).to_be_visible()
     page.get_by_role("link", name="Add another child", exact=True).click()
     expect(page.get_by_text("Cedar Pediatrics", exact=True)).to_be_visible()
+    assert_accessible(page, "add another child")
     page.get_by_role("link", name="Your patients", exact=True).click()
     page.get_by_role("link", name="My Chart for Emma", exact=True).click()
     expect(page.get_by_text("Cedar Pediatrics", exact=True)).to_be_visible()
@@ -245,6 +247,8 @@ def test_complete_log_in_offers_the_email_staff_entered(signed_in, live_server, 
     portal.get_by_label("I accept the Terms & Conditions", exact=True).check()
     portal.get_by_role("button", name="Create My Account", exact=True).click()
     expect(portal.get_by_role("heading", name="Your account is ready", level=1)).to_be_visible()
+    expect(portal.get_by_text("Cedar Pediatrics", exact=True)).to_be_visible()
+    assert_accessible(portal, "account ready at the desk")
 
 
 def test_signing_out_says_so_for_staff_and_for_parents(signed_in, live_server, phone, app, practice, child):
