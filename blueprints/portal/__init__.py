@@ -165,9 +165,10 @@ def _go_to(url: str):
     return redirect(url, code=303)
 
 
-def _whole_page(body: str):
-    """A page that replaces the form's page: htmx swaps its <main> for the current one."""
-    response = make_response(body)
+def _whole_page(body: str, status: int = 200):
+    """A page that replaces the form's page (the account is ready; the link died meanwhile):
+    htmx swaps its <main> for the current one."""
+    response = make_response(body, status)
     if is_fragment_request():
         reselect(reswap(retarget(response, "#main"), "outerHTML"), "#main")
     response.vary.add("HX-Request")
@@ -226,7 +227,7 @@ def register():
     `#pin=`. The desk's page offers the email staff sent the PIN to (read from the credential)."""
     found = _registration_mode()
     if found is None:
-        return render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410
+        return _whole_page(render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410)
     mode, credential = found
     form, failure, retry_after = _registration_form(mode, credential), None, None
     if form.validate_on_submit():
@@ -315,27 +316,28 @@ def forgot_password():
 @bp.route("/reset-password", methods=["GET", "POST"])
 @portal_post_limit
 def reset_password():
-    """The reset link's page (full page): a new password twice; 410 for a link that is unknown,
-    expired, used or ended by another reset. Success goes to the sign-in page."""
+    """The reset link's page (full page; an htmx POST gets its messages region, as _form_answer
+    says): a new password twice; 410 for a link that is unknown, expired, used or ended by
+    another reset. Success goes to the sign-in page."""
     token = request.args.get("token")
     reset = password_resets.load_reset(db.session, token, clock()())
     if reset is None:
-        return render_template("portal/reset_link_invalid.html"), 410
+        return _whole_page(render_template("portal/reset_link_invalid.html"), 410)
+    g.portal_practice = db.session.get(Practice, reset.portal_user.practice_id)
     form = ResetPasswordForm(reset.portal_user.email)
     failure = None
     if form.validate_on_submit():
         try:
             password_resets.reset_password(db.session, client_actor(), token, form.password.data, signing_keys().hash_method)
         except password_resets.ResetLinkInvalid:
-            return render_template("portal/reset_link_invalid.html"), 410
+            return _whole_page(render_template("portal/reset_link_invalid.html"), 410)
         except password_resets.PasswordRefused as refused:
             failure = str(refused)
         else:
             session.pop(PORTAL_SESSION_KEY, None)
             _drop_csrf_secret()
-            return redirect(url_for("portal.sign_in", reset="1"), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/reset_password.html", form=form, failure=failure), status
+            return _go_to(url_for("portal.sign_in", reset="1", practice=g.portal_practice.slug))
+    return _form_answer("portal/reset_password.html", form, failure=failure)
 
 
 def _links_of(user: PortalUser) -> list[PortalLink]:

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from blueprints.extensions import db
-from models import AuditEvent
+from models import AuditEvent, RegistrationCredential, utcnow
 from services.credentials.redemption import FAILURE_MESSAGE
 from tests.support.browser_pages import assert_accessible, open_account, open_registration, sign_in
 from tests.support.builders import make_staff
@@ -194,6 +194,21 @@ def test_the_desk_page_names_the_practice_its_token_names(live_server, phone, st
     # The token alone, without the link's ?practice=.
     phone.goto(live_server(f"/portal/register?desk={token}"))
     expect(phone.get_by_text("Registering with Cedar Pediatrics", exact=True)).to_be_visible()
+
+
+def test_a_link_that_dies_before_the_form_is_sent_gets_its_whole_page(live_server, phone, staff_client, child, app):
+    response = issue(staff_client, child.id, send_by="none", action="complete")
+    token = re.search(r"desk=([\w.-]+)", html.unescape(response.get_data(as_text=True))).group(1)
+    phone.goto(live_server(f"/portal/register?practice=cedar-pediatrics&desk={token}"))
+    fill_registration(phone, "dana.carter@example.com", PARENT_PASSWORD, None, None)
+    with app.app_context():
+        for credential in db.session.scalars(select(RegistrationCredential)):
+            credential.revoked_at, credential.revoked_reason = utcnow(), "test"
+        db.session.commit()
+    phone.get_by_role("button", name="Create My Account", exact=True).click()
+    expect(phone.get_by_role("heading", name="This link is no longer valid", level=1)).to_be_visible()
+    expect(phone.get_by_role("heading", name="Create your Patient Portal account")).to_have_count(0)
+    assert_accessible(phone, "dead desk link")
 
 
 def test_the_home_page_says_your_patients_once(live_server, phone, staff_client, child):

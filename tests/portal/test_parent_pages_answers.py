@@ -108,3 +108,13 @@ def test_a_parent_signing_out_lands_on_a_sign_in_page_that_says_so_and_names_the
     token = csrf_token_from(client.get("/portal/").get_data(as_text=True))
     response = client.post("/portal/signout", data={"csrf_token": token})
     assert response.headers["Location"] == "/portal/signin?signed_out=1&practice=cedar-pediatrics"
+
+
+def test_an_htmx_post_to_a_dead_link_gets_the_whole_page_in_place_of_main(client, practice):
+    url = "/portal/register?practice=cedar-pediatrics&desk=not-a-token"
+    token = csrf_token_from(client.get("/portal/register").get_data(as_text=True))
+    response = client.post(url, data={"csrf_token": token}, headers=HTMX)
+    assert response.status_code == 410
+    assert (response.headers["HX-Retarget"], response.headers["HX-Reswap"], response.headers["HX-Reselect"]) == (
+        "#main", "outerHTML", "#main")
+    assert "This link is no longer valid" in response.get_data(as_text=True)
