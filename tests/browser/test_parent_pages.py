@@ -25,7 +25,6 @@ from tests.support.staff_screens import issue, signed_in_admin
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-SHOTS = "/work/notes/shots"
 PRACTICE_LINK = "/portal/register?practice=cedar-pediatrics"
 
 
@@ -61,7 +60,7 @@ def register_and_sign_in(page, live_server, child, pin: str, email: str = "dana.
     expect(page.get_by_role("heading", name="Your Patient Portal", level=1)).to_be_visible()
 
 
-def test_a_wrong_pin_keeps_the_password_typed_and_no_answer_carries_it_back(live_server, phone, staff_client, child):
+def test_a_wrong_pin_keeps_the_password_typed_and_no_answer_carries_it_back(live_server, phone, staff_client, child, shot):
     pin = issue_pin(staff_client, child.id, send_by="none")
     page = phone
     page.goto(live_server(PRACTICE_LINK))
@@ -73,7 +72,7 @@ def test_a_wrong_pin_keeps_the_password_typed_and_no_answer_carries_it_back(live
     expect(page.get_by_label("Email", exact=True)).to_have_value("dana.carter@example.com")
     expect(page.get_by_text("Registering with Cedar Pediatrics", exact=True)).to_be_visible()
     assert PARENT_PASSWORD not in body and "maple" not in body
-    page.screenshot(path=f"{SHOTS}/after-portal-register.png", full_page=True)
+    shot(page, "30-portal-register-wrong-pin")
     assert_accessible(page, "portal registration after a wrong PIN")
 
     # A password refused by its rules is said in the messages too; the field keeps it.
