@@ -117,6 +117,12 @@ def reswap(response: Response, style: str) -> Response:
     return response
 
 
+def reselect(response: Response, selector: str) -> Response:
+    """htmx swaps only the part of the response that `selector` picks (HX-Reselect)."""
+    response.headers["HX-Reselect"] = _header_value(selector)
+    return response
+
+
 def _events_in(value: str | None) -> dict[str, Any]:
     if not value:
         return {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import UTCDateTime, db, utcnow
@@ -23,6 +23,19 @@ USERNAME_MAX_LENGTH = 64
 # database holds the rule too (migration 7d3f9a1c2e5b: a CHECK on PostgreSQL, triggers on SQLite).
 SLUG_MAX_LENGTH = 40
 SLUG_PATTERN = r"[a-z0-9]+(-[a-z0-9]+)*"
+# The Terms & Conditions a parent accepts on /portal/register, shown at /portal/terms as plain text
+# (paragraphs split at blank lines). Each practice edits its own in Practice Settings; until then,
+# this default (migration 589e74b3e0fa fills existing practices with the same words).
+TERMS_MAX_LENGTH = 20_000
+DEFAULT_TERMS_TEXT = (
+    "By creating a Patient Portal account you agree to these terms.\n\n"
+    "Use the portal only for yourself and for the patients the practice has linked to your account. "
+    "Keep your password to yourself. If you think someone else knows it, use Forgot password? to choose a new one.\n\n"
+    "The portal is not for emergencies. For an urgent medical problem, call 911 or the practice.\n\n"
+    "The practice may limit what an account can see, or end its access, for example when a patient "
+    "becomes a teenager or when a guardian's rights change.\n\n"
+    "Questions about these terms? Ask the practice."
+)
 
 
 class Practice(db.Model):
@@ -42,6 +55,7 @@ class Practice(db.Model):
     portal_url: Mapped[str | None] = mapped_column(String(500))
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     pin_lifetime_days: Mapped[int] = mapped_column(Integer, default=DEFAULT_PIN_LIFETIME_DAYS)
+    terms_text: Mapped[str] = mapped_column(Text, server_default=DEFAULT_TERMS_TEXT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

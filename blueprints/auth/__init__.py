@@ -123,8 +123,19 @@ def sign_in():
             return _remember_browser(redirect(next_path or url_for("patient_admin.search")), form.username.data)
         else:
             error = "The username or password is not right."
-    notice = "Your session ended. Sign in again." if request.args.get("ended") and request.method == "GET" else None
-    return form_page_answer(render_template("auth/sign_in.html", form=form, error=error, notice=notice), retry_after)
+    return form_page_answer(render_template("auth/sign_in.html", form=form, error=error, notice=_sign_in_notice()), retry_after)
+
+
+def _sign_in_notice() -> str | None:
+    """Why the Sign in page is shown, from a flag in its address: a fixed sentence, so nothing
+    a link carries is ever shown."""
+    if request.method != "GET":
+        return None
+    if request.args.get("ended"):
+        return "Your session ended. Sign in again."
+    if request.args.get("signed_out"):
+        return "You have signed out."
+    return None
 
 
 @bp.route("/practice/choose", methods=["GET", "POST"])
@@ -146,13 +157,14 @@ def choose_practice():
 
 @bp.post("/signout")
 def sign_out():
-    """Ends the session on the server (a copied cookie is dead too) and returns to Sign in."""
+    """Ends the session on the server (a copied cookie is dead too) and returns to Sign in, which
+    says "You have signed out." (a flag in the address; a flash would go with the cleared session)."""
     live = live_session()
     if live is not None:
         use_context(live)
         staff_sessions.sign_out(db.session, staff_actor(), live.row.id)
     session.clear()
-    return redirect(url_for("auth.sign_in"))
+    return redirect(url_for("auth.sign_in", signed_out=1))
 
 
 @bp.get("/launch")

@@ -1,18 +1,25 @@
 """The parent-facing Patient Portal: register with a PIN, a verification-question link or the
 front desk's token; sign in and out (a server-side session, services/identity/portal_sessions.py);
-see linked patients; add another child; My Chart; a forgotten password's reset link."""
+see linked patients; add another child; My Chart; a forgotten password's reset link; the
+practice's Terms & Conditions.
+
+Every page names its practice (_portal_practice). The forms post with htmx and get back only
+their messages region, so a refused POST leaves what the person typed (a 12-character password
+too) in the fields without the server ever sending a password back; without JavaScript they post
+as plain forms and get the whole page again, password fields empty."""
 
 from __future__ import annotations
 
 from functools import wraps
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from blueprints.access import STAFF_SESSION_KEY, client_actor, clock
 from blueprints.configured import default_portal_url, mailer, message_cipher, signing_keys
 from blueprints.extensions import db, portal_post_limit
+from blueprints.htmx import client_redirect, reselect, reswap, retarget
 from blueprints.portal.forms import (
     AddChildForm,
     ForgotPasswordForm,
@@ -20,8 +27,10 @@ from blueprints.portal.forms import (
     PortalSignInForm,
     ResetPasswordForm,
 )
-from blueprints.rate_limits import describe_wait, form_page_answer
-from models import Patient, PortalLink, PortalUser
+from blueprints.rate_limits import describe_wait
+from blueprints.rendering import is_fragment_request
+from models import Patient, PortalLink, PortalUser, Practice
+from models.practice import DEFAULT_TERMS_TEXT
 from models.vocabulary import PortalSessionEndReason
 from services.credentials.redemption import (
     FAILURE_MESSAGE,
@@ -30,6 +39,7 @@ from services.credentials.redemption import (
     RedemptionFailed,
     RedemptionSlowed,
     Registrant,
+    email_staff_entered,
     load_desk_credential,
     load_question,
     redeem_desk_token,
@@ -37,7 +47,8 @@ from services.credentials.redemption import (
     redeem_question,
 )
 from services.identity import password_resets, portal_accounts, portal_sessions
-from services.practice.slugs import practice_name_for_slug
+from services.practice.practice_settings import terms_paragraphs
+from services.practice.slugs import practice_for_slug
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -103,20 +114,74 @@ def _keep_portal_token(token: str) -> None:
     session[PORTAL_SESSION_KEY] = token
 
 
-def _practice_named_by_link() -> dict:
-    """The practice a message's link names (`?practice=SLUG`), for the page to show, and the slug
-    to carry on to the portal's other pages; a slug no practice has is ignored, as if absent."""
-    slug = request.args.get("practice")
-    name = practice_name_for_slug(db.session, slug)
-    return {"practice_name": name, "practice_slug": slug if name else None}
+def _portal_practice() -> Practice | None:
+    """The practice this page is for: the one its token names (a desk or question link, which
+    the view puts in `g.portal_practice`), else the link's `?practice=SLUG` (a slug no practice
+    has is ignored, as if absent), else the signed-in account's. None: a neutral title."""
+    if g.get("portal_practice") is not None:
+        return g.portal_practice
+    practice = practice_for_slug(db.session, request.args.get("practice"))
+    if practice is None and g.get("portal_user") is not None:
+        practice = db.session.get(Practice, g.portal_user.practice_id)
+    return practice
+
+
+@bp.context_processor
+def _practice_of_the_page() -> dict:
+    """Every portal page shows the practice's name (templates/portal/_layout.html), and its links
+    carry the slug on, so the next page names it too."""
+    practice = _portal_practice()
+    return {"practice_name": practice.name if practice else None, "practice_slug": practice.slug if practice else None}
+
+
+def _field_errors(form) -> list[tuple[str, str, str]]:
+    """(field id, label, messages) of each refused field, for the messages region to list."""
+    return [(f.id, f.label.text, " ".join(f.errors)) for f in form if f.errors]
+
+
+def _form_answer(template: str, form, retry_after: int | None = None, **context):
+    """A portal form's page (GET) or its answer to a refused POST: 429 with Retry-After while
+    slowed, 422 after any other refused POST. An htmx POST gets only the messages region
+    (templates/portal/_messages.html, swapped into #portal-messages): the fields keep what was
+    typed, and no password goes back. A plain POST gets the whole page, secrets emptied
+    (a PasswordField never renders its value)."""
+    status = 429 if retry_after else 422 if request.method == "POST" else 200
+    if request.method == "POST" and is_fragment_request():
+        body = render_template("portal/_messages.html", field_errors=_field_errors(form), **context)
+    else:
+        _forget_secrets(form)
+        body = render_template(template, form=form, **context)
+    response = make_response(body, status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _go_to(url: str):
+    """After a POST that worked: htmx loads the next page itself (HX-Redirect); a plain form follows a 303."""
+    if is_fragment_request():
+        return client_redirect(url)
+    return redirect(url, code=303)
+
+
+def _whole_page(body: str, status: int = 200):
+    """A page that replaces the form's page (the account is ready; the link died meanwhile):
+    htmx swaps its <main> for the current one."""
+    response = make_response(body, status)
+    if is_fragment_request():
+        reselect(reswap(retarget(response, "#main"), "outerHTML"), "#main")
+    response.vary.add("HX-Request")
+    return response
 
 
 def _registration_mode():
-    """Which way this registration page redeems: `pin` (default), `question` (a ?vq= link,
-    with its credential) or `desk` (the front desk's ?desk= token). None: a dead link."""
+    """Which way this registration page redeems: `pin` (default), `question` (a ?vq= link)
+    or `desk` (the front desk's ?desk= token), with the credential a link names. None: a dead link."""
     keys, now = signing_keys(), client_actor().now()
     if request.args.get("desk"):
-        return ("desk", None) if load_desk_credential(db.session, request.args["desk"], keys, now) else None
+        credential = load_desk_credential(db.session, request.args["desk"], keys, now)
+        return ("desk", credential) if credential else None
     if request.args.get("vq"):
         credential = load_question(db.session, request.args["vq"], keys, now)
         return ("question", credential) if credential else None
@@ -140,42 +205,53 @@ def _redeem(mode: str, form: PortalRegisterForm, question_id: int | None):
     return redeem_desk_token(db.session, actor, token=request.args["desk"], registrant=registrant, keys=keys)
 
 
+def _registration_form(mode: str, credential) -> PortalRegisterForm:
+    """The form for this mode. A link's credential names the page's practice, and the desk's
+    page offers the email address staff sent the PIN to."""
+    if credential is not None:
+        g.portal_practice = db.session.get(Practice, credential.practice_id)
+    form = PortalRegisterForm(mode)
+    if mode == "desk" and not form.is_submitted():
+        form.email.data = email_staff_entered(credential)
+    return form
+
+
 @bp.route("/register", methods=["GET", "POST"])
 @portal_post_limit
 def register():
     """Patient Portal registration page (full page). Three modes: PIN (default), a verification
     question link (?vq=), or the front desk's Complete / Log In token (?desk=); 410 for a dead link;
-    429 with Retry-After while the date of birth typed is slowed. `?practice=SLUG` shows the
-    practice's name. A GET only reads: opening a message's link (a mail scanner does) spends
-    nothing; only the form's POST redeems. static/js/portal_pin.js fills PIN from `#pin=`."""
+    429 with Retry-After while the date of birth typed is slowed. The practice's name comes from
+    the token, or `?practice=SLUG`. A GET only reads: opening a message's link (a mail scanner
+    does) spends nothing; only the form's POST redeems. static/js/portal_pin.js fills PIN from
+    `#pin=`. The desk's page offers the email staff sent the PIN to (read from the credential)."""
     found = _registration_mode()
     if found is None:
-        return render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410
+        return _whole_page(render_template("portal/link_invalid.html", desk=bool(request.args.get("desk"))), 410)
     mode, credential = found
-    form, failure, retry_after = PortalRegisterForm(mode), None, None
+    form, failure, retry_after = _registration_form(mode, credential), None, None
     if form.validate_on_submit():
         try:
-            redeemed = _redeem(mode, form, credential.id if credential else None)
+            redeemed = _redeem(mode, form, credential.id if mode == "question" else None)
         except RedemptionSlowed as slowed:
             failure, retry_after = _slowed(slowed.seconds), slowed.seconds
         except REDEMPTION_FAILURES:
             failure = FAILURE_MESSAGE
         else:
             if redeemed.session_token is None:  # at the desk: nobody was signed in (_redeem)
-                return render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name)
+                return _whole_page(render_template("portal/registered_at_desk.html", first_name=redeemed.patient_first_name))
             _keep_portal_token(redeemed.session_token)
-            return redirect(url_for("portal.home"), code=303)
-    _forget_secrets(form)
-    question = credential.question if credential else None
-    page = render_template("portal/register.html", form=form, mode=mode, question=question, failure=failure,
-                           hint=FAILURE_HINT, **_practice_named_by_link())
-    return form_page_answer(page, retry_after)
+            return _go_to(url_for("portal.home"))
+    question = credential.question if mode == "question" else None
+    return _form_answer("portal/register.html", form, retry_after, mode=mode, question=question, failure=failure,
+                        hint=FAILURE_HINT)
 
 
 @bp.route("/signin", methods=["GET", "POST"])
 @portal_post_limit
 def sign_in():
-    """Patient Portal sign-in page (full page); `?practice=SLUG` shows the practice's name."""
+    """Patient Portal sign-in page (full page; an htmx POST gets its messages region, as
+    _form_answer says); `?practice=SLUG` shows the practice's name."""
     form = PortalSignInForm()
     failure = None
     if form.validate_on_submit():
@@ -189,23 +265,27 @@ def sign_in():
         else:
             if token is not None:
                 _keep_portal_token(token)
-                return redirect(url_for("portal.home"), code=303)
+                return _go_to(url_for("portal.home"))
             failure = "The email or password is not right."
-    status = 422 if request.method == "POST" else 200
     notice = None
-    if request.args.get("reset"):
-        notice = "Your password is changed. Sign in with the new one."
-    elif request.args.get("ended"):
-        notice = "You were signed out after a while without activity. Sign in again."
-    return render_template("portal/sign_in.html", form=form, failure=failure, notice=notice,
-                           **_practice_named_by_link()), status
+    if request.method == "GET":
+        # Fixed sentences chosen by a flag: nothing from the address is shown.
+        if request.args.get("reset"):
+            notice = "Your password is changed. Sign in with the new one."
+        elif request.args.get("ended"):
+            notice = "You were signed out after a while without activity. Sign in again."
+        elif request.args.get("signed_out"):
+            notice = "You have signed out."
+    return _form_answer("portal/sign_in.html", form, failure=failure, notice=notice)
 
 
 @bp.post("/signout")
 def sign_out():
-    """Ends the portal session on the server and returns to the portal's sign-in page."""
-    portal_sessions.sign_out(db.session, client_actor(), session.pop(PORTAL_SESSION_KEY, None))
-    return redirect(url_for("portal.sign_in"), code=303)
+    """Ends the portal session on the server and returns to the portal's sign-in page, which
+    says so and names the account's practice."""
+    practice_id = portal_sessions.sign_out(db.session, client_actor(), session.pop(PORTAL_SESSION_KEY, None))
+    practice = db.session.get(Practice, practice_id) if practice_id is not None else None
+    return redirect(url_for("portal.sign_in", signed_out=1, practice=practice.slug if practice else None), code=303)
 
 
 def _reset_link_base() -> str:
@@ -236,27 +316,28 @@ def forgot_password():
 @bp.route("/reset-password", methods=["GET", "POST"])
 @portal_post_limit
 def reset_password():
-    """The reset link's page (full page): a new password twice; 410 for a link that is unknown,
-    expired, used or ended by another reset. Success goes to the sign-in page."""
+    """The reset link's page (full page; an htmx POST gets its messages region, as _form_answer
+    says): a new password twice; 410 for a link that is unknown, expired, used or ended by
+    another reset. Success goes to the sign-in page."""
     token = request.args.get("token")
     reset = password_resets.load_reset(db.session, token, clock()())
     if reset is None:
-        return render_template("portal/reset_link_invalid.html"), 410
+        return _whole_page(render_template("portal/reset_link_invalid.html"), 410)
+    g.portal_practice = db.session.get(Practice, reset.portal_user.practice_id)
     form = ResetPasswordForm(reset.portal_user.email)
     failure = None
     if form.validate_on_submit():
         try:
             password_resets.reset_password(db.session, client_actor(), token, form.password.data, signing_keys().hash_method)
         except password_resets.ResetLinkInvalid:
-            return render_template("portal/reset_link_invalid.html"), 410
+            return _whole_page(render_template("portal/reset_link_invalid.html"), 410)
         except password_resets.PasswordRefused as refused:
             failure = str(refused)
         else:
             session.pop(PORTAL_SESSION_KEY, None)
             _drop_csrf_secret()
-            return redirect(url_for("portal.sign_in", reset="1"), code=303)
-    status = 422 if request.method == "POST" else 200
-    return render_template("portal/reset_password.html", form=form, failure=failure, **_practice_named_by_link()), status
+            return _go_to(url_for("portal.sign_in", reset="1", practice=g.portal_practice.slug))
+    return _form_answer("portal/reset_password.html", form, failure=failure)
 
 
 def _links_of(user: PortalUser) -> list[PortalLink]:
@@ -296,22 +377,30 @@ def add_child():
         except REDEMPTION_FAILURES:
             failure = FAILURE_MESSAGE
         else:
-            return redirect(url_for("portal.home"), code=303)
-    _forget_secrets(form)
-    page = render_template("portal/add_child.html", form=form, failure=failure, hint=ADD_CHILD_HINT)
-    return form_page_answer(page, retry_after)
+            return _go_to(url_for("portal.home"))
+    return _form_answer("portal/add_child.html", form, retry_after, failure=failure, hint=ADD_CHILD_HINT)
 
 
 @bp.get("/patients/<id:patient_id>/chart")
 @portal_user_required
 def chart(patient_id: int):
     """My Chart for one linked patient. Limited: No Chart Access links get 403 from the server,
-    not merely a hidden link; a patient not linked to this account is 404."""
+    not merely a hidden link (a page that says what to do and leads back); a patient not linked
+    to this account is 404."""
     link = db.session.scalar(
         select(PortalLink).where(PortalLink.portal_user_id == g.portal_user.id, PortalLink.patient_id == patient_id)
     )
     if link is None:
         abort(404)
     if link.access_level != "full":
-        abort(403)
+        return render_template("portal/chart_limited.html", first_name=link.patient.first_name), 403
     return render_template("portal/chart.html", patient=link.patient)
+
+
+@bp.get("/terms")
+def terms():
+    """The Terms & Conditions page (full page, no sign-in needed): the practice's own text
+    (Practice Settings), or the built-in wording when the page names no practice. Plain text:
+    paragraphs at blank lines, never HTML."""
+    practice = _portal_practice()
+    return render_template("portal/terms.html", paragraphs=terms_paragraphs(practice.terms_text if practice else DEFAULT_TERMS_TEXT))

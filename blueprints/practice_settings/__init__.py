@@ -1,5 +1,6 @@
-"""Practice Settings: what a practice admin sets for the whole practice: the PIN lifetime, and the
-wording of the PIN welcome messages (Message Templates, with a preview)."""
+"""Practice Settings: what a practice admin sets for the whole practice: the PIN lifetime, the
+Terms & Conditions its parents accept, and the wording of the PIN welcome messages (Message
+Templates, with a preview)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, stream_with_context, url_for
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, StopValidation
+from wtforms.validators import DataRequired, Length, NumberRange, StopValidation, ValidationError
 
 from blueprints.access import admin_required, current_practice, staff_actor
 from blueprints.configured import default_portal_url, signing_keys
@@ -17,13 +18,13 @@ from blueprints.extensions import db
 from blueprints.input_bounds import parse_id
 from blueprints.practice_settings.cli import COMMANDS
 from blueprints.rendering import render_fragment_or_page
-from models.practice import MAX_PIN_LIFETIME_DAYS
+from models.practice import MAX_PIN_LIFETIME_DAYS, TERMS_MAX_LENGTH
 from models.vocabulary import AuditAction
 from services import audit
 from services.credentials.registration import portal_url_for
 from services.delivery import message_templates
 from services.identity.staff import MIN_STAFF_PASSWORD_LENGTH, StaffError, add_new_staff, practice_staff, remove_from_practice
-from services.practice.practice_settings import MIN_PIN_LIFETIME_DAYS, set_pin_lifetime
+from services.practice.practice_settings import MIN_PIN_LIFETIME_DAYS, save_practice_settings, terms_problem
 
 bp = Blueprint("practice_settings", __name__, cli_group=None)
 # Its commands keep their top-level names: `flask --app app <group> <command>`.
@@ -51,6 +52,13 @@ class PracticeSettingsForm(FlaskForm):
             NumberRange(min=MIN_PIN_LIFETIME_DAYS, max=MAX_PIN_LIFETIME_DAYS, message=LIFETIME_MESSAGE),
         ],
     )
+    # A POST without the field keeps the practice's text (the form is filled from the practice).
+    terms_text = TextAreaField("Terms & Conditions")
+
+    def validate_terms_text(self, field):
+        problem = terms_problem(field.data)
+        if problem:
+            raise ValidationError(problem)
 
 
 @bp.route("/practice/settings", methods=["GET", "POST"])
@@ -59,7 +67,8 @@ def settings():
     """Practice Settings page (full page); 403 for staff who are not admins of the practice."""
     form = PracticeSettingsForm(obj=current_practice())
     if form.validate_on_submit():
-        set_pin_lifetime(db.session, staff_actor(), form.pin_lifetime_days.data)
+        save_practice_settings(db.session, staff_actor(), pin_lifetime_days=form.pin_lifetime_days.data,
+                               terms_text=form.terms_text.data)
         flash("Practice settings saved.")
         return redirect(url_for("practice_settings.settings"))
     status = 422 if request.method == "POST" else 200
@@ -68,6 +77,8 @@ def settings():
         form=form,
         min_days=MIN_PIN_LIFETIME_DAYS,
         max_days=MAX_PIN_LIFETIME_DAYS,
+        terms_max=TERMS_MAX_LENGTH,
+        terms_url=url_for("portal.terms", practice=current_practice().slug),
     ), status
 
 

@@ -45,7 +45,7 @@ from werkzeug.security import check_password_hash
 
 from models import PortalLink, PortalUser, RegistrationCredential
 from models.credential import MAX_FAILED_ATTEMPTS
-from models.vocabulary import Audience, AuditAction, AuditOutcome, CredentialKind, CredentialState, ThrottleScope
+from models.vocabulary import Audience, AuditAction, AuditOutcome, Channel, CredentialKind, CredentialState, ThrottleScope
 from services import audit, throttle
 from services.actor import Actor, unit_of_work
 from services.credentials.pins import normalize_answer, normalize_pin_entry, pin_bucket, secret_matches, spend_one_verification
@@ -237,6 +237,16 @@ def load_desk_credential(session: Session, token: str, keys: SigningKeys, now: d
     """The active credential a Complete / Log In token stands in for (15 minutes), or None."""
     credential_id = _token_credential_id(token, keys.secret_key, DESK_TOKEN_SALT, max_age=DESK_TOKEN_MAX_AGE_SECONDS)
     return _active_credential(session, credential_id, now)
+
+
+def email_staff_entered(credential: RegistrationCredential) -> str | None:
+    """The email address staff sent this credential's welcome message to (the window's Email),
+    for Complete / Log In's page to offer; None when it went another way or nowhere. Read from
+    the credential's own row, never from the token: its payload is signed, not secret."""
+    message = credential.welcome_message
+    if message is None or message.channel != Channel.EMAIL:
+        return None
+    return message.recipient
 
 
 def redeem_desk_token(

@@ -77,17 +77,19 @@ def end_all_of(session: Session, portal_user_id: int, reason: str, now: datetime
     _end(session, PortalSession.portal_user_id == portal_user_id, reason, now)
 
 
-def sign_out(session: Session, actor: Actor, token: str | None) -> None:
+def sign_out(session: Session, actor: Actor, token: str | None) -> int | None:
     """End this browser's session on the server (a copied cookie is dead too), audited in the
-    account's practice. Nothing to do without a live session."""
+    account's practice, whose id it returns (the sign-in page that follows names it). Nothing
+    to do without a live session: None."""
     if not token:
-        return
+        return None
     row = session.scalar(
         select(PortalSession).where(PortalSession.token_hash == token_hash(token), PortalSession.ended_at.is_(None))
     )
     if row is None:
-        return
+        return None
     practice_id = row.portal_user.practice_id
     with unit_of_work(session):
         _end(session, PortalSession.id == row.id, PortalSessionEndReason.SIGNED_OUT, actor.now())
         audit.record(session, actor.in_practice(practice_id), AuditAction.SIGN_OUT, detail="portal")
+    return practice_id

@@ -53,3 +53,10 @@ def practice_name_for_slug(session: Session, slug: str | None) -> str | None:
     if not is_slug(slug):
         return None
     return session.scalar(select(Practice.name).where(Practice.slug == slug))
+
+
+def practice_for_slug(session: Session, slug: str | None) -> Practice | None:
+    """The practice a link's `?practice=` names, or None (as practice_name_for_slug)."""
+    if not is_slug(slug):
+        return None
+    return session.scalar(select(Practice).where(Practice.slug == slug))

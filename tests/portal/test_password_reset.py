@@ -144,7 +144,7 @@ def test_the_link_resets_the_password_once_and_ends_the_old_sessions(app, parent
     stranger = app.test_client()
     assert "Choose a new password" in stranger.get(local(link)).get_data(as_text=True)
     done = reset_with(stranger, link)
-    assert done.status_code == 303 and done.headers["Location"] == "/portal/signin?reset=1"
+    assert done.status_code == 303 and done.headers["Location"] == "/portal/signin?reset=1&practice=cedar-pediatrics"
     for browser in (parent, still_open):
         response = browser.get(f"/portal/patients/{child.id}/chart")
         assert response.status_code == 302 and response.headers["Location"].startswith("/portal/signin")
@@ -164,7 +164,7 @@ def test_a_csrf_token_read_before_the_reset_does_not_sign_the_next_forms(app, pa
     client = app.test_client()
     before = csrf_token_from(client.get(local(link)).get_data(as_text=True))
     response = client.post(local(link), data={"csrf_token": before, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
-    assert response.status_code == 303 and response.headers["Location"] == "/portal/signin?reset=1"
+    assert response.status_code == 303 and response.headers["Location"] == "/portal/signin?reset=1&practice=cedar-pediatrics"
     stale = client.post("/portal/signin", data={"csrf_token": before, "email": "dana@example.com", "password": NEW_PASSWORD})
     assert stale.status_code == 400 and "The form has expired" in stale.get_data(as_text=True)
     after = csrf_token_from(client.get("/portal/signin?reset=1").get_data(as_text=True))
