@@ -5,7 +5,7 @@ practices get it, and so does every new one until its admin writes its own. Plai
 ADD COLUMN on both databases (migration 7d3f9a1c2e5b says why practices is never rebuilt on SQLite).
 
 Revision ID: 589e74b3e0fa
-Revises: 7d3f9a1c2e5b
+Revises: a4c2d9e7f1b3
 Create Date: 2026-12-03 06:10:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '589e74b3e0fa'
-down_revision = '7d3f9a1c2e5b'
+down_revision = 'a4c2d9e7f1b3'
 branch_labels = None
 depends_on = None
 
