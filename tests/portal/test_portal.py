@@ -102,7 +102,7 @@ def test_a_minors_pin_registers_the_teenagers_own_account(app, client, staff_cli
         ({"password": "password1234!"}, "password", "too common"),
         ({"password": "PASSWORD12345"}, "password", "too common"),
         ({"accept_terms": ""}, "accept_terms", "Terms &amp; Conditions"),
-        ({"email": "not-an-email"}, "email", "valid email"),
+        ({"email": "not-an-email"}, "email", "whole email address"),
         ({"date_of_birth": "31/31/2018"}, "date_of_birth", "MM/DD/YYYY"),
         ({"pin": ""}, "pin", "Enter the PIN"),
     ],
