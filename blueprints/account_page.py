@@ -15,13 +15,14 @@ from blueprints.access import clock
 from blueprints.configured import couriers
 from blueprints.extensions import db
 from blueprints.htmx import current_htmx, trigger_client_event
-from blueprints.rendering import render_fragment_or_page
+from blueprints.rendering import is_fragment_request, render_fragment_or_page
 from models import Patient
 from models.vocabulary import CredentialState
 from services.credentials.print_instead import ways_forward
 from services.credentials.registration import REVOKE_REASON_MAX_LENGTH, latest_credentials, needs_given_name
 from services.delivery.carriers import list_carriers
 from services.delivery.timeline import pin_timeline
+from services.patients.account_history import account_history
 from services.patients.portal_status import STATUS_LABELS, portal_status_of
 from services.practice.practice_time import age_description, practice_today_in
 
@@ -115,9 +116,11 @@ def render_summary(patient: Patient, status: int = 200, retarget: str | None = N
                    **context_args):
     """The portal summary for htmx (retargeted and reswapped when asked), the whole Patient
     Account page otherwise."""
+    # The whole page (no JavaScript) lists the History too; the fragment leaves it to refresh itself.
+    history = None if is_fragment_request() else account_history(db.session, patient.practice_id, patient.id)
     return render_fragment_or_page(
         "patient_admin/account.html", "patient_admin/_portal_summary.html", status, retarget=retarget,
-        reswap=reswap, **account_context(patient, **context_args),
+        reswap=reswap, history=history, **account_context(patient, **context_args),
     )
 
 

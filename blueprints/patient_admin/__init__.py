@@ -137,10 +137,11 @@ def history(patient_id: int):
     """The account page's History, refreshed in place after an action (the page itself was the
     look at the account, audited once)."""
     patient = load_patient_or_404(patient_id)
-    return render_fragment_or_page(
-        "patient_admin/account.html", "patient_admin/_history.html",
-        history=account_history(db.session, g.staff_context.practice_id, patient.id), **account_context(patient),
-    )
+    if not is_fragment_request():
+        # A whole page is a look at the account: the account page itself, which audits it.
+        return redirect(url_for("patient_admin.account", patient_id=patient.id))
+    return render_template("patient_admin/_history.html", patient=patient,
+                           history=account_history(db.session, g.staff_context.practice_id, patient.id))
 
 
 @bp.post("/patients/<id:patient_id>/credentials/<id:credential_id>/revoke")

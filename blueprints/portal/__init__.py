@@ -116,14 +116,14 @@ def _keep_portal_token(token: str) -> None:
 
 def _portal_practice() -> Practice | None:
     """The practice this page is for: the one its token names (a desk or question link, which
-    the view puts in `g.portal_practice`), else the link's `?practice=SLUG` (a slug no practice
-    has is ignored, as if absent), else the signed-in account's. None: a neutral title."""
+    the view puts in `g.portal_practice`), else the signed-in account's, else the link's
+    `?practice=SLUG` (a slug no practice has is ignored, as if absent). None: a neutral title."""
     if g.get("portal_practice") is not None:
         return g.portal_practice
-    practice = practice_for_slug(db.session, request.args.get("practice"))
-    if practice is None and g.get("portal_user") is not None:
-        practice = db.session.get(Practice, g.portal_user.practice_id)
-    return practice
+    # A signed-in parent's own practice wins over a link's: ?practice= cannot rename it.
+    if g.get("portal_user") is not None:
+        return db.session.get(Practice, g.portal_user.practice_id)
+    return practice_for_slug(db.session, request.args.get("practice"))
 
 
 @bp.context_processor

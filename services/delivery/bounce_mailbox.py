@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import ipaddress
 import logging
@@ -176,7 +177,10 @@ def _read_bounces(connection: imaplib.IMAP4, address: MailboxAddress, session: S
         # What was applied is committed: delete those bounces even when a later one failed.
         report.deleted = _delete(connection, handled)
         if keywords and not_bounces:
-            connection.uid("STORE", b",".join(not_bounces).decode(), "+FLAGS.SILENT", f"({NOT_A_BOUNCE})")
+            # Best effort: a connection lost here must not hide why the pass ended; those
+            # messages are read again next time.
+            with contextlib.suppress(OSError, imaplib.IMAP4.error):
+                connection.uid("STORE", b",".join(not_bounces).decode(), "+FLAGS.SILENT", f"({NOT_A_BOUNCE})")
     return report
 
 

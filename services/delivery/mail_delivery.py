@@ -8,6 +8,7 @@ bounds the whole attempt (connect, greeting, every command and reply) by one dea
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from models import DevMailboxMessage
 from models.header_values import breaks_a_header
+from services.delivery.masking import mask_email
 
 
 @dataclass(frozen=True)
@@ -233,9 +235,15 @@ def _is_permanent(code: int) -> bool:
     return 500 <= code <= 599
 
 
+# An address in a mail server's reply ("550 5.1.1 <dana@example.com>: Recipient address rejected").
+_ADDRESS = re.compile(r"[^\s<>@]+@[^\s<>@]+")
+
+
 def _reply_reason(code: int, reply: bytes | str) -> str:
+    """The server's reply, as staff read it on the account page: with any address masked, as
+    the page shows every contact."""
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    text = " ".join(text.split())
+    text = _ADDRESS.sub(lambda found: mask_email(found.group()), " ".join(text.split()))
     return f"The mail server replied {code}: {text}"[:480]
 
 

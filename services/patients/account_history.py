@@ -47,9 +47,10 @@ _VIA = {"pin": "with the PIN", "question": "with the verification question", "de
 class _Names:
     """The patient's PINs and messages named by the trail, read once, to say where each went."""
 
-    def __init__(self, session: Session, patient_id: int):
+    def __init__(self, session: Session, practice_id: int, patient_id: int):
         credentials = session.scalars(
-            select(RegistrationCredential).where(RegistrationCredential.patient_id == patient_id)
+            select(RegistrationCredential).where(RegistrationCredential.practice_id == practice_id,
+                                                 RegistrationCredential.patient_id == patient_id)
         ).all()
         self.credentials = {credential.id: credential for credential in credentials}
         self.messages = {
@@ -95,14 +96,14 @@ def _issue(detail: str, names: _Names) -> str:
     masked = names.sent_to(int(match["id"]))
     if " instead of message " in how:
         road = how.split(" ", 1)[0]
-        done = {"emailed": f"to email{_to(masked)}", "texted": f"to text{_to(masked)}"}.get(road, "to print")
+        done = {"emailed": f"to be emailed{_to(masked)}", "texted": f"to be texted{_to(masked)}"}.get(road, "to print")
         return f"Issued {article}{whom} {done}, in place of a message that was not delivered (its {noun} revoked)"
     replacing = ", replacing the pending one (revoked)" if "replacing the pending one" in how else ""
     road = how.removeprefix("send by ").split(",", 1)[0]
     if road == "email":
-        return f"Issued {article}{whom} to email{_to(masked)}{replacing}"
+        return f"Issued {article}{whom}, to be emailed{_to(masked)}{replacing}"
     if road == "text":
-        return f"Issued {article}{whom} to text{_to(masked)}{replacing}"
+        return f"Issued {article}{whom}, to be texted{_to(masked)}{replacing}"
     return f"Issued {article}{whom}, not sent (Do not send PIN){replacing}"
 
 
@@ -192,7 +193,7 @@ def account_history(session: Session, practice_id: int, patient_id: int) -> list
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
         .limit(ROWS_READ)
     ).all()
-    names = _Names(session, patient_id)
+    names = _Names(session, practice_id, patient_id)
     lines: list[HistoryLine] = []
     views = 0
     for event in events:

@@ -47,16 +47,8 @@ def is_slug(value: str | None) -> bool:
     return bool(value) and len(value) <= SLUG_MAX_LENGTH and _SLUG.fullmatch(value) is not None
 
 
-def practice_name_for_slug(session: Session, slug: str | None) -> str | None:
-    """The name of the practice a link's `?practice=` names; None for anything else (a slug no
-    practice has, or no slug at all), which the parent's pages simply ignore."""
-    if not is_slug(slug):
-        return None
-    return session.scalar(select(Practice.name).where(Practice.slug == slug))
-
-
 def practice_for_slug(session: Session, slug: str | None) -> Practice | None:
-    """The practice a link's `?practice=` names, or None (as practice_name_for_slug)."""
+    """The practice a link's `?practice=` names, or None."""
     if not is_slug(slug):
         return None
     return session.scalar(select(Practice).where(Practice.slug == slug))

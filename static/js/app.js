@@ -144,7 +144,9 @@
     var opener = target.parentNode.querySelector('[data-step-reveals="' + target.id + '"]');
     target.hidden = !step;
     if (opener) opener.hidden = !!step;
-    if (step) focusFirstControl(target);
+    // Into the box: its first field, or (nothing to type) its Keep link, never the button that
+    // does it, so a second Enter cannot remove or revoke by accident.
+    if (step) (target.querySelector("input:not([type=hidden]), textarea") || target.querySelector("[data-step-conceals]")).focus();
     else if (opener) opener.querySelector("button").focus();
   });
 

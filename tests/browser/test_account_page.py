@@ -51,7 +51,7 @@ def test_history_refreshes_in_place_in_plain_words_and_folds_repeated_views(
     dialog.get_by_role("button", name="Close", exact=True).click()
     # Listed at once, newest first, in words a person wrote.
     expect(history_rows(page).nth(1)).to_contain_text("Emailed a PIN to d•••@example.com")
-    expect(history_rows(page).nth(2)).to_contain_text("Issued a PIN to email to d•••@example.com")
+    expect(history_rows(page).nth(2)).to_contain_text("Issued a PIN, to be emailed to d•••@example.com")
     for internal in ("send by", "(on issue)", "email 1", "PIN 1", "view account"):
         expect(history).not_to_contain_text(internal)
 
@@ -143,7 +143,9 @@ def test_staff_remove_asks_first(browser_page, live_server, app, practice, shot)
     expect(page.get_by_role("row").filter(has_text="riley")).to_have_count(1)
 
     row.get_by_role("button", name="Remove riley", exact=True).click()
-    row.get_by_role("button", name="Remove riley", exact=True).click()
+    # The focus is on Keep, not on the button that removes: a second Enter keeps riley.
+    expect(row.get_by_role("link", name="Keep riley", exact=True)).to_be_focused()
+    row.get_by_role("button", name="Yes, remove riley", exact=True).click()
     expect(page.get_by_text("Removed from the practice.", exact=False)).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="riley")).to_have_count(0)
 

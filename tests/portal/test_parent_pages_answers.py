@@ -8,7 +8,8 @@ import html
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DatabaseError
 
 from blueprints.extensions import db
 from models import AuditEvent, Practice
@@ -118,3 +119,16 @@ def test_an_htmx_post_to_a_dead_link_gets_the_whole_page_in_place_of_main(client
     assert (response.headers["HX-Retarget"], response.headers["HX-Reswap"], response.headers["HX-Reselect"]) == (
         "#main", "outerHTML", "#main")
     assert "This link is no longer valid" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\n\t \r\n", "x" * (TERMS_MAX_LENGTH + 1)])
+def test_the_database_refuses_blank_or_overlong_terms(app, practice, bad):
+    """Practice Settings refuses them with a message; a script or a console cannot store them either."""
+    with app.app_context():
+        with pytest.raises(DatabaseError):
+            db.session.execute(text("UPDATE practices SET terms_text = :t WHERE id = :id"), {"t": bad, "id": practice.id})
+            db.session.flush()
+        db.session.rollback()
+        db.session.execute(text("UPDATE practices SET terms_text = :t WHERE id = :id"), {"t": "x" * TERMS_MAX_LENGTH, "id": practice.id})
+        db.session.commit()
+        db.session.remove()

@@ -105,7 +105,7 @@ def test_the_account_page_shows_the_patients_history_only(app, staff_client, pra
     issue(staff_client, noah.id, email="noah.parent@example.com")
     page = staff_client.get(f"/patients/{emma.id}").get_data(as_text=True)
     history = html.unescape(page[page.index('id="history-heading"'):])
-    assert "<td>Issued a PIN to email to d•••@example.com</td>" in history
+    assert "<td>Issued a PIN, to be emailed to d•••@example.com</td>" in history
     assert "<td>Emailed a PIN to d•••@example.com</td>" in history and "<td>Viewed the account</td>" in history
     assert "noah.parent" not in history and "n•••@example.com" not in history  # Noah's PIN is his
 
@@ -217,7 +217,23 @@ def test_the_account_history_reads_each_step_of_a_pins_life_in_plain_words(app, 
         "Issued a PIN, not sent (Do not send PIN)",
         "Revoked the PIN: Wrong address",
         "Emailed a PIN to m•••@example.com",
-        "Issued a PIN to email to m•••@example.com",
+        "Issued a PIN, to be emailed to m•••@example.com",
     ]
     # The History fragment itself is no new look at the account: not audited.
     assert [e.action for e in events(app)].count("view account") == 2
+
+
+def test_the_history_alone_is_no_way_round_the_audited_account_page(app, staff_client, practice, mailbox):
+    """Only htmx gets the History fragment; a whole page goes to the account page, which audits
+    the look. And a whole page built after a refused action (no JavaScript) lists the History."""
+    emma = make_patient(app, practice, "Emma", "Carter")
+    issue(staff_client, emma.id)
+    before = [e.action for e in events(app)].count("view account")
+    answer = staff_client.get(f"/patients/{emma.id}/history")
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/patients/{emma.id}")
+    assert [e.action for e in events(app)].count("view account") == before
+    refused = staff_client.post(f"/patients/{emma.id}/credentials/1/revoke",
+                                data={"revoke-guardian-reason": "", "csrf_token": staff_client.csrf_token})
+    page = html.unescape(refused.get_data(as_text=True))
+    assert refused.status_code == 422 and "Emailed a PIN to d•••@example.com" in page
+    assert "Nothing recorded for this patient yet." not in page
