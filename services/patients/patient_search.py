@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Patient, PortalLink, PortalUser
-from models.names import normalize_name
+from models.names import search_key
 from services.patients.portal_status import ALL_STATUSES, SEARCH_STATUSES, portal_status_expression, portal_status_filter
 
 # Past the last code point, so `x >= p AND x < p + PREFIX_END` is "starts with p" byte-wise.
@@ -29,7 +29,7 @@ class InvalidSearch(ValueError):
 
 @dataclass(frozen=True)
 class PatientSearch:
-    last: str = ""
+    last: str = ""  # search keys (models.names.search_key) of the typed names
     first: str = ""
     dob: date | None = None
     status: str = ALL_STATUSES
@@ -96,8 +96,8 @@ def parse_patient_search(args) -> PatientSearch:
     if errors:
         raise InvalidSearch(errors)
     return PatientSearch(
-        last=normalize_name(args.get("last") or "")[:100],
-        first=normalize_name(args.get("first") or "")[:100],
+        last=search_key(args.get("last") or "")[:100],
+        first=search_key(args.get("first") or "")[:100],
         dob=dob,
         status=status,
         page=page,
@@ -108,18 +108,28 @@ def _starts_with(column, prefix: str):
     return and_(column >= prefix, column < prefix + PREFIX_END)
 
 
+def patient_criteria(search: PatientSearch) -> list:
+    """The WHERE conditions of the names and date of birth searched for (benchmarks count with them)."""
+    criteria = []
+    # Names match on their search keys (models.names): `obrien` finds O'Brien, `smith jones`
+    # Smith-Jones, and a surname's last part finds it too (`lopez`: García López).
+    if search.last:
+        criteria.append(or_(_starts_with(Patient.last_name_key, search.last),
+                            _starts_with(Patient.last_name_part_key, search.last)))
+    if search.first:
+        criteria.append(_starts_with(Patient.first_name_key, search.first))
+    if search.dob:
+        criteria.append(Patient.date_of_birth == search.dob)
+    return criteria
+
+
 def search_patients(
     session: Session, practice_id: int, search: PatientSearch, now: datetime, page_size: int
 ) -> SearchPage:
     """One page of matching patients, ordered by name; one row more tells if more exist."""
     status_column = portal_status_expression(now).label("portal_status")
     query = select(Patient, status_column).where(Patient.practice_id == practice_id)
-    if search.last:
-        query = query.where(_starts_with(Patient.last_name_norm, search.last))
-    if search.first:
-        query = query.where(_starts_with(Patient.first_name_norm, search.first))
-    if search.dob:
-        query = query.where(Patient.date_of_birth == search.dob)
+    query = query.where(*patient_criteria(search))
     if search.status != ALL_STATUSES:
         query = query.where(portal_status_filter(search.status, now))
     query = (
