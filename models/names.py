@@ -1,8 +1,9 @@
 """Names as stored and as searched: the one rule behind patients' first_name and last_name
 (`clean_name`, for the import, Update Basic Info and every other way in), their normalised copies
-first_name_norm and last_name_norm (`normalize_name`: the order of results and the unofficial-name
-guard, which needs the spaces: `Boyd` is not `Boy D`), and the search keys first_name_key,
-last_name_key and last_name_part_key (`search_key`, `surname_part_key`: what typed names match)."""
+first_name_norm and last_name_norm (`normalize_name`, also the unofficial-name guard's rule, which needs
+the spaces: `Boyd` is not `Boy D`), and the search keys first_name_key, last_name_key and
+last_name_part_key (`search_key`, `surname_part_key`: what typed names match, and the results'
+order)."""
 
 from __future__ import annotations
 

@@ -20,16 +20,16 @@ class Patient(db.Model):
     __tablename__ = "patients"
     __table_args__ = (
         UniqueConstraint("practice_id", "chart_number", name="uq_patients_practice_chart"),
-        # The order of results: a search without names (status only) walks it with its LIMIT.
-        Index("ix_patients_practice_name", "practice_id", "last_name_norm", "first_name_norm"),
-        # Serve name searches: prefixes of the search keys (models.names.search_key), the last
-        # name's whole key or its last part's (surname_part_key), and the first name's.
+        # Serve name searches, in the results' order (services.patients.patient_search): prefixes
+        # of the search keys (models.names.search_key), the last name's whole key or its last
+        # part's (surname_part_key), and the first name's. A search without names (status only)
+        # walks the first with its LIMIT.
         Index("ix_patients_practice_last_key", "practice_id", "last_name_key", "first_name_key"),
         Index("ix_patients_practice_last_part_key", "practice_id", "last_name_part_key"),
         Index("ix_patients_practice_first_key", "practice_id", "first_name_key"),
         # A date-of-birth search: the equality and the name order from one index (no sort, and no
         # walk of the whole practice in name order, which SQLite chose without statistics).
-        Index("ix_patients_practice_dob_name", "practice_id", "date_of_birth", "last_name_norm", "first_name_norm"),
+        Index("ix_patients_practice_dob_key", "practice_id", "date_of_birth", "last_name_key", "first_name_key"),
         # Portal redemption counts a wrong PIN against every pending PIN of that birth date,
         # across practices: without this index that update scans all patients (a timing leak).
         Index("ix_patients_dob", "date_of_birth"),
@@ -42,12 +42,13 @@ class Patient(db.Model):
     chart_number: Mapped[str] = mapped_column(String(64))
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
-    # Lower-cased, accent-free copies of the names: the order of results and the unofficial-name
-    # guard (models.names.normalize_name).
+    # Lower-cased, accent-free, single-spaced copies of the names (models.names.normalize_name,
+    # the unofficial-name guard's rule, which needs the spaces); the portal lists children by them.
     first_name_norm: Mapped[str] = mapped_column(SortableText(100))
     last_name_norm: Mapped[str] = mapped_column(SortableText(100))
-    # What search matches by prefix: the names without accents, case, punctuation or spaces, and a
-    # multi-part surname's last part ('' for one part). models.names.search_key, surname_part_key.
+    # What search matches by prefix and orders by: the names without accents, case, punctuation or
+    # spaces, and a multi-part surname's last part ('' for one part). models.names.search_key,
+    # surname_part_key.
     first_name_key: Mapped[str] = mapped_column(SortableText(100))
     last_name_key: Mapped[str] = mapped_column(SortableText(100))
     last_name_part_key: Mapped[str] = mapped_column(SortableText(100))

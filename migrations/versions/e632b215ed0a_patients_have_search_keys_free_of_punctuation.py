@@ -2,13 +2,14 @@
 
 Adds patients.first_name_key, last_name_key and last_name_part_key (models/names.py search_key,
 surname_part_key): `obrien` finds O'Brien, `smith jones` Smith-Jones, `lopez` García López. The
-*_norm columns stay as they are: results are ordered by them, and the unofficial-name guard needs
-their spaces. Fills the keys of existing patients in Python (the rule is Unicode's decomposition,
-which neither database has), then indexes them for prefix search:
-ix_patients_practice_last_key (practice_id, last_name_key, first_name_key),
-ix_patients_practice_last_part_key (practice_id, last_name_part_key) and
-ix_patients_practice_first_key (practice_id, first_name_key), which replaces
-ix_patients_practice_first_name (first names are no longer searched on first_name_norm).
+*_norm columns stay as they are (the unofficial-name guard needs their spaces). Fills the keys of
+existing patients in Python (the rule is Unicode's decomposition, which neither database has).
+Results are now ordered by the keys, so the name indexes move onto them:
+ix_patients_practice_last_key (practice_id, last_name_key, first_name_key) replaces
+ix_patients_practice_name, ix_patients_practice_first_key (practice_id, first_name_key) replaces
+ix_patients_practice_first_name, ix_patients_practice_dob_key (practice_id, date_of_birth,
+last_name_key, first_name_key) replaces ix_patients_practice_dob_name, and
+ix_patients_practice_last_part_key (practice_id, last_name_part_key) is new.
 
 Plain ALTER TABLE, not batch_alter_table: on SQLite a batch "move and copy" of patients would drop
 the table, and with foreign keys on (app.py) its ON DELETE CASCADE would empty portal_links and
@@ -34,6 +35,17 @@ branch_labels = None
 depends_on = None
 
 KEYS = ('first_name_key', 'last_name_key', 'last_name_part_key')
+OLD_INDEXES = {
+    'ix_patients_practice_name': ['practice_id', 'last_name_norm', 'first_name_norm'],
+    'ix_patients_practice_first_name': ['practice_id', 'first_name_norm'],
+    'ix_patients_practice_dob_name': ['practice_id', 'date_of_birth', 'last_name_norm', 'first_name_norm'],
+}
+NEW_INDEXES = {
+    'ix_patients_practice_last_key': ['practice_id', 'last_name_key', 'first_name_key'],
+    'ix_patients_practice_last_part_key': ['practice_id', 'last_name_part_key'],
+    'ix_patients_practice_first_key': ['practice_id', 'first_name_key'],
+    'ix_patients_practice_dob_key': ['practice_id', 'date_of_birth', 'last_name_key', 'first_name_key'],
+}
 MESSAGE = "patients need their search keys (models/names.py search_key)"
 BROKEN = ("NEW.first_name_key IS NULL OR NEW.last_name_key IS NULL OR NEW.last_name_part_key IS NULL"
           " OR NEW.first_name_key = '' OR NEW.last_name_key = ''")
@@ -96,10 +108,10 @@ def upgrade():
              'new_last_name_part_key': _surname_part_key(last)}
             for pid, first, last in rows[start:start + 5000]
         ])
-    op.drop_index('ix_patients_practice_first_name', table_name='patients')
-    op.create_index('ix_patients_practice_last_key', 'patients', ['practice_id', 'last_name_key', 'first_name_key'])
-    op.create_index('ix_patients_practice_last_part_key', 'patients', ['practice_id', 'last_name_part_key'])
-    op.create_index('ix_patients_practice_first_key', 'patients', ['practice_id', 'first_name_key'])
+    for name in OLD_INDEXES:
+        op.drop_index(name, table_name='patients')
+    for name, columns in NEW_INDEXES.items():
+        op.create_index(name, 'patients', columns)
     if bind.dialect.name == "postgresql":
         for column in KEYS:
             op.alter_column('patients', column, existing_type=_key_type(), nullable=False)
@@ -117,10 +129,10 @@ def downgrade():
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
-    op.drop_index('ix_patients_practice_first_key', table_name='patients')
-    op.drop_index('ix_patients_practice_last_part_key', table_name='patients')
-    op.drop_index('ix_patients_practice_last_key', table_name='patients')
-    op.create_index('ix_patients_practice_first_name', 'patients', ['practice_id', 'first_name_norm'])
+    for name in NEW_INDEXES:
+        op.drop_index(name, table_name='patients')
+    for name, columns in OLD_INDEXES.items():
+        op.create_index(name, 'patients', columns)
     # SQLite has had DROP COLUMN since 3.35, without rebuilding the table.
     for column in reversed(KEYS):
         op.drop_column('patients', column)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from models import Patient, PortalLink, PortalUser
@@ -108,14 +108,19 @@ def _starts_with(column, prefix: str):
     return and_(column >= prefix, column < prefix + PREFIX_END)
 
 
-def patient_criteria(search: PatientSearch) -> list:
-    """The WHERE conditions of the names and date of birth searched for (benchmarks count with them)."""
+# Results are in the search keys' order (models.names.search_key): the order of the indexes
+# ix_patients_practice_last_key and ix_patients_practice_dob_key, so a page is read off them.
+RESULT_ORDER = (Patient.last_name_key, Patient.first_name_key, Patient.id)
+
+
+def _last_name_columns():
+    # A surname matches by its whole key or by its last part's: `obrien` finds O'Brien, `smith
+    # jones` Smith-Jones, and `lopez` García López (models.names).
+    return (Patient.last_name_key, Patient.last_name_part_key)
+
+
+def _other_criteria(search: PatientSearch) -> list:
     criteria = []
-    # Names match on their search keys (models.names): `obrien` finds O'Brien, `smith jones`
-    # Smith-Jones, and a surname's last part finds it too (`lopez`: García López).
-    if search.last:
-        criteria.append(or_(_starts_with(Patient.last_name_key, search.last),
-                            _starts_with(Patient.last_name_part_key, search.last)))
     if search.first:
         criteria.append(_starts_with(Patient.first_name_key, search.first))
     if search.dob:
@@ -123,20 +128,33 @@ def patient_criteria(search: PatientSearch) -> list:
     return criteria
 
 
+def patient_criteria(search: PatientSearch) -> list:
+    """The WHERE conditions of the names and date of birth searched for (benchmarks count with them)."""
+    last = [or_(*(_starts_with(column, search.last) for column in _last_name_columns()))] if search.last else []
+    return last + _other_criteria(search)
+
+
 def search_patients(
     session: Session, practice_id: int, search: PatientSearch, now: datetime, page_size: int
 ) -> SearchPage:
     """One page of matching patients, ordered by name; one row more tells if more exist."""
     status_column = portal_status_expression(now).label("portal_status")
-    query = select(Patient, status_column).where(Patient.practice_id == practice_id)
-    query = query.where(*patient_criteria(search))
+    skip = (search.page - 1) * page_size
+    conditions = [Patient.practice_id == practice_id, *_other_criteria(search)]
     if search.status != ALL_STATUSES:
-        query = query.where(portal_status_filter(search.status, now))
-    query = (
-        query.order_by(Patient.last_name_norm, Patient.first_name_norm, Patient.id)
-        .offset((search.page - 1) * page_size)
-        .limit(page_size + 1)
-    )
+        conditions.append(portal_status_filter(search.status, now))
+    query = select(Patient, status_column).where(*conditions)
+    if search.last:
+        # Two ordered range scans, one per key's index, each cut to the rows this page could
+        # need; the page is then taken from the two in name order. (An OR of the two ranges
+        # makes SQLite walk the whole practice in name order, and PostgreSQL sort every match.)
+        branches = [
+            select(Patient.id).where(*conditions, _starts_with(column, search.last))
+            .order_by(*RESULT_ORDER).limit(skip + page_size + 1).subquery()
+            for column in _last_name_columns()
+        ]
+        query = query.where(Patient.id.in_(union(*(select(branch.c.id) for branch in branches))))
+    query = query.order_by(*RESULT_ORDER).offset(skip).limit(page_size + 1)
     rows = [PatientRow(patient, status) for patient, status in session.execute(query)]
     return SearchPage(rows=rows[:page_size], page=search.page, page_size=page_size, has_more=len(rows) > page_size)
 
