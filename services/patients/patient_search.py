@@ -143,18 +143,21 @@ def search_patients(
     conditions = [Patient.practice_id == practice_id, *_other_criteria(search)]
     if search.status != ALL_STATUSES:
         conditions.append(portal_status_filter(search.status, now))
-    query = select(Patient, status_column).where(*conditions)
-    if search.last:
-        # Two ordered range scans, one per key's index, each cut to the rows this page could
-        # need; the page is then taken from the two in name order. (An OR of the two ranges
-        # makes SQLite walk the whole practice in name order, and PostgreSQL sort every match.)
-        branches = [
-            select(Patient.id).where(*conditions, _starts_with(column, search.last))
-            .order_by(*RESULT_ORDER).limit(skip + page_size + 1).subquery()
-            for column in _last_name_columns()
-        ]
-        query = query.where(Patient.id.in_(union(*(select(branch.c.id) for branch in branches))))
-    query = query.order_by(*RESULT_ORDER).offset(skip).limit(page_size + 1)
+    if not search.last:
+        query = select(Patient, status_column).where(*conditions).order_by(*RESULT_ORDER)
+    else:
+        # The matches of the whole surname's key, read in order off its index and cut to the
+        # rows this page could need, and the (few: surnames of two parts) matches of the last
+        # part's key, from its own index; the page is taken from the two in name order. (An OR
+        # of the two ranges made SQLite walk the whole practice in name order.)
+        keys = (Patient.id, Patient.last_name_key, Patient.first_name_key)
+        whole = (select(*keys).where(*conditions, _starts_with(Patient.last_name_key, search.last))
+                 .order_by(*RESULT_ORDER).limit(skip + page_size + 1).subquery())
+        part = select(*keys).where(*conditions, _starts_with(Patient.last_name_part_key, search.last))
+        hits = union(select(*whole.c), part).subquery()
+        query = (select(Patient, status_column).join(hits, Patient.id == hits.c.id)
+                 .order_by(hits.c.last_name_key, hits.c.first_name_key, hits.c.id))
+    query = query.offset(skip).limit(page_size + 1)
     rows = [PatientRow(patient, status) for patient, status in session.execute(query)]
     return SearchPage(rows=rows[:page_size], page=search.page, page_size=page_size, has_more=len(rows) > page_size)
 
