@@ -148,14 +148,16 @@ def search_patients(
     else:
         # The matches of the whole surname's key, read in order off its index and cut to the
         # rows this page could need, and the (few: surnames of two parts) matches of the last
-        # part's key, from its own index; the page is taken from the two in name order. (An OR
-        # of the two ranges made SQLite walk the whole practice in name order.)
+        # part's key, from its own index, the other criteria checked on the joined rows (given
+        # them, SQLite would read the first name's index instead); the page is taken from the two
+        # in name order. (An OR of the two ranges made SQLite walk the whole practice in order.)
         keys = (Patient.id, Patient.last_name_key, Patient.first_name_key)
         whole = (select(*keys).where(*conditions, _starts_with(Patient.last_name_key, search.last))
                  .order_by(*RESULT_ORDER).limit(skip + page_size + 1).subquery())
-        part = select(*keys).where(*conditions, _starts_with(Patient.last_name_part_key, search.last))
+        part = select(*keys).where(Patient.practice_id == practice_id,
+                                   _starts_with(Patient.last_name_part_key, search.last))
         hits = union(select(*whole.c), part).subquery()
-        query = (select(Patient, status_column).join(hits, Patient.id == hits.c.id)
+        query = (select(Patient, status_column).join(hits, Patient.id == hits.c.id).where(*conditions)
                  .order_by(hits.c.last_name_key, hits.c.first_name_key, hits.c.id))
     query = query.offset(skip).limit(page_size + 1)
     rows = [PatientRow(patient, status) for patient, status in session.execute(query)]

@@ -80,6 +80,11 @@ def test_a_later_part_finds_only_surnames_that_have_it(app, practice, staff_clie
     make_patient(app, practice, "Ivy", "Jonesboro-Smith", date(2013, 1, 1))
     assert names(staff_client.get("/patients?last=jones", headers=HX)) == ["Jones, Noah", "Jonesboro-Smith, Ivy", "Smith-Jones, Ella"]
     assert names(staff_client.get("/patients?last=smith", headers=HX)) == ["Jonesboro-Smith, Ivy", "Smith-Jones, Ella"]
+    # The other criteria hold for a match by the last part too.
+    make_patient(app, practice, "Noah", "Smith-Jones", date(2016, 5, 6), imported_portal_status="registered")
+    assert names(staff_client.get("/patients?last=jones&first=el", headers=HX)) == ["Smith-Jones, Ella"]
+    assert names(staff_client.get("/patients?last=jones&dob=2016-05-06", headers=HX)) == ["Smith-Jones, Noah"]
+    assert names(staff_client.get("/patients?last=jones&status=registered", headers=HX)) == ["Smith-Jones, Noah"]
 
 
 def test_first_names_ignore_hyphens_and_spaces_too(app, practice, staff_client, patients):
