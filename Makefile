@@ -10,10 +10,13 @@ HTMX := static/vendor/htmx.min.js
 
 .PHONY: run test install htmx clean bench
 
+# Each step says what it is doing first: pip and npm run quietly, and the install takes about a minute.
 $(BIN)/python:
+	@echo "==> Creating the virtual environment $(VENV)/ ..."
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
+	@echo "==> Installing the Python packages of requirements.txt into $(VENV)/ (about a minute; pip is quiet) ..."
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
@@ -21,6 +24,7 @@ install: $(VENV)/.installed $(HTMX)
 
 # htmx is fetched by version and checked against its sha256; it is never committed.
 $(HTMX):
+	@echo "==> Fetching htmx $(HTMX_VERSION) with npm and checking its sha256 ..."
 	@mkdir -p static/vendor
 	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null && \
 	  tar -xzf htmx.org-$(HTMX_VERSION).tgz package/dist/htmx.min.js && \
@@ -30,9 +34,11 @@ $(HTMX):
 htmx: $(HTMX)
 
 run: install
+	@echo "==> Migrating the database (SQLite under instance/ unless DATABASE_URL is set) ..."
 	$(BIN)/flask --app app db upgrade
+	@echo "==> Seeding the demo practice (only on the first start) ..."
 	$(BIN)/flask --app app seed-demo
-	@echo "Open http://127.0.0.1:$(PORT)/ and sign in with the demo staff login above."
+	@echo "==> Serving: open http://127.0.0.1:$(PORT)/ and sign in with the demo staff login above (Ctrl-C stops it)."
 	$(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT)
 
 # Two workers (the machines have 2 cores); each gets its own PostgreSQL database, TEST_DATABASE_URL's

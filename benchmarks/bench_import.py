@@ -458,8 +458,9 @@ def profile_command(url: str, path: Path, timeout: float) -> dict:
 
 PROBE_INSERT = (
     "INSERT INTO patients (practice_id, chart_number, first_name, last_name, first_name_norm, last_name_norm, "
+    "first_name_key, last_name_key, last_name_part_key, "
     "date_of_birth, imported_portal_status, name_is_unofficial, created_at, updated_at) "
-    "SELECT {p}, lpad((100000 + g * 2)::text, 8, '0'), 'Ann', 'Lee', 'ann', 'lee', date '2010-01-01' + (g % 5000), "
+    "SELECT {p}, lpad((100000 + g * 2)::text, 8, '0'), 'Ann', 'Lee', 'ann', 'lee', 'ann', 'lee', '', date '2010-01-01' + (g % 5000), "
     "'unregistered', false, now(), now() FROM generate_series({start}, {stop}) AS g"
 )
 

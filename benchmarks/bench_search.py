@@ -298,11 +298,11 @@ def explain_prepared(dbapi, sql: str, parameters: dict) -> dict:
 def expected_index_column(params: dict) -> str | None:
     """The column a good plan's index condition must use for these criteria."""
     if params.get("last"):
-        return "last_name_norm"
+        return "last_name_key"
     if params.get("dob"):
         return "date_of_birth"
     if params.get("first"):
-        return "first_name_norm"
+        return "first_name_key"
     return None
 
 
@@ -391,7 +391,7 @@ def summarize_postgres(lines: list[str]) -> dict:
 def bench_one(database: str, url: str, n: int, args, report: dict) -> dict:
     from blueprints.extensions import db
     from models import AuditEvent, Patient, utcnow
-    from services.patients.patient_search import _starts_with, parse_patient_search
+    from services.patients.patient_search import parse_patient_search, patient_criteria
     from services.patients.portal_status import portal_status_expression, portal_status_filter
 
     app = make_app(url)
@@ -439,12 +439,7 @@ def bench_one(database: str, url: str, n: int, args, report: dict) -> dict:
         for label, params, _ in queries:
             criteria = parse_patient_search(params)
             count = select(func.count()).select_from(Patient).where(Patient.practice_id == practice_id)
-            if criteria.last:
-                count = count.where(_starts_with(Patient.last_name_norm, criteria.last))
-            if criteria.first:
-                count = count.where(_starts_with(Patient.first_name_norm, criteria.first))
-            if criteria.dob:
-                count = count.where(Patient.date_of_birth == criteria.dob)
+            count = count.where(*patient_criteria(criteria))
             if criteria.status != "all":
                 count = count.where(portal_status_filter(criteria.status, now))
             result["queries"][label] = {"params": params, "matches": session.scalar(count)}

@@ -75,7 +75,7 @@ from benchmarks import harness, names_us  # noqa: E402
 from benchmarks.harness import absolute_sqlite_url, ensure_postgres_database, make_app, migrate, wipe  # noqa: E402
 from models.patient import Patient  # noqa: E402
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 PRACTICE_COUNT = 10
 SEARCHED_PRACTICE = "Bench Pediatrics 01"
 STAFF_USERNAME = "bench"
@@ -218,7 +218,7 @@ def ascii_fold(value: str) -> str:
 
 PATIENT_COLUMNS = (
     "id", "practice_id", "chart_number", "first_name", "last_name", "first_name_norm", "last_name_norm",
-    "date_of_birth", "sex", "guardian_email", "guardian_cell", "guardian_cell_carrier_id",
+    "first_name_key", "last_name_key", "last_name_part_key", "date_of_birth", "sex", "guardian_email", "guardian_cell", "guardian_cell_carrier_id",
     "imported_portal_status", "name_is_unofficial", "created_at", "updated_at",
 )
 CREDENTIAL_COLUMNS = (
@@ -368,7 +368,7 @@ class PatientFactory:
                 status = "unregistered"  # a newborn the parent has not added yet
             rows["patients"].append((
                 patient_id, practice_id, f"{self.charts[practice_id]:08d}", s.first_name, s.last_name,
-                s.first_name_norm, s.last_name_norm, dob,
+                s.first_name_norm, s.last_name_norm, s.first_name_key, s.last_name_key, s.last_name_part_key, dob,
                 sex if rng.random() > 0.003 else None, email, cell, carrier if cell else None,
                 status, rng.random() < 0.001, created, created + timedelta(days=rng.randint(0, 400)) if rng.random() < 0.3 else created,
             ))
@@ -633,7 +633,7 @@ def check(database_url: str, report: BuildReport, samples: int = 50) -> None:
     from blueprints.extensions import db
     from models import Patient as P
     from models import utcnow
-    from models.names import normalize_name
+    from models.names import normalize_name, search_key
     from services.patients.patient_search import PatientSearch, search_patients
 
     app = make_app(database_url)
@@ -651,7 +651,7 @@ def check(database_url: str, report: BuildReport, samples: int = 50) -> None:
             assert patient.last_name_norm == normalize_name(patient.last_name)
             found = search_patients(
                 session, patient.practice_id,
-                PatientSearch(last=normalize_name(patient.last_name), first=normalize_name(patient.first_name), dob=patient.date_of_birth),
+                PatientSearch(last=search_key(patient.last_name), first=search_key(patient.first_name), dob=patient.date_of_birth),
                 utcnow(), 1000,
             )
             if patient.id not in {row.patient.id for row in found.rows}:

@@ -1,6 +1,9 @@
 """Names as stored and as searched: the one rule behind patients' first_name and last_name
-(`clean_name`, for the import, Update Basic Info and every other way in) and their search copies
-first_name_norm and last_name_norm (`normalize_name`)."""
+(`clean_name`, for the import, Update Basic Info and every other way in), their normalised copies
+first_name_norm and last_name_norm (`normalize_name`, also the unofficial-name guard's rule, which needs
+the spaces: `Boyd` is not `Boy D`), and the search keys first_name_key, last_name_key and
+last_name_part_key (`search_key`, `surname_part_key`: what typed names match, and the results'
+order)."""
 
 from __future__ import annotations
 
@@ -24,3 +27,20 @@ def normalize_name(value: str) -> str:
     decomposed = unicodedata.normalize("NFKD", clean_name(value))
     without_marks = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(without_marks.casefold().split())
+
+
+def search_key(value: str) -> str:
+    """The name as search matches it: normalised, then letters and digits only, so apostrophes,
+    hyphens and spaces do not count: "O'Brien" and "o brien" -> 'obrien', 'Smith-Jones' ->
+    'smithjones'. A name with no letter or digit at all keeps its normalised form (never empty)."""
+    normalized = normalize_name(value)
+    return "".join(ch for ch in normalized if ch.isalnum()) or normalized
+
+
+def surname_part_key(value: str) -> str:
+    """The search key of a surname's last part, when it has more than one (parts are separated by
+    spaces and dashes), so `lopez` finds García López and `jones` finds Smith-Jones; '' otherwise.
+    (The whole surname's key finds the first part: `garcia` is a prefix of 'garcialopez'.)"""
+    spaced = "".join(" " if unicodedata.category(ch) == "Pd" else ch for ch in normalize_name(value))
+    parts = [part for part in spaced.split() if any(ch.isalnum() for ch in part)]
+    return search_key(parts[-1]) if len(parts) > 1 else ""

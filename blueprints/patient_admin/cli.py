@@ -38,7 +38,8 @@ def seed_demo_command() -> None:
     """Create the demo practice, its staff login and a few hundred patients (once)."""
     login = seed_demo(db.session, utcnow().date())
     click.echo(("Seeded" if login.created else "Demo data already present:") + f" practice {login.practice!r}.")
-    click.echo(f"Demo staff login: username {login.username} / password {login.password}")
+    click.echo(f"Demo staff login: username {login.username} / password {login.password}"
+               " (a practice admin: Patient Administration, Practice Settings and the Outbox)")
 
 
 COMMANDS = (patients_cli, seed_demo_command)

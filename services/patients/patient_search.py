@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from models import Patient, PortalLink, PortalUser
-from models.names import normalize_name
+from models.names import search_key
 from services.patients.portal_status import ALL_STATUSES, SEARCH_STATUSES, portal_status_expression, portal_status_filter
 
 # Past the last code point, so `x >= p AND x < p + PREFIX_END` is "starts with p" byte-wise.
@@ -29,7 +29,7 @@ class InvalidSearch(ValueError):
 
 @dataclass(frozen=True)
 class PatientSearch:
-    last: str = ""
+    last: str = ""  # search keys (models.names.search_key) of the typed names
     first: str = ""
     dob: date | None = None
     status: str = ALL_STATUSES
@@ -96,8 +96,8 @@ def parse_patient_search(args) -> PatientSearch:
     if errors:
         raise InvalidSearch(errors)
     return PatientSearch(
-        last=normalize_name(args.get("last") or "")[:100],
-        first=normalize_name(args.get("first") or "")[:100],
+        last=search_key(args.get("last") or "")[:100],
+        first=search_key(args.get("first") or "")[:100],
         dob=dob,
         status=status,
         page=page,
@@ -108,25 +108,58 @@ def _starts_with(column, prefix: str):
     return and_(column >= prefix, column < prefix + PREFIX_END)
 
 
+# Results are in the search keys' order (models.names.search_key): the order of the indexes
+# ix_patients_practice_last_key and ix_patients_practice_dob_key, so a page is read off them.
+RESULT_ORDER = (Patient.last_name_key, Patient.first_name_key, Patient.id)
+
+
+def _last_name_columns():
+    # A surname matches by its whole key or by its last part's: `obrien` finds O'Brien, `smith
+    # jones` Smith-Jones, and `lopez` García López (models.names).
+    return (Patient.last_name_key, Patient.last_name_part_key)
+
+
+def _other_criteria(search: PatientSearch) -> list:
+    criteria = []
+    if search.first:
+        criteria.append(_starts_with(Patient.first_name_key, search.first))
+    if search.dob:
+        criteria.append(Patient.date_of_birth == search.dob)
+    return criteria
+
+
+def patient_criteria(search: PatientSearch) -> list:
+    """The WHERE conditions of the names and date of birth searched for (benchmarks count with them)."""
+    last = [or_(*(_starts_with(column, search.last) for column in _last_name_columns()))] if search.last else []
+    return last + _other_criteria(search)
+
+
 def search_patients(
     session: Session, practice_id: int, search: PatientSearch, now: datetime, page_size: int
 ) -> SearchPage:
     """One page of matching patients, ordered by name; one row more tells if more exist."""
     status_column = portal_status_expression(now).label("portal_status")
-    query = select(Patient, status_column).where(Patient.practice_id == practice_id)
-    if search.last:
-        query = query.where(_starts_with(Patient.last_name_norm, search.last))
-    if search.first:
-        query = query.where(_starts_with(Patient.first_name_norm, search.first))
-    if search.dob:
-        query = query.where(Patient.date_of_birth == search.dob)
+    skip = (search.page - 1) * page_size
+    conditions = [Patient.practice_id == practice_id, *_other_criteria(search)]
     if search.status != ALL_STATUSES:
-        query = query.where(portal_status_filter(search.status, now))
-    query = (
-        query.order_by(Patient.last_name_norm, Patient.first_name_norm, Patient.id)
-        .offset((search.page - 1) * page_size)
-        .limit(page_size + 1)
-    )
+        conditions.append(portal_status_filter(search.status, now))
+    if not search.last:
+        query = select(Patient, status_column).where(*conditions).order_by(*RESULT_ORDER)
+    else:
+        # The matches of the whole surname's key, read in order off its index and cut to the
+        # rows this page could need, and the (few: surnames of two parts) matches of the last
+        # part's key, from its own index, the other criteria checked on the joined rows (given
+        # them, SQLite would read the first name's index instead); the page is taken from the two
+        # in name order. (An OR of the two ranges made SQLite walk the whole practice in order.)
+        keys = (Patient.id, Patient.last_name_key, Patient.first_name_key)
+        whole = (select(*keys).where(*conditions, _starts_with(Patient.last_name_key, search.last))
+                 .order_by(*RESULT_ORDER).limit(skip + page_size + 1).subquery())
+        part = select(*keys).where(Patient.practice_id == practice_id,
+                                   _starts_with(Patient.last_name_part_key, search.last))
+        hits = union(select(*whole.c), part).subquery()
+        query = (select(Patient, status_column).join(hits, Patient.id == hits.c.id).where(*conditions)
+                 .order_by(hits.c.last_name_key, hits.c.first_name_key, hits.c.id))
+    query = query.offset(skip).limit(page_size + 1)
     rows = [PatientRow(patient, status) for patient, status in session.execute(query)]
     return SearchPage(rows=rows[:page_size], page=search.page, page_size=page_size, has_more=len(rows) > page_size)
 

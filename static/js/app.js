@@ -211,6 +211,19 @@
     restart();
   })();
 
+  // A click in the middle of an empty-looking date field lands in the segment under it (often the
+  // year), so a date typed after it went nowhere. The click that gives a date field the focus
+  // puts the caret in its first segment (the month) instead; the calendar button at its end keeps
+  // its click, and once the field has the focus clicks pick segments as usual.
+  document.addEventListener("mousedown", function (event) {
+    var input = event.target;
+    if (event.button !== 0 || !(input instanceof HTMLInputElement) || input.type !== "date") return;
+    if (input === document.activeElement || input.disabled || input.readOnly) return;
+    if (event.clientX > input.getBoundingClientRect().right - 32) return;
+    event.preventDefault();
+    input.focus();
+  });
+
   // Only a 200 brings the result (and its registration:issued event, which takes the tab): issuing
   // that ends any other way (422, 409, a network error, 5xx) must not leave a blank tab. A field's
   // check that the issuing request replaced (aborted) ends too, and is none of the tab's business:

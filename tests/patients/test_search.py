@@ -59,6 +59,40 @@ def test_names_match_by_prefix_ignoring_case_and_accents(staff_client, patients,
     assert "Núñez, Sofía" in names(staff_client.get(f"/patients?last={typed}", headers=HX))
 
 
+@pytest.mark.parametrize(("typed", "found"), [
+    ("obrien", "O'Brien, Zoë"), ("o'brien", "O'Brien, Zoë"), ("O’Brien", "O'Brien, Zoë"), ("o brien", "O'Brien, Zoë"),
+    ("smith jones", "Smith-Jones, Ella"), ("smithjones", "Smith-Jones, Ella"), ("smith-j", "Smith-Jones, Ella"),
+    ("jones", "Smith-Jones, Ella"), ("jon", "Smith-Jones, Ella"),
+    ("lopez", "García López, Lucía"), ("garcia lopez", "García López, Lucía"), ("garcia", "García López, Lucía"),
+    ("garcíal", "García López, Lucía"),
+])
+def test_names_match_ignoring_apostrophes_hyphens_and_spaces_and_by_each_part(app, practice, staff_client, patients, typed, found):
+    """Issue 14: `obrien` finds O'Brien, `smith jones` and `jones` find Smith-Jones, `lopez` García López."""
+    make_patient(app, practice, "Ella", "Smith-Jones", date(2014, 2, 3))
+    make_patient(app, practice, "Lucía", "García López", date(2017, 6, 8))
+    make_patient(app, practice, "Noah", "Jonas", date(2013, 1, 1))
+    assert found in names(staff_client.get("/patients", query_string={"last": typed}, headers=HX))
+
+
+def test_a_later_part_finds_only_surnames_that_have_it(app, practice, staff_client, patients):
+    make_patient(app, practice, "Ella", "Smith-Jones", date(2014, 2, 3))
+    make_patient(app, practice, "Noah", "Jones", date(2013, 1, 1))
+    make_patient(app, practice, "Ivy", "Jonesboro-Smith", date(2013, 1, 1))
+    assert names(staff_client.get("/patients?last=jones", headers=HX)) == ["Jones, Noah", "Jonesboro-Smith, Ivy", "Smith-Jones, Ella"]
+    assert names(staff_client.get("/patients?last=smith", headers=HX)) == ["Jonesboro-Smith, Ivy", "Smith-Jones, Ella"]
+    # The other criteria hold for a match by the last part too.
+    make_patient(app, practice, "Noah", "Smith-Jones", date(2016, 5, 6), imported_portal_status="registered")
+    assert names(staff_client.get("/patients?last=jones&first=el", headers=HX)) == ["Smith-Jones, Ella"]
+    assert names(staff_client.get("/patients?last=jones&dob=2016-05-06", headers=HX)) == ["Smith-Jones, Noah"]
+    assert names(staff_client.get("/patients?last=jones&status=registered", headers=HX)) == ["Smith-Jones, Noah"]
+
+
+def test_first_names_ignore_hyphens_and_spaces_too(app, practice, staff_client, patients):
+    make_patient(app, practice, "Mary-Kate", "Olsen", date(2014, 2, 3))
+    for typed in ("marykate", "mary kate", "Mary-K"):
+        assert names(staff_client.get("/patients", query_string={"first": typed, "last": "olsen"}, headers=HX)) == ["Olsen, Mary-Kate"]
+
+
 def test_first_and_last_name_together(staff_client, patients):
     assert names(staff_client.get("/patients?last=nu&first=sof", headers=HX)) == ["Núñez, Sofía"]
     assert names(staff_client.get("/patients?first=zoe", headers=HX)) == ["O'Brien, Zoë"]

@@ -271,6 +271,7 @@ def test_seed_demo_creates_varied_patients_once_and_prints_the_login(app, runner
     assert f"Seeded practice '{DEMO_PRACTICE}'." in result.stdout
     assert f"Demo staff login: username {DEMO_USERNAME} / password {DEMO_PASSWORD}" in result.stdout
     assert (DEMO_USERNAME, DEMO_PASSWORD) == ("frontdesk", "maple-grove-demo")  # as README.md says
+    assert "(a practice admin: Patient Administration, Practice Settings and the Outbox)" in result.stdout
 
     today = date.today()
     with app.app_context():
