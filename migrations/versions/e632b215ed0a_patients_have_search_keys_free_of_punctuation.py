@@ -19,7 +19,7 @@ key) is refused on INSERT and UPDATE, so a way in that forgets them fails instea
 patient from search. PostgreSQL also gets NOT NULL.
 
 Revision ID: e632b215ed0a
-Revises: 7d3f9a1c2e5b
+Revises: 589e74b3e0fa
 Create Date: 2026-12-03 06:20:00
 
 """
@@ -30,7 +30,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'e632b215ed0a'
-down_revision = '7d3f9a1c2e5b'
+down_revision = '589e74b3e0fa'
 branch_labels = None
 depends_on = None
 
