@@ -139,7 +139,7 @@ def history(patient_id: int):
     patient = load_patient_or_404(patient_id)
     if not is_fragment_request():
         # A whole page is a look at the account: the account page itself, which audits it.
-        return redirect(url_for("patient_admin.account", patient_id=patient.id))
+        return account(patient.id)
     return render_template("patient_admin/_history.html", patient=patient,
                            history=account_history(db.session, g.staff_context.practice_id, patient.id))
 
