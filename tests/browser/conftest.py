@@ -83,6 +83,9 @@ def live_server(app):
     """The test's app served by werkzeug in a daemon thread, shut down after the test."""
     port = free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
+    # Request threads are joined on close: one still answering (a region refreshing itself, the
+    # History after an action) would otherwise hold its tables while the next test empties them.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="live-server", daemon=True)
     thread.start()
     yield LiveServer(url=f"http://127.0.0.1:{port}", app=app)
