@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import case, not_, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import RegistrationCredential, WelcomeMessage
@@ -277,8 +278,14 @@ def attempt(
     outcome = record(session, message, number, failure, asked, provider_id)
     log.info("welcome message %s attempt %s: %s", message_id, number, outcome)
     if outcome == SENT and provider_id:
-        # Receipts that came before the SID was stored (services/delivery/reports.py).
-        apply_waiting_receipts(session, provider_id, asked.actor.clock)
+        # Receipts that came before the SID was stored (services/delivery/reports.py). The text
+        # is sent and recorded: a database error here must not turn that into a failed request
+        # (those receipts are then lost, as before they could wait; later ones still apply).
+        try:
+            apply_waiting_receipts(session, provider_id, asked.actor.clock)
+        except SQLAlchemyError as error:
+            session.rollback()
+            log.warning("welcome message %s: waiting receipts not applied (%s)", message_id, type(error).__name__)
     return outcome
 
 

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from blueprints.extensions import db
 from models import AuditEvent, Carrier, DeliveryEvent, WaitingReceipt, utcnow
@@ -457,3 +458,16 @@ def test_without_twilio_a_loopback_public_url_says_nothing(database_url, smtp, c
     with caplog.at_level(logging.WARNING):
         create_app(config_for(database_url[0], smtp[0].port, PUBLIC_URL="http://127.0.0.1:5000"))
     assert "PUBLIC_URL" not in caplog.text
+
+
+def test_a_database_error_applying_waiting_receipts_does_not_fail_the_sent_text(app, staff_client, child, fake_twilio,
+                                                                                monkeypatch, caplog):
+    def broken(*args):
+        raise OperationalError("SELECT", {}, Exception("database went away"))
+
+    monkeypatch.setattr("services.delivery.outbox.apply_waiting_receipts", broken)
+    response = text_to(staff_client, child.id)
+    assert "Sent by text message" in html.unescape(response.get_data(as_text=True))
+    [row] = delivery_rows(app)
+    assert row.status == "sent" and row.provider_id == fake_twilio.texts[0].sid
+    assert "waiting receipts not applied (OperationalError)" in caplog.text
