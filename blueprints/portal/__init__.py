@@ -27,7 +27,7 @@ from blueprints.portal.forms import (
     PortalSignInForm,
     ResetPasswordForm,
 )
-from blueprints.rate_limits import describe_wait
+from blueprints.rate_limits import describe_wait, form_page_answer
 from blueprints.rendering import is_fragment_request
 from models import Patient, PortalLink, PortalUser, Practice
 from models.practice import DEFAULT_TERMS_TEXT
@@ -145,15 +145,12 @@ def _form_answer(template: str, form, retry_after: int | None = None, **context)
     (templates/portal/_messages.html, swapped into #portal-messages): the fields keep what was
     typed, and no password goes back. A plain POST gets the whole page, secrets emptied
     (a PasswordField never renders its value)."""
-    status = 429 if retry_after else 422 if request.method == "POST" else 200
     if request.method == "POST" and is_fragment_request():
         body = render_template("portal/_messages.html", field_errors=_field_errors(form), **context)
     else:
         _forget_secrets(form)
         body = render_template(template, form=form, **context)
-    response = make_response(body, status)
-    if retry_after:
-        response.headers["Retry-After"] = str(retry_after)
+    response = make_response(form_page_answer(body, retry_after))
     response.vary.add("HX-Request")
     return response
 

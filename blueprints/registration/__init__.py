@@ -116,16 +116,12 @@ def _send_window_events(response, opened: bool, issued: bool, action: str | None
         trigger_client_event(response, WINDOW_INVALID, after="settle")
 
 
-def _refusal_for(patient: Patient) -> str | None:
-    return given_name_refusal(patient)
-
-
 @bp.get("/patients/<id:patient_id>/registration")
 @staff_required
 def window(patient_id: int):
     """Patient Registration window: the dialog fragment for htmx, a full page otherwise."""
     patient = load_patient_or_404(patient_id)
-    refusal = _refusal_for(patient)
+    refusal = given_name_refusal(patient)
     if refusal:
         return _render_window(patient, refusal=refusal)
     form = RegistrationForm(_window_context(patient), formdata=None)
@@ -139,7 +135,7 @@ def window(patient_id: int):
 def toggle(patient_id: int):
     """The window re-rendered for the current choices (the htmx toggles); issues nothing."""
     patient = load_patient_or_404(patient_id)
-    refusal = _refusal_for(patient)
+    refusal = given_name_refusal(patient)
     if refusal:
         return _render_window(patient, refusal=refusal)
     form = RegistrationForm(_window_context(patient))
@@ -172,7 +168,7 @@ def issue(patient_id: int):
     """Issues one PIN or question and sends it; the window shows the result once.
     422: the window with messages beside fields. 409: unofficial name, or already issued."""
     patient = load_patient_or_404(patient_id)
-    if refusal := _refusal_for(patient):
+    if refusal := given_name_refusal(patient):
         return _render_window(patient, status=409, refusal=refusal)
     if request.form.get("action") == "refresh":
         return toggle(patient_id)
@@ -188,7 +184,7 @@ def issue(patient_id: int):
     except AlreadyIssued:
         return _already_issued_response(patient)
     except UnofficialName:
-        return _render_window(patient, status=409, refusal=_refusal_for(patient))
+        return _render_window(patient, status=409, refusal=given_name_refusal(patient))
     delivery = outcome.delivery and deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, couriers())
     return _render_window(
         patient, outcome=outcome, delivery=delivery, action=action, oob=is_fragment_request(),
@@ -308,7 +304,7 @@ def print_instead(patient_id: int, message_id: int):
     except printing.PrintRefused as refused:
         return _print_instead_refused(patient, audience, refused.reason)
     except UnofficialName:
-        return _render_window(patient, status=409, as_dialog=True, refusal=_refusal_for(patient))
+        return _render_window(patient, status=409, as_dialog=True, refusal=given_name_refusal(patient))
     return _render_window(
         patient, as_dialog=True, outcome=outcome, delivery=None, action="print", printed_instead_of=message,
         oob=is_fragment_request(),
@@ -360,7 +356,7 @@ def _send_instead(patient_id: int, message_id: int, road: SendBy):
     except printing.PrintRefused as refused:
         return _delivery_answer(patient, audience, 409, Notice("alert", refused.reason))
     except UnofficialName:
-        return _delivery_answer(patient, audience, 409, Notice("alert", _refusal_for(patient)))
+        return _delivery_answer(patient, audience, 409, Notice("alert", given_name_refusal(patient)))
     delivery = deliver_welcome_message(db.session, actor, patient.id, outcome.delivery, couriers())
     return _delivery_answer(patient, audience, 200, _sent_instead_notice(road, outcome.sent_to_masked, delivery))
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy.orm import Session
 
 from services.delivery.bounces import MAX_BOUNCE_BYTES, read_bounce
+from services.delivery.hosts import is_loopback_host
 from services.delivery.reports import ReportOutcome, apply_bounce
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def _connect(address: MailboxAddress, timeout: float) -> imaplib.IMAP4:
         connection = imaplib.IMAP4(address.host, address.port, timeout=timeout)
         if "STARTTLS" in connection.capabilities:
             connection.starttls(ssl_context=context)
-        elif not _is_loopback(address.host):
+        elif not is_loopback_host(address.host):
             connection.shutdown()
             raise imaplib.IMAP4.error("no STARTTLS offered; the password is not sent in the clear")
     try:
@@ -129,15 +129,6 @@ def _connect(address: MailboxAddress, timeout: float) -> imaplib.IMAP4:
         connection.shutdown()
         raise imaplib.IMAP4.error("login refused") from None  # the server's words may repeat the user
     return connection
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read_bounces(connection: imaplib.IMAP4, address: MailboxAddress, session: Session,

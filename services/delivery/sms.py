@@ -9,7 +9,6 @@ itself, so TWILIO_API_URL (a fake on loopback, in tests) is applied through the 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 from collections.abc import Mapping
@@ -22,6 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from services.delivery.hosts import is_loopback_host
 from services.delivery.mail_delivery import DeliveryFailed, OutgoingMail, unreachable_reason
 
 DEFAULT_API_URL = "https://api.twilio.com"
@@ -119,17 +119,6 @@ class TwilioMisconfigured(ValueError):
     """A Twilio setting that would put the practice's auth token at risk: the app does not start."""
 
 
-def _loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_twilio_config(config) -> str | None:
     """With Twilio configured: TwilioMisconfigured for a TWILIO_API_URL that is not https (every
     request carries the auth token; plain http only to a fake on loopback); a warning, to log,
@@ -138,13 +127,13 @@ def check_twilio_config(config) -> str | None:
     if settings is None:
         return None
     api = urlsplit(settings.api_url)
-    if not api.hostname or (api.scheme != "https" and not (api.scheme == "http" and _loopback(api.hostname))):
+    if not api.hostname or (api.scheme != "https" and not (api.scheme == "http" and is_loopback_host(api.hostname))):
         raise TwilioMisconfigured(
             "TWILIO_API_URL must be an https:// URL (it is https://api.twilio.com unless set): every request to "
             "it carries the Twilio auth token. Plain http:// is accepted only for a test server on loopback."
         )
     public = urlsplit(settings.status_callback)
-    if _loopback(public.hostname) or public.scheme != "https":
+    if is_loopback_host(public.hostname) or public.scheme != "https":
         return (
             f"PUBLIC_URL is {config['PUBLIC_URL']}, which Twilio cannot reach over HTTPS: texts will be sent, but "
             "no delivery receipt will ever arrive, so they stay Sent. Set PUBLIC_URL to this app's public "
